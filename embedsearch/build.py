@@ -1,0 +1,119 @@
+"""Building an index: an encoder's vocabulary, or a corpus, into the store.
+
+Both paths stream: items are encoded and added in batches, with a progress
+bar, and everything lands in one atomic commit (an interrupted build leaves
+the previous index as it was). The report says what was built and what was
+skipped, and why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from .corpus import CorpusReport, Item, read_corpus
+from .encoders import Encoder
+from .errors import InputError
+from .index import EncoderInfo, IndexWriter
+from .progress import progress_bar
+
+BATCH_SIZE = 4096
+
+
+@dataclass
+class BuildReport:
+    """What a build did: shown to the user at the end, and returned to Python callers."""
+
+    path: Path
+    items: int
+    dim: int
+    seconds: float
+    skipped: Counter = field(default_factory=Counter)
+    replaced_lines: int = 0
+
+    def lines(self) -> list[str]:
+        lines = [f"built {self.path}: {self.items:,} items, dimension {self.dim}, "
+                 f"{self.seconds:.1f} s"]
+        for reason, count in sorted(self.skipped.items()):
+            lines.append(f"skipped {count:,} ({reason})")
+        if self.replaced_lines:
+            lines.append(f"replaced non-UTF-8 bytes in {self.replaced_lines:,} lines")
+        return lines
+
+
+def encoder_info(encoder: Encoder) -> EncoderInfo:
+    return EncoderInfo(name=encoder.name, kind=encoder.kind, spec=encoder.spec,
+                       fingerprint=encoder.fingerprint())
+
+
+def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool = False,
+                           show_progress: bool = True) -> BuildReport:
+    """One item per vocabulary entry, keyed by it, `position` = frequency rank."""
+    vocabulary = encoder.vocabulary()
+    if vocabulary is None:
+        raise InputError(f"encoder {encoder.name} has no vocabulary to index; use --corpus")
+    words, vectors = vocabulary
+    started = time.perf_counter()
+    skipped = Counter()
+    writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",
+                                overwrite=overwrite)
+    with writer, progress_bar(total=len(words), unit="words", disable=not show_progress) as bar:
+        seen: set[str] = set()
+        for start in range(0, len(words), BATCH_SIZE):
+            batch = []
+            rows = []
+            for row in range(start, min(start + BATCH_SIZE, len(words))):
+                word = words[row]
+                if word in seen:
+                    skipped["duplicate word"] += 1
+                    continue
+                seen.add(word)
+                batch.append(Item(word, word, "vocabulary", row))
+                rows.append(row)
+            if batch:
+                writer.add(batch, vectors[rows])
+            bar.update(min(BATCH_SIZE, len(words) - start))
+        count = writer.manifest.count
+    return BuildReport(writer.directory, count, encoder.dim, time.perf_counter() - started, skipped)
+
+
+def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
+                       unit: str = "line", text_field: str = "text", key_field: str | None = None,
+                       overwrite: bool = False, show_progress: bool = True) -> BuildReport:
+    """One item per line, paragraph or JSON record of `corpus`, encoded by `encoder`."""
+    started = time.perf_counter()
+    corpus_report = CorpusReport()
+    items = read_corpus(corpus, unit=unit, text_field=text_field, key_field=key_field,
+                        report=corpus_report)
+    first_batch = list(islice(items, BATCH_SIZE))
+    if not first_batch:
+        raise InputError(f"no text found in {corpus}: it is empty or every line is blank")
+    writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite)
+    seen: set[str] = set()
+    with writer, progress_bar(unit="items", disable=not show_progress) as bar:
+        batch = first_batch
+        while batch:
+            unique = []
+            for item in batch:
+                if item.key in seen:
+                    corpus_report.skip("duplicate key")
+                else:
+                    seen.add(item.key)
+                    unique.append(item)
+            vectors, encodable = encoder.encode_batch([item.text for item in unique])
+            kept = [item for item, ok in zip(unique, encodable) if ok]
+            for _ in range(len(unique) - len(kept)):
+                corpus_report.skip("no known word")
+            if kept:
+                writer.add(kept, vectors[encodable])
+            bar.update(len(batch))
+            batch = list(islice(items, BATCH_SIZE))
+        if writer.manifest.count == 0:
+            raise InputError(f"nothing in {corpus} could be encoded by {encoder.name}: "
+                             f"{dict(corpus_report.skipped)}")
+        count = writer.manifest.count
+    return BuildReport(writer.directory, count, encoder.dim, time.perf_counter() - started,
+                       corpus_report.skipped, corpus_report.replaced_lines)

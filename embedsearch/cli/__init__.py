@@ -1,0 +1,46 @@
+"""The `embedsearch` command: a thin layer that parses, calls one API function, prints.
+
+Imports of numpy, FAISS, gensim and torch happen inside the commands, so a
+query on a word index never pays for torch. Errors a user can cause become one
+line on stderr and exit code 1; Ctrl-C exits 130 with the index untouched.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .app import app
+from . import commands  # noqa: F401  (registers the top-level commands)
+from .train import train_app
+from .evaluate import eval_app
+
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+
+
+def main() -> None:
+    """Entry point: run the app, turning domain errors into one clear line."""
+    from ..errors import EmbedsearchError
+
+    try:
+        app(standalone_mode=False)
+    except EmbedsearchError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was changed", err=True)
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as error:  # click's usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        raise

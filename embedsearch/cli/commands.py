@@ -1,0 +1,243 @@
+"""Top-level commands: build, neighbors, analogy, similarity, info, list."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import app
+from .output import print_json, print_table
+
+IndexOption = typer.Option(..., "--index", "-i", help="Index name (under indexes/) or path.")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+WhereOption = typer.Option(None, "--where", "-w",
+                           help="SQL filter over item columns, e.g. \"source = 'a.txt'\".")
+
+
+def _open(index_name: str):
+    from ..index import Index
+
+    return Index.open(index_name)
+
+
+def _hits_payload(index, hits) -> list[dict]:
+    """Hits as dicts; corpus items also carry their text, source, position, metadata."""
+    rows = index.items.rows([h.id for h in hits]) if index.manifest.content != "vocabulary" else {}
+    payload = []
+    for rank, hit in enumerate(hits, start=1):
+        entry = {"rank": rank, "key": hit.key, "score": round(hit.score, 6), "id": hit.id}
+        row = rows.get(hit.id)
+        if row:
+            entry.update(text=row["text"], source=row["source"], position=row["position"],
+                         metadata=row["metadata"])
+        payload.append(entry)
+    return payload
+
+
+def _print_hits(index, hits, as_json: bool, title: str) -> None:
+    payload = _hits_payload(index, hits)
+    if as_json:
+        print_json(payload)
+        return
+    if not payload:
+        typer.echo(f"{title}: no results")
+        return
+    corpus = index.manifest.content != "vocabulary"
+    headers = ["#", "key", "score"] + (["text"] if corpus else [])
+    rows = [[p["rank"], p["key"], p["score"]] + ([p.get("text", "")] if corpus else [])
+            for p in payload]
+    print_table(headers, rows, title=title)
+
+
+@app.command()
+def build(
+    out: str = typer.Option(..., "--out", "-o", help="Name (under indexes/) or path of the index."),
+    vectors: Optional[str] = typer.Option(
+        None, "--vectors", help="Index a vocabulary: built-in name (glove-6b-50d), vectors file "
+                                "(word2vec .bin/.txt, GloVe .txt) or encoder directory."),
+    corpus: Optional[Path] = typer.Option(
+        None, "--corpus", help="Index a corpus: a text file, folder, or JSON Lines file."),
+    encoder: Optional[str] = typer.Option(
+        None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder directory."),
+    unit: str = typer.Option("line", help="Text files: one item per 'line' or 'paragraph'."),
+    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
+    key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index atomically."),
+    skip_existing: bool = typer.Option(False, "--skip-existing",
+                                       help="Do nothing if the index already exists."),
+):
+    """Build an index from word vectors or from a corpus.
+
+    Examples:
+      embedsearch build --vectors glove-6b-50d --out glove-6b-50d
+      embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
+    """
+    from ..build import build_corpus_index, build_vocabulary_index
+    from ..encoders import load_encoder
+    from ..errors import InputError
+    from ..index import resolve_index_path
+
+    if (vectors is None) == (corpus is None):
+        raise InputError("give either --vectors (a vocabulary index) or --corpus with --encoder")
+    if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
+        typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
+        return
+    if corpus is not None:
+        if encoder is None:
+            raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
+        report = build_corpus_index(corpus, load_encoder(encoder), out, unit=unit,
+                                    text_field=text_field, key_field=key_field, overwrite=overwrite)
+    else:
+        report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite)
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command()
+def neighbors(
+    query: str = typer.Argument(..., help="A word, a text, or an item key."),
+    index: str = IndexOption,
+    k: int = typer.Option(10, "-k", min=1, help="How many neighbours."),
+    where: Optional[str] = WhereOption,
+    as_json: bool = JsonOption,
+):
+    """Nearest neighbours of a word, a text or an item.
+
+    Example: embedsearch neighbors computer --index glove-6b-50d -k 10
+    """
+    from .. import query as queries
+
+    with _open(index) as opened:
+        hits = queries.neighbours(opened, query, k=k, where=where)
+        _print_hits(opened, hits, as_json, f"neighbours of {query!r} in {opened.name}")
+
+
+@app.command()
+def analogy(
+    a: str = typer.Argument(..., help="A (is to B)"),
+    b: str = typer.Argument(..., help="B"),
+    c: str = typer.Argument(..., help="as C is to ?"),
+    index: str = IndexOption,
+    k: int = typer.Option(10, "-k", min=1),
+    method: str = typer.Option("add", help="add = 3CosAdd (most_similar), mul = 3CosMul."),
+    where: Optional[str] = WhereOption,
+    as_json: bool = JsonOption,
+):
+    """A is to B as C is to ? (B - A + C).
+
+    Example: embedsearch analogy man king woman --index glove-6b-50d   (queen)
+    """
+    from .. import query as queries
+
+    with _open(index) as opened:
+        hits = queries.analogy(opened, a, b, c, k=k, method=method, where=where)
+        _print_hits(opened, hits, as_json, f"{a} : {b} :: {c} : ?")
+
+
+@app.command()
+def similarity(
+    terms: List[str] = typer.Argument(..., help="Two or more words or texts."),
+    index: str = IndexOption,
+    as_json: bool = JsonOption,
+):
+    """Cosine similarity of two words or texts, or a matrix for several.
+
+    Examples:
+      embedsearch similarity woman man --index glove-6b-50d
+      embedsearch similarity king queen prince --index glove-6b-50d
+    """
+    from .. import query as queries
+    from ..errors import InputError
+
+    if len(terms) < 2:
+        raise InputError("give at least two words or texts to compare")
+    with _open(index) as opened:
+        matrix = queries.similarity_matrix(opened, terms)
+    if len(terms) == 2:
+        score = float(matrix[0, 1])
+        if as_json:
+            print_json({"a": terms[0], "b": terms[1], "score": round(score, 6)})
+        else:
+            typer.echo(f"{terms[0]} / {terms[1]}: {score:.4f}")
+        return
+    if as_json:
+        print_json({"terms": terms, "matrix": [[round(float(v), 6) for v in row] for row in matrix]})
+    else:
+        print_table([""] + terms, [[t] + [float(v) for v in row] for t, row in zip(terms, matrix)])
+
+
+@app.command("doesnt-match")
+def doesnt_match(
+    words: List[str] = typer.Argument(..., help="Three or more words."),
+    index: str = IndexOption,
+    as_json: bool = JsonOption,
+):
+    """The word that does not belong with the others.
+
+    Example: embedsearch doesnt-match breakfast cereal dinner lunch --index glove-6b-50d
+    """
+    from .. import query as queries
+
+    with _open(index) as opened:
+        odd = queries.doesnt_match(opened, words)
+    print_json({"words": words, "odd_one_out": odd}) if as_json else typer.echo(odd)
+
+
+@app.command()
+def info(index: str = typer.Argument(..., help="Index name or path."), as_json: bool = JsonOption):
+    """What an index holds and how it was built.
+
+    Example: embedsearch info glove-6b-50d
+    """
+    from dataclasses import asdict
+
+    with _open(index) as opened:
+        manifest = asdict(opened.manifest)
+        manifest["path"] = str(opened.directory)
+        manifest["version"] = opened.version_dir.name
+        manifest["size_bytes"] = sum(f.stat().st_size for f in opened.version_dir.iterdir())
+    if as_json:
+        print_json(manifest)
+        return
+    encoder = manifest.pop("encoder")
+    for key in ("path", "version", "content", "count", "dim", "metric", "index_type"):
+        typer.echo(f"{key:>12}: {manifest[key]}")
+    typer.echo(f"{'params':>12}: {json.dumps(manifest['index_params'])}")
+    typer.echo(f"{'encoder':>12}: {encoder['name']} ({encoder['kind']}, {encoder['spec']})")
+    typer.echo(f"{'fingerprint':>12}: {encoder['fingerprint']}")
+    typer.echo(f"{'size':>12}: {manifest['size_bytes'] / 1e6:.1f} MB")
+    typer.echo(f"{'updated':>12}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(manifest['updated_at']))}")
+
+
+@app.command("list")
+def list_indexes(as_json: bool = JsonOption):
+    """The indexes under indexes/ (or $EMBEDSEARCH_HOME).
+
+    Example: embedsearch list
+    """
+    from ..errors import EmbedsearchError
+    from ..index import Index, indexes_home
+
+    home = indexes_home()
+    entries = []
+    for directory in sorted(p for p in home.glob("*") if p.is_dir()) if home.is_dir() else []:
+        try:
+            with Index.open(directory) as opened:
+                manifest = opened.manifest
+                entries.append({"name": directory.name, "count": manifest.count, "dim": manifest.dim,
+                                 "content": manifest.content, "encoder": manifest.encoder.name,
+                                 "index_type": manifest.index_type})
+        except EmbedsearchError as error:
+            entries.append({"name": directory.name, "error": str(error)})
+    if as_json:
+        print_json(entries)
+    elif not entries:
+        typer.echo(f"no indexes under {home}")
+    else:
+        print_table(["name", "items", "dim", "content", "encoder", "type"],
+                    [[e["name"], e.get("count", "-"), e.get("dim", "-"), e.get("content", "-"),
+                      e.get("encoder", e.get("error", "")), e.get("index_type", "-")] for e in entries])

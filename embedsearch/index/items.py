@@ -1,0 +1,154 @@
+"""The SQLite side of an index: one row per item, its id equal to its FAISS id.
+
+Columns: `id` (integer, the FAISS id), `key` (unique), `text`, `source`,
+`position` (line or paragraph number; for a vocabulary index, the word's
+frequency rank, 0 = most frequent), `metadata` (JSON) and `content_hash`
+(to skip unchanged items on incremental updates).
+
+Writes go through sqlite-utils on a private copy of the database; reads open
+the published file read-only and immutable, which needs no locks and cannot
+change anything, so a user's `--where` expression is safe to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+ITEMS_FILE = "items.db"
+TABLE = "items"
+COLUMNS = ("id", "key", "text", "source", "position", "metadata", "content_hash")
+# SQLite allows at most 32766 host parameters per statement; stay well below.
+_CHUNK = 30000
+
+
+def content_hash(text: str, metadata: dict | None = None) -> str:
+    """A digest of an item's text and metadata: equal hashes, nothing to re-encode."""
+    payload = text + "\x00" + json.dumps(metadata or {}, sort_keys=True)
+    return hashlib.blake2b(payload.encode(), digest_size=10).hexdigest()
+
+
+def _chunks(values: Sequence, size: int = _CHUNK):
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def ids_for_keys(connection: sqlite3.Connection, keys: Iterable[str]) -> dict[str, int]:
+    """key -> id for those of `keys` that exist."""
+    keys = list(keys)
+    found = {}
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        rows = connection.execute(f"SELECT key, id FROM {TABLE} WHERE key IN ({marks})", chunk)
+        found.update((row[0], row[1]) for row in rows)
+    return found
+
+
+class ItemsReader:
+    """Read-only access to a published items database."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
+                                          check_same_thread=False)
+        self.connection.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def count(self) -> int:
+        return self.connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+
+    def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        """key -> id for the keys that exist."""
+        return ids_for_keys(self.connection, keys)
+
+    def rows(self, ids: Iterable[int]) -> dict[int, dict]:
+        """id -> row dict (metadata decoded) for the ids that exist."""
+        ids = [int(i) for i in ids]
+        found = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for row in self.connection.execute(
+                    f"SELECT * FROM {TABLE} WHERE id IN ({marks})", chunk):
+                found[row["id"]] = _decoded(row)
+        return found
+
+    def ids_where(self, where: str) -> np.ndarray:
+        """Ids of the items matching a SQL WHERE expression over the item columns."""
+        try:
+            cursor = self.connection.execute(f"SELECT id FROM {TABLE} WHERE {where}")
+            ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
+        except (sqlite3.Error, sqlite3.Warning) as error:
+            raise InputError(
+                f"malformed filter {where!r}: {error} (columns: {', '.join(COLUMNS)}; "
+                "JSON fields via json_extract(metadata, '$.name'))"
+            ) from None
+        return ids
+
+    def keys_and_hashes(self) -> dict[str, tuple[int, str]]:
+        """key -> (id, content_hash) of every item, for incremental updates."""
+        cursor = self.connection.execute(f"SELECT key, id, content_hash FROM {TABLE}")
+        return {row[0]: (row[1], row[2]) for row in cursor}
+
+    def iter_rows(self, batch_size: int = 10000):
+        """Every row in id order, in batches of dicts."""
+        cursor = self.connection.execute(f"SELECT * FROM {TABLE} ORDER BY id")
+        while batch := cursor.fetchmany(batch_size):
+            yield [_decoded(row) for row in batch]
+
+
+def _decoded(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    record["metadata"] = json.loads(record["metadata"]) if record["metadata"] else {}
+    return record
+
+
+class ItemsWriter:
+    """Writes to a private copy of the items database with sqlite-utils."""
+
+    def __init__(self, path: Path):
+        import sqlite_utils
+
+        self.path = path
+        self.db = sqlite_utils.Database(path)
+        # The file is private until published by an atomic rename, so durability
+        # comes from fsync at commit, not from SQLite's journal.
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.table = self.db[TABLE]
+        if not self.table.exists():
+            self.table.create(
+                {"id": int, "key": str, "text": str, "source": str, "position": int,
+                 "metadata": str, "content_hash": str},
+                pk="id", not_null={"key"},
+            )
+            self.table.create_index(["key"], unique=True)
+
+    def insert(self, records: list[dict]) -> None:
+        self.table.insert_all(records, batch_size=5000)
+
+    def update(self, records: list[dict]) -> None:
+        self.table.upsert_all(records, pk="id", batch_size=5000)
+
+    def delete_ids(self, ids: Sequence[int]) -> None:
+        for chunk in _chunks(list(ids)):
+            self.db.execute(f"DELETE FROM {TABLE} WHERE id IN ({','.join('?' * len(chunk))})",
+                            [int(i) for i in chunk])
+
+    def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        return ids_for_keys(self.db.conn, keys)
+
+    def count(self) -> int:
+        return self.table.count
+
+    def close(self) -> None:
+        self.db.conn.commit()
+        self.db.close()

@@ -1,0 +1,77 @@
+"""The manifest: what an index holds and how it was made, as readable JSON.
+
+It records the encoder (name, kind, spec to reload it, fingerprint of its
+weights), the dimension, metric, FAISS index type and parameters, the item
+count, the number of vector rows (ids are rows; deleted ids leave holes), and
+when the index was created and last written. `format_version` lets a newer
+embedsearch refuse nothing it can read, and an older one refuse clearly what
+it cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import IndexCorruptError
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class EncoderInfo:
+    name: str
+    kind: str
+    spec: str
+    fingerprint: str
+
+
+@dataclass
+class Manifest:
+    encoder: EncoderInfo
+    dim: int
+    metric: str = "cosine"
+    index_type: str = "flat"
+    index_params: dict = field(default_factory=dict)
+    count: int = 0
+    rows: int = 0
+    content: str = "corpus"
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    def write(self, directory: Path) -> None:
+        (directory / MANIFEST_FILE).write_text(self.to_json())
+
+    @classmethod
+    def read(cls, directory: Path) -> "Manifest":
+        path = directory / MANIFEST_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{path} is missing; rebuild the index") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise IndexCorruptError(f"{path} is not valid JSON ({error}); rebuild the index") from None
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if not isinstance(version, int):
+            raise IndexCorruptError(f"{path} is not an embedsearch manifest")
+        if version > FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"{path} has format version {version}; this embedsearch reads up to "
+                f"{FORMAT_VERSION}: upgrade embedsearch"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise IndexCorruptError(f"{path} has unknown fields: {', '.join(sorted(unknown))}")
+        try:
+            data["encoder"] = EncoderInfo(**data["encoder"])
+            return cls(**data)
+        except (TypeError, KeyError) as error:
+            raise IndexCorruptError(f"{path} is incomplete ({error}); rebuild the index") from None

@@ -1,0 +1,119 @@
+"""Atomic, versioned index directories, and the single-writer lock.
+
+An index directory holds complete versions side by side and a `CURRENT` file
+naming the live one:
+
+    NAME/CURRENT          "v000003"
+    NAME/v000003/         manifest.json, items.db, index.faiss, vectors.f32
+    NAME/tmp-v000004-PID/ a version being written (never read)
+    NAME/.lock            held (flock) by the one process writing
+
+A writer builds a new version in a `tmp-` folder, fsyncs it, renames it to
+its final name and then atomically replaces `CURRENT`. A build that is
+interrupted at any point leaves `CURRENT` naming the previous complete
+version; readers never see a half-written one. The previous version is kept
+one more round so that a reader that has just read `CURRENT` can still open it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import IndexLockedError, IndexNotFoundError
+
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = ".lock"
+TMP_PREFIX = "tmp-"
+
+
+def current_version(index_dir: Path) -> Path:
+    """The live version folder; a clear error if there is none."""
+    if not index_dir.is_dir():
+        raise IndexNotFoundError(
+            f"no index at {index_dir}: build one with `embedsearch build --out {index_dir.name}`"
+        )
+    try:
+        name = (index_dir / CURRENT_FILE).read_text().strip()
+    except FileNotFoundError:
+        raise IndexNotFoundError(
+            f"{index_dir} has no complete index (an interrupted first build?): "
+            "build it again with --overwrite"
+        ) from None
+    return index_dir / name
+
+
+def next_version_dir(index_dir: Path) -> tuple[Path, Path]:
+    """(temporary folder to write into, final folder name) of the next version."""
+    versions = [int(p.name[1:]) for p in index_dir.glob("v[0-9]*") if p.name[1:].isdigit()]
+    number = max(versions, default=0) + 1
+    final = index_dir / f"v{number:06d}"
+    return index_dir / f"{TMP_PREFIX}{final.name}-{os.getpid()}", final
+
+
+def _fsync_path(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def publish(index_dir: Path, tmp_dir: Path, final_dir: Path) -> None:
+    """Make `tmp_dir` the live version, atomically, and drop versions older than the last."""
+    for file in tmp_dir.iterdir():
+        _fsync_path(file)
+    _fsync_path(tmp_dir)
+    previous = None
+    try:
+        previous = current_version(index_dir)
+    except IndexNotFoundError:
+        pass
+    os.rename(tmp_dir, final_dir)
+    pointer = index_dir / (CURRENT_FILE + ".tmp")
+    pointer.write_text(final_dir.name + "\n")
+    _fsync_path(pointer)
+    os.replace(pointer, index_dir / CURRENT_FILE)
+    _fsync_path(index_dir)
+    keep = {final_dir.name, previous.name if previous else None}
+    for old in index_dir.glob("v[0-9]*"):
+        if old.is_dir() and old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_tmp(index_dir: Path) -> None:
+    """Remove folders left by interrupted writers (only call while holding the lock)."""
+    for stale in index_dir.glob(TMP_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+class WriteLock:
+    """An exclusive, non-blocking flock on NAME/.lock, released on close or process death."""
+
+    def __init__(self, index_dir: Path):
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self.path = index_dir / LOCK_FILE
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise IndexLockedError(
+                f"{index_dir} is being written by {holder}; wait for it to finish "
+                "(readers keep answering from the last complete version)"
+            ) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()}\n")
+        self.handle.flush()
+
+    def release(self) -> None:
+        if not self.handle.closed:
+            self.handle.seek(0)
+            self.handle.truncate()
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()

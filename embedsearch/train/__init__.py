@@ -1,0 +1,1 @@
+"""Trainers: one module per encoder, each rebuilding it from a corpus."""
