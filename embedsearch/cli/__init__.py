@@ -12,7 +12,9 @@ import sys
 import typer
 
 from .app import app
-from . import commands  # noqa: F401  (registers the top-level commands)
+# Importing these modules registers their commands on `app`, `train_app` or `eval_app`.
+from . import commands, encoders, index_admin  # noqa: F401
+from . import train_attention, train_token_position, eval_retrieval  # noqa: F401
 from .train import train_app
 from .evaluate import eval_app
 

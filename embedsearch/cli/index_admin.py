@@ -1,0 +1,1 @@
+"""Placeholder module: filled by its owner; registers commands on import."""
