@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from ..encoders.word_vectors import WordVectors, load_word2vec_directory, save_w
 from ..errors import InputError
 from ..progress import progress_bar
 from ..text import tokenize
+
+
+def stable_hash(text: str) -> int:
+    """A hash that is the same in every process (Python's `hash` of str is salted),
+    so that gensim's seeded initial vectors, and so training, are reproducible."""
+    return zlib.crc32(text.encode("utf-8"))
 
 
 class CorpusSentences:
@@ -56,7 +63,7 @@ def train_word2vec(corpus: str | Path, out: str | Path, config: Word2VecConfig =
     workers = config.workers or os.cpu_count() or 1
     model = Word2Vec(vector_size=config.dim, window=config.window, min_count=config.min_count,
                      sg=int(config.skip_gram), hs=0, negative=config.negative, seed=config.seed,
-                     workers=workers)
+                     workers=workers, hashfxn=stable_hash)
     model.build_vocab(sentences)
     if not model.wv.index_to_key:
         raise InputError(f"no word in {corpus} occurs at least {config.min_count} times; "

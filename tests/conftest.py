@@ -1,0 +1,47 @@
+"""Shared fixtures: a real slice of GloVe 6B 50d, its word index, and gensim on the same vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedsearch.build import build_vocabulary_index
+from embedsearch.encoders import WordVectors, load_encoder
+
+SLICE = 20000
+
+
+@pytest.fixture(scope="session")
+def glove():
+    """The full built-in GloVe 6B 50d (memory-mapped)."""
+    return load_encoder("glove-6b-50d")
+
+
+@pytest.fixture(scope="session")
+def glove_slice(glove) -> WordVectors:
+    """The 20,000 most frequent GloVe words, as their own encoder."""
+    return WordVectors(glove.words[:SLICE], np.array(glove.vectors[:SLICE]), name="glove-slice")
+
+
+@pytest.fixture(scope="session")
+def word_index_path(glove_slice, tmp_path_factory):
+    path = tmp_path_factory.mktemp("indexes") / "glove-slice"
+    build_vocabulary_index(glove_slice, path, show_progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def keyed_vectors(glove_slice):
+    """gensim KeyedVectors holding exactly the same vectors, for reference answers."""
+    from gensim.models import KeyedVectors
+
+    keyed = KeyedVectors(glove_slice.dim)
+    keyed.add_vectors(glove_slice.words, glove_slice.vectors)
+    return keyed
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty indexes home for CLI tests."""
+    monkeypatch.setenv("EMBEDSEARCH_HOME", str(tmp_path / "indexes"))
+    return tmp_path / "indexes"

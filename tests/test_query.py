@@ -1,0 +1,112 @@
+"""Neighbours, analogies and similarities agree with gensim's KeyedVectors, item by item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedsearch import query
+from embedsearch.errors import InputError, UnknownWordsError
+from embedsearch.index import Index
+
+WORDS = ["computer", "king", "paris", "running", "blue", "science", "water"]
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def index(word_index_path):
+    with Index.open(word_index_path) as opened:
+        yield opened
+
+
+def assert_same_ranking(hits, expected):
+    """Same scores in order, and the same keys except where neighbouring scores tie."""
+    assert len(hits) == len(expected)
+    ours = np.array([h.score for h in hits])
+    theirs = np.array([score for _, score in expected])
+    np.testing.assert_allclose(ours, theirs, atol=TOLERANCE)
+    for position, (hit, (key, score)) in enumerate(zip(hits, expected)):
+        if hit.key != key:
+            tied = [k for k, s in expected if abs(s - hit.score) < TOLERANCE]
+            assert hit.key in tied, f"rank {position}: {hit.key} vs {key}"
+
+
+@pytest.mark.parametrize("word", WORDS)
+def test_neighbours_match_gensim(index, keyed_vectors, word):
+    hits = query.neighbours(index, word, k=10)
+    assert word not in [h.key for h in hits]
+    assert_same_ranking(hits, keyed_vectors.most_similar(word, topn=10))
+
+
+def test_text_neighbours_are_gensim_most_similar_of_its_words(index, keyed_vectors):
+    hits = query.neighbours(index, "ice cream", k=8)
+    assert_same_ranking(hits, keyed_vectors.most_similar(positive=["ice", "cream"], topn=8))
+
+
+@pytest.mark.parametrize("a,b,c", [("man", "king", "woman"), ("france", "paris", "italy"),
+                                   ("good", "better", "bad")])
+def test_analogy_3cosadd_matches_most_similar(index, keyed_vectors, a, b, c):
+    hits = query.analogy(index, a, b, c, k=10)
+    assert_same_ranking(hits, keyed_vectors.most_similar(positive=[b, c], negative=[a], topn=10))
+    assert not {a, b, c} & {h.key for h in hits}
+
+
+@pytest.mark.parametrize("a,b,c", [("man", "king", "woman"), ("france", "paris", "italy")])
+def test_analogy_3cosmul_matches_most_similar_cosmul(index, keyed_vectors, a, b, c):
+    hits = query.analogy(index, a, b, c, k=10, method="mul")
+    assert_same_ranking(hits, keyed_vectors.most_similar_cosmul(positive=[b, c], negative=[a], topn=10))
+
+
+def test_king_man_woman_is_queen(index):
+    assert query.analogy(index, "man", "king", "woman", k=1)[0].key == "queen"
+
+
+def test_similarity_and_matrix_match_gensim(index, keyed_vectors):
+    pairs = [("woman", "man"), ("king", "queen"), ("computer", "water"), ("paper", "knife")]
+    for first, second in pairs:
+        assert query.similarity(index, first, second) == pytest.approx(
+            keyed_vectors.similarity(first, second), abs=TOLERANCE)
+    words = ["boy", "girl", "uncle", "aunt"]
+    matrix = query.similarity_matrix(index, words)
+    expected = [[keyed_vectors.similarity(x, y) for y in words] for x in words]
+    np.testing.assert_allclose(matrix, expected, atol=TOLERANCE)
+
+
+def test_text_similarity_is_cosine_of_mean_vectors(index, keyed_vectors):
+    expected = keyed_vectors.n_similarity(["ice", "cream"], ["frozen", "dessert"])
+    assert query.similarity(index, "ice cream", "frozen dessert") == pytest.approx(expected, abs=TOLERANCE)
+
+
+def test_doesnt_match_matches_gensim(index, keyed_vectors):
+    for words in (["breakfast", "cereal", "dinner", "lunch"], ["paris", "london", "berlin", "apple"]):
+        assert query.doesnt_match(index, words) == keyed_vectors.doesnt_match(words)
+
+
+def test_filter_runs_inside_the_search(index, keyed_vectors):
+    """`position < 2000` (frequency rank) is gensim's restrict_vocab=2000, with k full results."""
+    hits = query.neighbours(index, "computer", k=10, where="position < 2000")
+    assert len(hits) == 10 and all(h.id < 2000 for h in hits)
+    assert_same_ranking(hits, keyed_vectors.most_similar("computer", topn=10, restrict_vocab=2000))
+    narrow = query.neighbours(index, "computer", k=10, where="key IN ('software', 'water', 'car')")
+    assert sorted(h.key for h in narrow) == ["car", "software", "water"]
+    assert query.neighbours(index, "computer", where="key = 'no-such-word'") == []
+
+
+def test_unknown_words_are_named(index):
+    with pytest.raises(UnknownWordsError, match="qwxzzy"):
+        query.analogy(index, "man", "qwxzzy", "woman")
+    with pytest.raises(UnknownWordsError, match="zzzq vvvq"):
+        query.neighbours(index, "zzzq vvvq")
+
+
+def test_bad_filter_and_method_are_input_errors(index):
+    with pytest.raises(InputError, match="malformed filter"):
+        query.neighbours(index, "king", where="position <")
+    with pytest.raises(InputError, match="method"):
+        query.analogy(index, "a", "b", "c", method="div")
+
+
+def test_raw_vector_query(index, keyed_vectors):
+    vector = keyed_vectors.get_vector("king", norm=True)
+    hits = query.neighbours(index, vector=vector, k=3)
+    assert hits[0].key == "king" and hits[0].score == pytest.approx(1.0, abs=1e-5)

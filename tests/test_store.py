@@ -1,0 +1,208 @@
+"""The store: FAISS ids and SQLite rows agree, writes are atomic, one writer at a time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from embedsearch.corpus import Item
+from embedsearch.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
+from embedsearch.index import EncoderInfo, Index, IndexWriter
+from embedsearch.index import versions
+
+DIM = 8
+ENCODER = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0")
+
+
+def unit_rows(n, seed=0):
+    rows = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def items(n, start=0, prefix="item"):
+    return [Item(f"{prefix}{i}", f"text {i}", "test.txt", i, {"even": i % 2 == 0})
+            for i in range(start, start + n)]
+
+
+def build(path, n=100, seed=0):
+    with IndexWriter.create(path, ENCODER, DIM) as writer:
+        writer.add(items(n), unit_rows(n, seed))
+    return path
+
+
+def test_add_get_count_and_reopen(tmp_path):
+    vectors = unit_rows(50)
+    path = build(tmp_path / "idx", 50)
+    with Index.open(path) as index:
+        assert index.count == 50 and index.faiss.ntotal == 50
+        row = index.get(key="item7")
+        assert row["id"] == 7 and row["text"] == "text 7" and row["metadata"] == {"even": False}
+        np.testing.assert_allclose(row["vector"], vectors[7])
+        assert index.get(id=3)["key"] == "item3"
+        assert index.get(key="missing") is None
+        hits = index.search(vectors[:5], k=1)
+        assert [h[0].id for h in hits] == [0, 1, 2, 3, 4]
+        assert hits[0][0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_delete_and_upsert_keep_faiss_and_sqlite_in_step(tmp_path):
+    path = build(tmp_path / "idx", 20)
+    replacement = unit_rows(2, seed=9)
+    with IndexWriter.update(path) as writer:
+        assert writer.delete(keys=["item1", "item2", "nope"], ids=[5]) == 3
+        ids = writer.upsert([Item("item3", "new text"), Item("brand-new", "hello")], replacement)
+    assert ids[0] == 3 and ids[1] == 20  # an upsert keeps the id; a new key gets a fresh one
+    with Index.open(path) as index:
+        assert index.count == 18 == index.faiss.ntotal == index.items.count()
+        assert index.get(key="item1") is None and index.get(id=5) is None
+        assert index.get(key="item3")["text"] == "new text"
+        hit = index.search(replacement[:1], k=1)[0][0]
+        assert (hit.id, hit.key) == (3, "item3")
+        all_hits = index.search(unit_rows(1, seed=4), k=100)[0]
+        assert {h.id for h in all_hits} == {i for i in range(21) if i not in (1, 2, 5)}
+
+
+def test_adding_an_existing_key_is_refused(tmp_path):
+    path = build(tmp_path / "idx", 5)
+    with pytest.raises(InputError, match="already in the index"):
+        with IndexWriter.update(path) as writer:
+            writer.add(items(1), unit_rows(1))
+    with Index.open(path) as index:
+        assert index.count == 5
+
+
+def test_filter_selects_inside_faiss(tmp_path):
+    path = build(tmp_path / "idx", 200)
+    with Index.open(path) as index:
+        query = unit_rows(1, seed=3)
+        hits = index.search(query, k=10, where="json_extract(metadata, '$.even') = 1")[0]
+        assert len(hits) == 10 and all(h.id % 2 == 0 for h in hits)
+        even = np.arange(0, 200, 2)
+        exact = even[np.argsort(-(index.vectors_of(even) @ query[0]))[:10]]
+        assert [h.id for h in hits] == list(exact)
+
+
+def test_existing_index_needs_overwrite(tmp_path):
+    path = build(tmp_path / "idx", 5)
+    with pytest.raises(InputError, match="--overwrite"):
+        IndexWriter.create(path, ENCODER, DIM)
+    with IndexWriter.create(path, ENCODER, DIM, overwrite=True) as writer:
+        writer.add(items(3, prefix="other"), unit_rows(3))
+    with Index.open(path) as index:
+        assert index.count == 3 and index.get(key="other0") is not None
+
+
+def test_exception_inside_a_write_leaves_the_previous_version(tmp_path):
+    path = build(tmp_path / "idx", 10)
+    with pytest.raises(KeyboardInterrupt):
+        with IndexWriter.create(path, ENCODER, DIM, overwrite=True) as writer:
+            writer.add(items(3, prefix="x"), unit_rows(3))
+            raise KeyboardInterrupt
+    with Index.open(path) as index:
+        assert index.count == 10 and index.get(key="item9") is not None
+    assert not list(path.glob(versions.TMP_PREFIX + "*"))
+    # The lock was released: a new writer can start.
+    IndexWriter.update(path).abort()
+
+
+def test_killed_build_leaves_previous_index_usable(tmp_path):
+    """A build killed with SIGKILL mid-way: the old version still opens, the next writer cleans up."""
+    path = build(tmp_path / "idx", 10)
+    script = textwrap.dedent(f"""
+        import sys, time, numpy as np
+        sys.path.insert(0, {str(os.getcwd())!r})
+        from embedsearch.corpus import Item
+        from embedsearch.index import EncoderInfo, IndexWriter
+        info = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0")
+        writer = IndexWriter.create({str(path)!r}, info, {DIM}, overwrite=True)
+        writer.add([Item(f"new{{i}}", "t") for i in range(100)], np.ones((100, {DIM}), np.float32))
+        print("writing", flush=True)
+        time.sleep(60)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    with pytest.raises(IndexLockedError, match="being written"):
+        IndexWriter.update(path)
+    with Index.open(path) as index:  # readers keep answering from the last complete version
+        assert index.count == 10
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert list(path.glob(versions.TMP_PREFIX + "*"))  # the half-written version is left behind
+    with Index.open(path) as index:
+        assert index.count == 10 and index.get(key="new0") is None
+    with IndexWriter.update(path) as writer:  # the lock died with its holder
+        writer.delete(keys=["item0"])
+    assert not list(path.glob(versions.TMP_PREFIX + "*"))
+    with Index.open(path) as index:
+        assert index.count == 9
+
+
+def test_interrupted_first_build_is_a_clear_error(tmp_path):
+    path = tmp_path / "idx"
+    with pytest.raises(RuntimeError):
+        with IndexWriter.create(path, ENCODER, DIM) as writer:
+            writer.add(items(2), unit_rows(2))
+            raise RuntimeError("boom")
+    with pytest.raises(IndexNotFoundError, match="no complete index"):
+        Index.open(path)
+    with pytest.raises(IndexNotFoundError, match="no index at"):
+        Index.open(tmp_path / "never-built")
+
+
+def test_disagreeing_parts_are_reported(tmp_path):
+    path = build(tmp_path / "idx", 10)
+    live = versions.current_version(path)
+    connection = sqlite3.connect(live / "items.db")
+    connection.execute("DELETE FROM items WHERE id = 4")
+    connection.commit()
+    connection.close()
+    with pytest.raises(IndexCorruptError, match="manifest says 10 items, FAISS holds 10, SQLite holds 9"):
+        Index.open(path)
+
+
+def test_truncated_vectors_and_bad_manifest_are_reported(tmp_path):
+    path = build(tmp_path / "idx", 10)
+    live = versions.current_version(path)
+    with open(live / "vectors.f32", "r+b") as handle:
+        handle.truncate(100)
+    with pytest.raises(IndexCorruptError, match="vectors.f32 holds 100 bytes"):
+        Index.open(path)
+    (live / "manifest.json").write_text('{"format_version": 99}')
+    with pytest.raises(IndexCorruptError, match="upgrade embedsearch"):
+        Index.open(path)
+
+
+def test_old_versions_are_pruned_but_the_previous_one_is_kept(tmp_path):
+    path = build(tmp_path / "idx", 4)
+    for _ in range(3):
+        with IndexWriter.update(path) as writer:
+            writer.delete(ids=[writer.manifest.count - 1])
+    names = sorted(p.name for p in path.glob("v*"))
+    assert names == ["v000003", "v000004"]
+    assert (path / "CURRENT").read_text().strip() == "v000004"
+
+
+def test_faiss_and_torch_share_a_process(tmp_path):
+    """Both bring OpenMP: importing both, in either order, must neither crash nor hang."""
+    for first, second in (("torch", "faiss"), ("faiss", "torch")):
+        code = textwrap.dedent(f"""
+            import {first}, {second}, numpy as np
+            x = np.random.default_rng(0).normal(size=(2000, 32)).astype('float32')
+            index = faiss.IndexFlatIP(32); index.add(x)
+            _, ids = index.search(x[:50], 5)
+            y = torch.from_numpy(x) @ torch.from_numpy(x).T
+            assert (ids[:, 0] == np.arange(50)).all() and y.shape == (2000, 2000)
+            print("ok")
+        """)
+        started = time.time()
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "ok" and time.time() - started < 120
