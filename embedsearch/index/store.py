@@ -32,6 +32,7 @@ from . import faiss_types, versions
 from .items import ITEMS_FILE, ItemsReader, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
 from .paths import resolve_index_path
+from .threads import search_threads
 
 VECTORS_FILE = "vectors.f32"
 
@@ -48,27 +49,29 @@ class Hit:
 class Index:
     """A read-only view of the live version of an index."""
 
-    def __init__(self, directory: Path, version_dir: Path):
+    def __init__(self, directory: Path, version_dir: Path, in_memory: bool = False):
         self.directory = directory
         self.version_dir = version_dir
         self.manifest = Manifest.read(version_dir)
         self.items = ItemsReader(version_dir / ITEMS_FILE)
         self.vectors = _map_vectors(version_dir / VECTORS_FILE, self.manifest)
         try:
+            # Memory-mapped by default (opens in milliseconds); a long-lived process
+            # may read it into memory instead, which scans about twice as fast.
             self.faiss = faiss_types.read_faiss_index(
-                version_dir / faiss_types.FAISS_FILE, self.manifest.index_type)
+                version_dir / faiss_types.FAISS_FILE, self.manifest.index_type, writable=in_memory)
         except RuntimeError as error:
             raise IndexCorruptError(f"{version_dir}: cannot read the FAISS index ({_first_line(error)})") from None
         self._check_agreement()
 
     @classmethod
-    def open(cls, name_or_path: str | Path) -> "Index":
-        """Open an index by name (under indexes/) or path."""
+    def open(cls, name_or_path: str | Path, *, in_memory: bool = False) -> "Index":
+        """Open an index by name (under indexes/) or path; `in_memory` reads FAISS whole."""
         directory = resolve_index_path(name_or_path)
         for attempt in range(3):
             version_dir = versions.current_version(directory)
             try:
-                return cls(directory, version_dir)
+                return cls(directory, version_dir, in_memory)
             except IndexCorruptError:
                 # A writer may have just replaced and removed this version: look again.
                 if attempt == 2 or versions.current_version(directory) == version_dir:
@@ -157,7 +160,8 @@ class Index:
             selector = faiss_types.id_selector(allowed)
         wanted = min(k + max(len(e) for e in exclude), self.count)
         params = faiss_types.search_parameters(selector, self.manifest.index_params)
-        scores, ids = self.faiss.search(queries, wanted, params=params)
+        with search_threads(len(queries)):
+            scores, ids = self.faiss.search(queries, wanted, params=params)
         keys = self.keys_of(np.unique(ids[ids >= 0]))
         results = []
         for row_scores, row_ids, skip in zip(scores, ids, exclude):
