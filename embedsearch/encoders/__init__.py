@@ -22,6 +22,8 @@ from .word_vectors import CONFIG_FILE, WordVectors, load_vectors_file, load_word
 
 def _directory_loaders():
     loaders = {WordVectors.kind: load_word2vec_directory}
+    from .token_position import load_token_position_directory  # no torch until a model loads
+    loaders["token-position"] = load_token_position_directory
     return loaders
 
 

@@ -190,7 +190,7 @@ def run_epochs(model, optimizer, *, epochs: int, start_epoch: int,
 
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
-                total += float(loss) * batch_items
+                total += loss.item() * batch_items
                 items += batch_items
                 bar.set_postfix(loss=f"{total / max(items, 1):.4f}", refresh=False)
                 bar.update(1)

@@ -1,0 +1,127 @@
+"""Re-encode an index when its encoder has changed (retrained, edited, replaced on disk).
+
+The manifest records the encoder's spec (how to load it) and fingerprint (a
+digest of its weights and configuration). `rebuild_index` loads the encoder
+from the spec and compares fingerprints: equal means the stored vectors are
+what the encoder gives today, and nothing is done. Otherwise every item is
+re-encoded into a fresh index with the same keys, texts, sources, positions,
+metadata and index type, published atomically over the old one (readers see
+the old index until the new one is complete). A vocabulary index is rebuilt
+from the encoder's current vocabulary instead, since that is what it holds.
+
+>>> rebuild_index("notes").lines()  # doctest: +SKIP
+['notes: encoder token-position changed (3f2a... -> 9b1c...); re-encoded 1,200 items in 2.1 s']
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .build import encoder_info
+from .corpus import Item
+from .encoders import Encoder, load_encoder
+from .errors import EncoderError, InputError
+from .index import Index, IndexWriter
+from .progress import progress_bar
+
+
+@dataclass
+class RebuildReport:
+    """What a rebuild did (or why it did nothing)."""
+
+    path: Path
+    encoder: str
+    old_fingerprint: str
+    new_fingerprint: str
+    items: int = 0
+    seconds: float = 0.0
+    skipped: Counter = field(default_factory=Counter)
+
+    @property
+    def changed(self) -> bool:
+        return self.old_fingerprint != self.new_fingerprint
+
+    def lines(self) -> list[str]:
+        if not self.changed:
+            return [f"{self.path}: encoder {self.encoder} is unchanged (fingerprint "
+                    f"{self.new_fingerprint}); nothing to do"]
+        lines = [f"{self.path}: encoder {self.encoder} changed ({self.old_fingerprint} -> "
+                 f"{self.new_fingerprint}); re-encoded {self.items:,} items in {self.seconds:.1f} s"]
+        lines += [f"skipped {count:,} ({reason})" for reason, count in sorted(self.skipped.items())]
+        return lines
+
+
+def _writer_for(index: Index, encoder: Encoder) -> IndexWriter:
+    manifest = index.manifest
+    return IndexWriter.create(index.directory, encoder_info(encoder), encoder.dim,
+                              content=manifest.content, index_type=manifest.index_type,
+                              index_params=manifest.index_params, overwrite=True)
+
+
+def _copy_vocabulary(writer: IndexWriter, encoder: Encoder, bar) -> Counter:
+    keys, vectors = encoder.vocabulary()
+    seen: set[str] = set()
+    rows, items, skipped = [], [], Counter()
+    for row, key in enumerate(keys):
+        if key in seen:
+            skipped["duplicate key"] += 1
+            continue
+        seen.add(key)
+        rows.append(row)
+        items.append(Item(key, key, "vocabulary", row))
+    writer.add(items, vectors[rows])
+    bar.update(len(keys))
+    return skipped
+
+
+def _reencode_items(writer: IndexWriter, index: Index, encoder: Encoder, bar) -> Counter:
+    skipped = Counter()
+    for rows in index.items.iter_rows(batch_size=4096):
+        items = [Item(row["key"], row["text"], row["source"], row["position"], row["metadata"])
+                 for row in rows]
+        vectors, encodable = encoder.encode_batch([item.text for item in items])
+        kept = [item for item, ok in zip(items, encodable) if ok]
+        skipped["the new encoder cannot encode it"] += len(items) - len(kept)
+        if kept:
+            writer.add(kept, vectors[encodable])
+        bar.update(len(items))
+    return +skipped
+
+
+def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
+                  show_progress: bool = True) -> RebuildReport:
+    """Re-encode `name_or_path` if its encoder's fingerprint changed; otherwise do nothing.
+
+    `encoder` defaults to the one the manifest's spec loads; passing one
+    rebuilds with it (its spec is recorded for later queries).
+    """
+    started = time.perf_counter()
+    with Index.open(name_or_path) as index:
+        recorded = index.manifest.encoder
+        if encoder is None:
+            try:
+                encoder = load_encoder(recorded.spec)
+            except EncoderError as error:
+                raise EncoderError(f"cannot reload the encoder of {index.directory} "
+                                   f"({recorded.spec}): {error}") from None
+        report = RebuildReport(index.directory, encoder.name, recorded.fingerprint,
+                               encoder.fingerprint())
+        if not report.changed:
+            return report
+        vocabulary = index.manifest.content == "vocabulary"
+        if vocabulary and encoder.vocabulary() is None:
+            raise InputError(f"{index.directory} is a vocabulary index but {encoder.name} "
+                             "has no vocabulary")
+        with _writer_for(index, encoder) as writer, \
+                progress_bar(total=index.count, unit="items", disable=not show_progress) as bar:
+            report.skipped = (_copy_vocabulary(writer, encoder, bar) if vocabulary
+                              else _reencode_items(writer, index, encoder, bar))
+            if writer.manifest.count == 0:
+                raise InputError(f"{encoder.name} can encode none of the items of "
+                                 f"{index.directory}; the index is left as it was")
+            report.items = writer.manifest.count
+    report.seconds = time.perf_counter() - started
+    return report
