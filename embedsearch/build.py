@@ -50,8 +50,14 @@ def encoder_info(encoder: Encoder) -> EncoderInfo:
 
 
 def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool = False,
-                           show_progress: bool = True) -> BuildReport:
-    """One item per vocabulary entry, keyed by it, `position` = frequency rank."""
+                           show_progress: bool = True, index_type: str = "flat",
+                           index_params: dict | None = None, recall: float | None = None,
+                           max_memory: int | None = None) -> BuildReport:
+    """One item per vocabulary entry, keyed by it, `position` = frequency rank.
+
+    `index_type`, `index_params`, `recall` and `max_memory` choose and tune the
+    FAISS index (see `IndexWriter.create`).
+    """
     vocabulary = encoder.vocabulary()
     if vocabulary is None:
         raise InputError(f"encoder {encoder.name} has no vocabulary to index; use --corpus")
@@ -59,7 +65,8 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
     started = time.perf_counter()
     skipped = Counter()
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",
-                                overwrite=overwrite)
+                                overwrite=overwrite, index_type=index_type,
+                                index_params=index_params, recall=recall, max_memory=max_memory)
     with writer, progress_bar(total=len(words), unit="words", disable=not show_progress) as bar:
         seen: set[str] = set()
         for start in range(0, len(words), BATCH_SIZE):
@@ -82,7 +89,9 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
 
 def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                        unit: str = "line", text_field: str = "text", key_field: str | None = None,
-                       overwrite: bool = False, show_progress: bool = True) -> BuildReport:
+                       overwrite: bool = False, show_progress: bool = True,
+                       index_type: str = "flat", index_params: dict | None = None,
+                       recall: float | None = None, max_memory: int | None = None) -> BuildReport:
     """One item per line, paragraph or JSON record of `corpus`, encoded by `encoder`."""
     started = time.perf_counter()
     corpus_report = CorpusReport()
@@ -91,7 +100,9 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
     first_batch = list(islice(items, BATCH_SIZE))
     if not first_batch:
         raise InputError(f"no text found in {corpus}: it is empty or every line is blank")
-    writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite)
+    writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite,
+                                index_type=index_type, index_params=index_params, recall=recall,
+                                max_memory=max_memory)
     seen: set[str] = set()
     with writer, progress_bar(unit="items", disable=not show_progress) as bar:
         batch = first_batch

@@ -69,17 +69,34 @@ def build(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index atomically."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="Do nothing if the index already exists."),
+    index_type: str = typer.Option(
+        "flat", "--index-type", help="flat (exact), hnsw, ivfsq8, ivfpq, auto (by size and "
+                                     "--max-memory, tuned to --recall), or factory:STRING."),
+    recall: Optional[float] = typer.Option(
+        None, "--recall", help="Tune efSearch/nprobe until recall@10 vs exact reaches this "
+                               "(default 0.95 with --index-type auto)."),
+    max_memory: Optional[str] = typer.Option(
+        None, "--max-memory", help="Memory budget of the FAISS index for auto, e.g. 512MB."),
+    params: Optional[List[str]] = typer.Option(
+        None, "--param", help="Index parameter NAME=VALUE, repeatable (M, efConstruction, "
+                              "efSearch, nlist, nprobe, m, nbits, rerank)."),
 ):
     """Build an index from word vectors or from a corpus.
 
     Examples:
       embedsearch build --vectors glove-6b-50d --out glove-6b-50d
+      embedsearch build --vectors glove-6b-50d --out glove-auto --index-type auto --recall 0.95
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
     """
     from ..build import build_corpus_index, build_vocabulary_index
     from ..encoders import load_encoder
     from ..errors import InputError
     from ..index import resolve_index_path
+    from ..index.faiss_types import parse_params
+    from ..index.tuning import parse_size
+
+    index_options = dict(index_type=index_type, index_params=parse_params(params),
+                         recall=recall, max_memory=parse_size(max_memory))
 
     if (vectors is None) == (corpus is None):
         raise InputError("give either --vectors (a vocabulary index) or --corpus with --encoder")
@@ -90,11 +107,17 @@ def build(
         if encoder is None:
             raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
         report = build_corpus_index(corpus, load_encoder(encoder), out, unit=unit,
-                                    text_field=text_field, key_field=key_field, overwrite=overwrite)
+                                    text_field=text_field, key_field=key_field, overwrite=overwrite,
+                                    **index_options)
     else:
-        report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite)
+        report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite,
+                                        **index_options)
     for line in report.lines():
         typer.echo(line)
+    from ..index.describe import index_summary
+
+    with _open(str(report.path)) as opened:
+        typer.echo(index_summary(opened.manifest))
 
 
 @app.command()
@@ -200,6 +223,9 @@ def info(index: str = typer.Argument(..., help="Index name or path."), as_json: 
         manifest["path"] = str(opened.directory)
         manifest["version"] = opened.version_dir.name
         manifest["size_bytes"] = sum(f.stat().st_size for f in opened.version_dir.iterdir())
+        from ..index.describe import compaction_due
+
+        manifest["compaction_due"] = compaction_due(opened.manifest)
     if as_json:
         print_json(manifest)
         return
@@ -207,6 +233,10 @@ def info(index: str = typer.Argument(..., help="Index name or path."), as_json: 
     for key in ("path", "version", "content", "count", "dim", "metric", "index_type"):
         typer.echo(f"{key:>12}: {manifest[key]}")
     typer.echo(f"{'params':>12}: {json.dumps(manifest['index_params'])}")
+    from ..index.describe import maintenance_lines
+
+    for label, text in maintenance_lines(opened.manifest):
+        typer.echo(f"{label:>12}: {text}")
     typer.echo(f"{'encoder':>12}: {encoder['name']} ({encoder['kind']}, {encoder['spec']})")
     typer.echo(f"{'fingerprint':>12}: {encoder['fingerprint']}")
     typer.echo(f"{'size':>12}: {manifest['size_bytes'] / 1e6:.1f} MB")

@@ -1,1 +1,104 @@
-"""Placeholder module: filled by its owner; registers commands on import."""
+"""Index upkeep commands: reindex, compact, add (incremental corpus update), delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .app import app
+from .output import print_json
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+@app.command()
+def reindex(
+    index: str = typer.Argument(..., help="Index name or path."),
+    index_type: str = typer.Option(
+        ..., "--type", "-t", help="flat, hnsw, ivfsq8, ivfpq, auto, or factory:STRING."),
+    recall: Optional[float] = typer.Option(
+        None, "--recall", help="Tune efSearch/nprobe to this recall@10 (default 0.95 for auto)."),
+    max_memory: Optional[str] = typer.Option(
+        None, "--max-memory", help="Memory budget of the FAISS index for auto, e.g. 512MB."),
+    params: Optional[List[str]] = typer.Option(
+        None, "--param", help="Index parameter NAME=VALUE, repeatable (e.g. M=48, nlist=1024)."),
+    vector_dtype: Optional[str] = typer.Option(
+        None, "--vector-dtype", help="Store the raw vectors as float32 or float16 (half the disk)."),
+    as_json: bool = JsonOption,
+):
+    """Change an index's FAISS type from its stored vectors, without re-encoding.
+
+    Atomic: if it is interrupted the previous index stays live.
+
+    Examples:
+      embedsearch reindex glove-6b-50d --type hnsw --recall 0.95
+      embedsearch reindex notes --type "factory:IVF256,PQ16" --param nprobe=32
+    """
+    from ..index.describe import index_summary
+    from ..index.faiss_types import parse_params
+    from ..index.maintenance import reindex as reindex_index
+    from ..index.tuning import parse_size
+
+    manifest = reindex_index(index, index_type, index_params=parse_params(params), recall=recall,
+                             max_memory=parse_size(max_memory), vector_dtype=vector_dtype)
+    if as_json:
+        print_json({"index_type": manifest.index_type, "index_params": manifest.index_params,
+                    "tuning": manifest.tuning, "count": manifest.count})
+    else:
+        typer.echo(f"reindexed {index}: {manifest.count:,} items")
+        typer.echo(index_summary(manifest))
+
+
+@app.command()
+def compact(index: str = typer.Argument(..., help="Index name or path.")):
+    """Rebuild an index without the tombstones of deleted items (`info` says when it is due).
+
+    Example: embedsearch compact notes
+    """
+    from ..index.maintenance import compact as compact_index
+
+    dropped, manifest = compact_index(index)
+    typer.echo(f"compacted {index}: dropped {dropped:,} tombstones, {manifest.count:,} items")
+
+
+@app.command()
+def add(
+    index: str = typer.Argument(..., help="Name or path of an existing corpus index."),
+    corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
+    unit: str = typer.Option("line", help="Text files: one item per 'line' or 'paragraph'."),
+    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
+    key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
+    prune: bool = typer.Option(False, "--prune",
+                               help="Also delete items of these files that are no longer in them."),
+):
+    """Add new or changed items of a corpus to an index; unchanged items are skipped.
+
+    Uses the index's own encoder; one atomic update, no rebuild.
+
+    Example: embedsearch add notes --corpus notes/ --prune
+    """
+    from ..update import update_corpus_index
+
+    report = update_corpus_index(index, corpus, unit=unit, text_field=text_field,
+                                 key_field=key_field, prune=prune)
+    for line in report.lines():
+        typer.echo(line)
+
+
+@app.command()
+def delete(
+    index: str = typer.Argument(..., help="Index name or path."),
+    keys: List[str] = typer.Argument(..., help="Keys of the items to delete."),
+):
+    """Delete items by key.
+
+    Example: embedsearch delete notes notes.txt:12 notes.txt:13
+    """
+    from ..index.maintenance import delete_keys
+
+    deleted, missing = delete_keys(index, keys)
+    typer.echo(f"deleted {deleted:,} items from {index}")
+    if missing:
+        typer.echo(f"not in the index: {', '.join(missing[:10])}", err=True)

@@ -1,12 +1,29 @@
-"""FAISS index types by name: how to create, read and search each one.
+"""FAISS index types by name: their parameters, how to create, read and search each.
 
-Every type stores unit vectors under their item ids (an `IndexIDMap2`, or an
-index that takes ids itself) and scores by inner product, which on unit
-vectors is cosine similarity. Adding a type means one entry in `INDEX_TYPES`.
+Every type scores by inner product, which on unit vectors is cosine
+similarity, and stores vectors under their item ids: IVF indexes take ids
+themselves; the others are wrapped in an `IndexIDMap` (8 bytes per vector; the
+raw vectors live in `vectors.f32`, so `IndexIDMap2`'s reverse map is not
+needed). Search parameters (efSearch, nprobe) come from the manifest's
+`index_params` and travel with the id selector of `--where` filters in one
+`SearchParametersHNSW` / `SearchParametersIVF`; `IndexIDMap` translates the
+selector from item ids to its internal ids itself.
+
+Types (`--index-type`):
+  flat              exact search                      params: -
+  hnsw              graph, IndexHNSWFlat              params: M, efConstruction, efSearch
+  ivfsq8            IVF, 8-bit scalar quantiser       params: nlist, nprobe
+  ivfpq             IVF, product quantiser + exact    params: nlist, m, nbits, nprobe, rerank
+                    rerank from the raw vectors
+  factory:STRING    any FAISS index_factory string    params: factory, nprobe/efSearch, rerank
+                    e.g. factory:IVF256,PQ16
+
+Adding a type means one entry in `INDEX_TYPES`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,24 +34,127 @@ import numpy as np
 from ..errors import InputError
 
 FAISS_FILE = "index.faiss"
+FACTORY_PREFIX = "factory:"
+IP = faiss.METRIC_INNER_PRODUCT
 
 
 @dataclass(frozen=True)
 class IndexType:
-    """How to make one kind of FAISS index, and how it may be read from disk."""
+    """One kind of FAISS index: its default parameters, constructor and memory use."""
 
+    defaults: Callable[[int, int], dict]  # (dim, expected count) -> parameters
     create: Callable[[int, dict], faiss.Index]
+    bytes_per_vector: Callable[[int, dict], float]  # resident memory per vector
     read_flags: int = 0
-    needs_training: bool = False
+    description: str = ""
+
+
+def _ivf_lists(count: int) -> int:
+    """About 2 sqrt(n) lists, a power of two, each with at least 39 training points."""
+    wanted = 2 ** round(math.log2(max(1.0, 2 * math.sqrt(max(count, 1)))))
+    return int(max(1, min(wanted, count // 39)))
+
+
+def _pq_subquantisers(dim: int) -> int:
+    """The largest divisor of dim that leaves at least 4 dimensions per sub-vector."""
+    return max(m for m in range(1, dim + 1) if dim % m == 0 and dim // m >= 4) if dim >= 4 else 1
+
+
+def _pq_bits(count: int) -> int:
+    """8-bit codes need 9,984 training points; fewer points get fewer bits."""
+    return int(min(8, max(1, math.floor(math.log2(max(count, 2) / 39)))))
 
 
 def _flat(dim: int, params: dict) -> faiss.Index:
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    return faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+
+
+def _hnsw(dim: int, params: dict) -> faiss.Index:
+    graph = faiss.IndexHNSWFlat(dim, int(params["M"]), IP)
+    graph.hnsw.efConstruction = int(params["efConstruction"])
+    graph.hnsw.efSearch = int(params["efSearch"])
+    return faiss.IndexIDMap(graph)
+
+
+def _ivfsq8(dim: int, params: dict) -> faiss.Index:
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, int(params["nlist"]),
+                                          faiss.ScalarQuantizer.QT_8bit, IP)
+    index.own_fields = True
+    quantizer.this.disown()
+    index.nprobe = int(params["nprobe"])
+    return index
+
+
+def _ivfpq(dim: int, params: dict) -> faiss.Index:
+    m = int(params["m"])
+    if dim % m:
+        raise InputError(f"ivfpq: m={m} must divide the dimension {dim}")
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFPQ(quantizer, dim, int(params["nlist"]), m, int(params["nbits"]), IP)
+    index.own_fields = True
+    quantizer.this.disown()
+    index.nprobe = int(params["nprobe"])
+    index.do_polysemous_training = False
+    return index
+
+
+def _factory(dim: int, params: dict) -> faiss.Index:
+    description = params.get("factory")
+    if not description:
+        raise InputError("a factory index needs a FAISS index_factory string, e.g. factory:IVF256,PQ16")
+    try:
+        index = faiss.index_factory(dim, description, IP)
+    except RuntimeError as error:
+        raise InputError(f"FAISS cannot build {description!r}: {str(error).strip().splitlines()[-1]}") from None
+    if faiss.try_extract_index_ivf(index) is None and not isinstance(
+            faiss.downcast_index(index), (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        index = faiss.IndexIDMap(index)
+    ivf = faiss.try_extract_index_ivf(index)
+    ivf = faiss.downcast_index(ivf) if ivf is not None else None
+    if isinstance(ivf, faiss.IndexIVFPQ):
+        # Polysemous codes serve Hamming-filtered search, which is never used here,
+        # and their training takes most of the build (36 s of 37 s for 5,000 x 32).
+        ivf.do_polysemous_training = False
+    return index
+
+
+def _factory_bytes(dim: int, params: dict) -> float:
+    probe = _factory(dim, params)
+    return float(getattr(faiss.downcast_index(probe), "code_size", dim * 4)) + 8
 
 
 INDEX_TYPES: dict[str, IndexType] = {
     # Flat codes can be memory-mapped: a 400,000 x 50 index opens in milliseconds.
-    "flat": IndexType(_flat, read_flags=faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY),
+    "flat": IndexType(
+        defaults=lambda dim, count: {},
+        create=_flat,
+        bytes_per_vector=lambda dim, p: dim * 4 + 8,
+        read_flags=faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY,
+        description="exact inner-product search"),
+    "hnsw": IndexType(
+        defaults=lambda dim, count: {"M": 32, "efConstruction": 80, "efSearch": 64},
+        create=_hnsw,
+        # vectors, two levels' worth of links at level 0, id map
+        bytes_per_vector=lambda dim, p: dim * 4 + int(p["M"]) * 2 * 4 * 1.1 + 8,
+        description="HNSW graph over the float32 vectors"),
+    "ivfsq8": IndexType(
+        defaults=lambda dim, count: {"nlist": _ivf_lists(count), "nprobe": 16},
+        create=_ivfsq8,
+        bytes_per_vector=lambda dim, p: dim + 8,
+        description="inverted lists of 8-bit scalar-quantised vectors"),
+    "ivfpq": IndexType(
+        defaults=lambda dim, count: {"nlist": _ivf_lists(count), "m": _pq_subquantisers(dim),
+                                     "nbits": _pq_bits(min(count, 100_000)), "nprobe": 16,
+                                     "rerank": 4},
+        create=_ivfpq,
+        bytes_per_vector=lambda dim, p: math.ceil(int(p["m"]) * int(p["nbits"]) / 8) + 8,
+        description="inverted lists of product-quantised codes, reranked exactly from disk"),
+    "factory": IndexType(
+        defaults=lambda dim, count: {},
+        create=_factory,
+        bytes_per_vector=_factory_bytes,
+        description="any FAISS index_factory string (experts)"),
 }
 
 
@@ -43,8 +163,51 @@ def index_type(name: str) -> IndexType:
         return INDEX_TYPES[name]
     except KeyError:
         raise InputError(
-            f"unknown index type {name!r}: use one of {', '.join(sorted(INDEX_TYPES))}"
+            f"unknown index type {name!r}: use one of {', '.join(sorted(INDEX_TYPES))}, "
+            f"auto, or {FACTORY_PREFIX}STRING"
         ) from None
+
+
+def parse_index_type(text: str) -> tuple[str, dict]:
+    """'hnsw' -> ('hnsw', {}); 'factory:IVF256,PQ16' -> ('factory', {'factory': 'IVF256,PQ16'})."""
+    text = text.strip()
+    if text.startswith(FACTORY_PREFIX):
+        return "factory", {"factory": text[len(FACTORY_PREFIX):]}
+    if text != "auto":
+        index_type(text)
+    return text, {}
+
+
+def parse_params(pairs: list[str] | None) -> dict:
+    """['M=48', 'efSearch=128'] -> {'M': 48, 'efSearch': 128} (numbers parsed)."""
+    params = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"index parameter {pair!r} is not NAME=VALUE (e.g. efSearch=128)")
+        for convert in (int, float):
+            try:
+                params[name.strip()] = convert(value)
+                break
+            except ValueError:
+                continue
+        else:
+            params[name.strip()] = value
+    return params
+
+
+def resolve_params(name: str, dim: int, count: int, params: dict | None) -> dict:
+    """The type's defaults for `count` vectors, overridden by the user's parameters."""
+    resolved = index_type(name).defaults(dim, count)
+    resolved.update(params or {})
+    return resolved
+
+
+def estimate_bytes(name: str, dim: int, count: int, params: dict) -> int:
+    """Resident memory of the FAISS index for `count` vectors (raw vectors stay on disk)."""
+    kind = index_type(name)
+    coarse = int(params.get("nlist", 0)) * dim * 4
+    return int(kind.bytes_per_vector(dim, params) * count + coarse)
 
 
 def create_faiss_index(name: str, dim: int, params: dict | None = None) -> faiss.Index:
@@ -56,8 +219,41 @@ def read_faiss_index(path: Path, name: str, *, writable: bool = False) -> faiss.
     return faiss.read_index(str(path), flags)
 
 
-def search_parameters(selector: faiss.IDSelector | None, params: dict | None = None):
-    """Search parameters restricting the search to `selector`'s ids (None: all)."""
+def supports_removal(index: faiss.Index) -> bool:
+    """Whether `remove_ids` works (flat, IVF); HNSW graphs cannot remove and use tombstones."""
+    try:
+        index.remove_ids(faiss.IDSelectorBatch(0, None))
+        return True
+    except RuntimeError:
+        return False
+
+
+def _hnsw_of(index: faiss.Index):
+    inner = faiss.downcast_index(index)
+    if isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        inner = faiss.downcast_index(inner.index)
+    return inner if isinstance(inner, faiss.IndexHNSW) else None
+
+
+def search_knob(index: faiss.Index) -> str | None:
+    """'efSearch' for HNSW, 'nprobe' for IVF, None for exact or other indexes."""
+    if faiss.try_extract_index_ivf(index) is not None:
+        return "nprobe"
+    return "efSearch" if _hnsw_of(index) is not None else None
+
+
+def search_parameters(index: faiss.Index, selector: faiss.IDSelector | None,
+                      params: dict | None = None):
+    """Search parameters for `index`: its knob from `params`, restricted to `selector`'s ids."""
+    params = params or {}
+    knob = search_knob(index)
+    if knob == "nprobe":
+        ivf = faiss.try_extract_index_ivf(index)
+        nprobe = int(params.get("nprobe", ivf.nprobe))
+        return faiss.SearchParametersIVF(sel=selector, nprobe=min(nprobe, ivf.nlist))
+    if knob == "efSearch":
+        default = _hnsw_of(index).hnsw.efSearch
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=int(params.get("efSearch", default)))
     if selector is None:
         return None
     return faiss.SearchParameters(sel=selector)
@@ -68,3 +264,11 @@ def id_selector(ids: np.ndarray) -> faiss.IDSelector:
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     # IDSelectorBatch copies the ids into its own hash set.
     return faiss.IDSelectorBatch(len(ids), faiss.swig_ptr(ids))
+
+
+def excluding(ids: np.ndarray) -> faiss.IDSelector:
+    """A selector for every id except `ids` (the tombstones of an index that cannot remove)."""
+    inner = id_selector(ids)
+    selector = faiss.IDSelectorNot(inner)
+    selector.referenced = inner  # keep the inner selector alive as long as this one
+    return selector

@@ -146,6 +146,35 @@ class ItemsWriter:
     def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
         return ids_for_keys(self.db.conn, keys)
 
+    def hashes_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """key -> content_hash for those of `keys` that exist."""
+        keys = list(keys)
+        found = {}
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.db.execute(
+                f"SELECT key, content_hash FROM {TABLE} WHERE key IN ({marks})", chunk).fetchall())
+        return found
+
+    def keys_of_source(self, source: str) -> list[str]:
+        return [row[0] for row in self.db.execute(f"SELECT key FROM {TABLE} WHERE source = ?", [source])]
+
+    def existing_ids(self, ids: Iterable[int]) -> np.ndarray:
+        """Those of `ids` that have a row."""
+        ids = [int(i) for i in ids]
+        found: list[int] = []
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            found += [row[0] for row in self.db.execute(
+                f"SELECT id FROM {TABLE} WHERE id IN ({marks})", chunk)]
+        return np.array(sorted(found), dtype=np.int64)
+
+    def ids_from(self, first_id: int, batch_size: int = 65536):
+        """Ids >= first_id in order, in arrays of up to `batch_size`."""
+        cursor = self.db.conn.execute(f"SELECT id FROM {TABLE} WHERE id >= ? ORDER BY id", [first_id])
+        while batch := cursor.fetchmany(batch_size):
+            yield np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
+
     def count(self) -> int:
         return self.table.count
 

@@ -1,9 +1,11 @@
 """The manifest: what an index holds and how it was made, as readable JSON.
 
 It records the encoder (name, kind, spec to reload it, fingerprint of its
-weights), the dimension, metric, FAISS index type and parameters, the item
-count, the number of vector rows (ids are rows; deleted ids leave holes), and
-when the index was created and last written. `format_version` lets a newer
+weights), the dimension, metric, FAISS index type and parameters (with the
+recall they were tuned to, in `tuning`), the item count, the number of vector
+rows (ids are rows; deleted ids leave holes) and how they are stored, the
+number of tombstones (deleted ids an HNSW graph still holds), and when the
+index was created and last written. `format_version` lets a newer
 embedsearch refuse nothing it can read, and an older one refuse clearly what
 it cannot.
 """
@@ -39,6 +41,9 @@ class Manifest:
     count: int = 0
     rows: int = 0
     content: str = "corpus"
+    vector_dtype: str = "float32"
+    tombstones: int = 0
+    tuning: dict = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     format_version: int = FORMAT_VERSION

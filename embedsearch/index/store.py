@@ -10,6 +10,13 @@ works on a private copy, and publishes it atomically on `commit` (see
 `versions`). FAISS ids and SQLite ids are the same integers, allocated as
 rows of `vectors.f32`; a deleted id leaves its row unused.
 
+New rows go to the vector file and SQLite at once and into FAISS at commit,
+read back in chunks: the FAISS index is then created for the final count
+(`auto` picks its type there, IVF trains on a sample of the rows), and a
+build never holds more than one chunk of vectors beside the index. Index
+types that cannot remove ids (HNSW) keep deleted ids as tombstones, filtered
+inside every search, until `compact` rebuilds them away.
+
 >>> with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:  # doctest: +SKIP
 ...     writer.add(items, vectors)
 >>> Index.open("demo").search(vectors[:1], k=5)                              # doctest: +SKIP
@@ -28,13 +35,18 @@ import numpy as np
 
 from ..corpus import Item
 from ..errors import IndexCorruptError, InputError
+from ..progress import progress_bar
 from . import faiss_types, versions
+from .ann import ann_search
 from .items import ITEMS_FILE, ItemsReader, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
 from .paths import resolve_index_path
 from .threads import search_threads
+from .vector_file import VectorFile, vector_file_name
 
 VECTORS_FILE = "vectors.f32"
+TOMBSTONES_FILE = "tombstones.npy"
+FLUSH_CHUNK = 65536  # rows read back from the vector file per FAISS add
 
 
 @dataclass
@@ -54,10 +66,14 @@ class Index:
         self.version_dir = version_dir
         self.manifest = Manifest.read(version_dir)
         self.items = ItemsReader(version_dir / ITEMS_FILE)
-        self.vectors = _map_vectors(version_dir / VECTORS_FILE, self.manifest)
+        self.vector_path = version_dir / vector_file_name(self.manifest.vector_dtype)
+        self.vectors = _map_vectors(self.vector_path, self.manifest)
+        self.tombstones = _read_tombstones(version_dir, self.manifest)
+        self._raw_vectors: VectorFile | None = None
+        self._live_selector = None
         try:
-            # Memory-mapped by default (opens in milliseconds); a long-lived process
-            # may read it into memory instead, which scans about twice as fast.
+            # Memory-mapped where the type allows (opens in milliseconds); a long-lived
+            # process may read it into memory instead, which scans about twice as fast.
             self.faiss = faiss_types.read_faiss_index(
                 version_dir / faiss_types.FAISS_FILE, self.manifest.index_type, writable=in_memory)
         except RuntimeError as error:
@@ -81,10 +97,12 @@ class Index:
     def _check_agreement(self) -> None:
         manifest = self.manifest
         rows_in_db = self.items.count()
-        if not (self.faiss.ntotal == rows_in_db == manifest.count):
+        if not (self.faiss.ntotal - manifest.tombstones == rows_in_db == manifest.count):
             raise IndexCorruptError(
                 f"{self.directory} is inconsistent: manifest says {manifest.count} items, "
-                f"FAISS holds {self.faiss.ntotal}, SQLite holds {rows_in_db}; rebuild it"
+                f"FAISS holds {self.faiss.ntotal}, SQLite holds {rows_in_db}"
+                + (f" (FAISS also holds {manifest.tombstones} tombstones)" if manifest.tombstones else "")
+                + "; rebuild it"
             )
         if self.faiss.d != manifest.dim:
             raise IndexCorruptError(
@@ -102,8 +120,17 @@ class Index:
     def dim(self) -> int:
         return self.manifest.dim
 
+    @property
+    def raw_vectors(self) -> VectorFile:
+        """The vector file read by pread (reranking reads scattered rows without mapping pages)."""
+        if self._raw_vectors is None:
+            self._raw_vectors = VectorFile(self.vector_path, self.dim, self.manifest.vector_dtype)
+        return self._raw_vectors
+
     def close(self) -> None:
         self.items.close()
+        if self._raw_vectors is not None:
+            self._raw_vectors.close()
 
     def __enter__(self):
         return self
@@ -124,7 +151,7 @@ class Index:
                 return None
         row = self.items.rows([id]).get(int(id))
         if row is not None:
-            row["vector"] = np.array(self.vectors[row["id"]])
+            row["vector"] = np.array(self.vectors[row["id"]], dtype=np.float32)
         return row
 
     def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
@@ -143,8 +170,10 @@ class Index:
                exclude: Sequence[set[int]] | None = None) -> list[list[Hit]]:
         """Top-k hits per query row, best first; `where` filters inside FAISS.
 
-        `exclude` gives, per query, ids that must not be returned (the query's
-        own words): the search asks FAISS for that many more and drops them.
+        Many queries in one call are answered together (FAISS spreads them
+        over its threads). `exclude` gives, per query, ids that must not be
+        returned (the query's own words): the search asks FAISS for that many
+        more and drops them.
         """
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
@@ -154,14 +183,19 @@ class Index:
             return [[] for _ in queries]
         selector = None
         if where:
+            # Only live ids have rows, so the filter also keeps tombstones out.
             allowed = self.ids_where(where)
             if len(allowed) == 0:
                 return [[] for _ in queries]
             selector = faiss_types.id_selector(allowed)
+        elif self.tombstones is not None:
+            if self._live_selector is None:
+                self._live_selector = faiss_types.excluding(self.tombstones)
+            selector = self._live_selector
         wanted = min(k + max(len(e) for e in exclude), self.count)
-        params = faiss_types.search_parameters(selector, self.manifest.index_params)
         with search_threads(len(queries)):
-            scores, ids = self.faiss.search(queries, wanted, params=params)
+            scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
+                                     selector=selector, vectors=self.raw_vectors)
         keys = self.keys_of(np.unique(ids[ids >= 0]))
         results = []
         for row_scores, row_ids, skip in zip(scores, ids, exclude):
@@ -176,7 +210,8 @@ def _first_line(error: Exception) -> str:
 
 
 def _map_vectors(path: Path, manifest: Manifest) -> np.ndarray:
-    expected = manifest.rows * manifest.dim * 4
+    itemsize = np.dtype(manifest.vector_dtype).itemsize
+    expected = manifest.rows * manifest.dim * itemsize
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -184,10 +219,25 @@ def _map_vectors(path: Path, manifest: Manifest) -> np.ndarray:
     if size != expected:
         raise IndexCorruptError(
             f"{path} holds {size} bytes, the manifest expects {expected} "
-            f"({manifest.rows} x {manifest.dim} float32); rebuild the index")
+            f"({manifest.rows} x {manifest.dim} {manifest.vector_dtype}); rebuild the index")
     if manifest.rows == 0:
-        return np.zeros((0, manifest.dim), dtype=np.float32)
-    return np.memmap(path, dtype=np.float32, mode="r", shape=(manifest.rows, manifest.dim))
+        return np.zeros((0, manifest.dim), dtype=manifest.vector_dtype)
+    return np.memmap(path, dtype=manifest.vector_dtype, mode="r", shape=(manifest.rows, manifest.dim))
+
+
+def _read_tombstones(version_dir: Path, manifest: Manifest) -> np.ndarray | None:
+    """The deleted ids FAISS still holds, or None when there are none."""
+    if manifest.tombstones == 0:
+        return None
+    try:
+        tombstones = np.load(version_dir / TOMBSTONES_FILE)
+    except (FileNotFoundError, ValueError):
+        raise IndexCorruptError(f"{version_dir / TOMBSTONES_FILE} is missing or unreadable; "
+                                "rebuild the index") from None
+    if len(tombstones) != manifest.tombstones:
+        raise IndexCorruptError(f"{version_dir}: {len(tombstones)} tombstones, the manifest "
+                                f"says {manifest.tombstones}; rebuild the index")
+    return tombstones.astype(np.int64)
 
 
 class IndexWriter:
@@ -195,9 +245,12 @@ class IndexWriter:
 
     Use as a context manager: leaving the block normally commits; an exception
     (Ctrl-C included) discards the copy and leaves the live version untouched.
+    Ids below `pending_from` are in the FAISS index already; those above are
+    added at commit.
     """
 
-    def __init__(self, directory: Path, manifest: Manifest, base_version: Path | None):
+    def __init__(self, directory: Path, manifest: Manifest, base_version: Path | None, *,
+                 rebuild_from: Manifest | None = None, tuning=None):
         self.directory = directory
         self.lock = versions.WriteLock(directory)
         try:
@@ -205,18 +258,27 @@ class IndexWriter:
             self.tmp_dir, self.final_dir = versions.next_version_dir(directory)
             self.tmp_dir.mkdir()
             self.manifest = manifest
-            faiss_path = self.tmp_dir / faiss_types.FAISS_FILE
-            if base_version is None:
-                self.faiss = faiss_types.create_faiss_index(
-                    manifest.index_type, manifest.dim, manifest.index_params)
-            else:
+            self.tuning = tuning
+            self.faiss = None
+            self.removable = False
+            self.tombstones: set[int] = set()
+            self.pending_from = 0
+            vector_path = self.tmp_dir / vector_file_name(manifest.vector_dtype)
+            if base_version is not None:
                 shutil.copyfile(base_version / ITEMS_FILE, self.tmp_dir / ITEMS_FILE)
-                shutil.copyfile(base_version / VECTORS_FILE, self.tmp_dir / VECTORS_FILE)
-                self.faiss = faiss_types.read_faiss_index(
-                    base_version / faiss_types.FAISS_FILE, manifest.index_type, writable=True)
-            self.faiss_path = faiss_path
+                source = rebuild_from or manifest
+                _copy_vectors(base_version / vector_file_name(source.vector_dtype), source,
+                              vector_path, manifest.vector_dtype)
+                if rebuild_from is None:
+                    self.faiss = faiss_types.read_faiss_index(
+                        base_version / faiss_types.FAISS_FILE, manifest.index_type, writable=True)
+                    self.removable = faiss_types.supports_removal(self.faiss)
+                    found = _read_tombstones(base_version, manifest)
+                    self.tombstones = set() if found is None else set(found.tolist())
+                    self.pending_from = manifest.rows
             self.items = ItemsWriter(self.tmp_dir / ITEMS_FILE)
-            self.vectors_file = open(self.tmp_dir / VECTORS_FILE, "ab")
+            self.vector_file = VectorFile(vector_path, manifest.dim, manifest.vector_dtype,
+                                          writable=True)
         except BaseException:
             self._discard()
             raise
@@ -224,15 +286,26 @@ class IndexWriter:
     @classmethod
     def create(cls, name_or_path: str | Path, encoder: EncoderInfo, dim: int, *,
                content: str = "corpus", index_type: str = "flat", index_params: dict | None = None,
-               overwrite: bool = False) -> "IndexWriter":
-        """A writer for a new index (or a full replacement with `overwrite`)."""
+               overwrite: bool = False, recall: float | None = None,
+               max_memory: int | None = None, vector_dtype: str = "float32") -> "IndexWriter":
+        """A writer for a new index (or a full replacement with `overwrite`).
+
+        `index_type` is a name from `faiss_types`, `auto` (chosen at commit for
+        the final size within `max_memory` bytes) or `factory:STRING`; with
+        `recall` (default 0.95 for auto) the search parameter is tuned at
+        commit until recall@10 against exact search reaches it.
+        """
+        from .tuning import TuningRequest
+
         directory = resolve_index_path(name_or_path)
         if not overwrite and (directory / versions.CURRENT_FILE).exists():
             raise InputError(f"index {directory} already exists: pass --overwrite to replace it")
-        faiss_types.index_type(index_type)
-        manifest = Manifest(encoder=encoder, dim=dim, index_type=index_type,
-                            index_params=index_params or {}, content=content)
-        return cls(directory, manifest, None)
+        name, parsed = faiss_types.parse_index_type(index_type)
+        vector_file_name(vector_dtype)
+        manifest = Manifest(encoder=encoder, dim=dim, index_type=name,
+                            index_params={**parsed, **(index_params or {})}, content=content,
+                            vector_dtype=vector_dtype)
+        return cls(directory, manifest, None, tuning=TuningRequest.make(name, recall, max_memory))
 
     @classmethod
     def update(cls, name_or_path: str | Path) -> "IndexWriter":
@@ -240,6 +313,36 @@ class IndexWriter:
         directory = resolve_index_path(name_or_path)
         base = versions.current_version(directory)
         return cls(directory, Manifest.read(base), base)
+
+    @classmethod
+    def rebuild(cls, name_or_path: str | Path, *, index_type: str | None = None,
+                index_params: dict | None = None, recall: float | None = None,
+                max_memory: int | None = None, vector_dtype: str | None = None) -> "IndexWriter":
+        """A writer that rebuilds the FAISS index from the stored vectors, without tombstones.
+
+        With `index_type` it changes the type (reindex); without, it keeps type
+        and parameters (compact). Nothing is re-encoded; items and ids stay.
+        """
+        from .tuning import TuningRequest
+
+        directory = resolve_index_path(name_or_path)
+        base = versions.current_version(directory)
+        previous = Manifest.read(base)
+        manifest = Manifest.read(base)
+        manifest.tombstones = 0
+        if vector_dtype is not None:
+            vector_file_name(vector_dtype)
+            manifest.vector_dtype = vector_dtype
+        tuning = None
+        if index_type is not None:
+            name, parsed = faiss_types.parse_index_type(index_type)
+            manifest.index_type = name
+            manifest.index_params = {**parsed, **(index_params or {})}
+            manifest.tuning = {}
+            tuning = TuningRequest.make(name, recall, max_memory)
+        elif recall is not None:
+            tuning = TuningRequest.make(manifest.index_type, recall, max_memory)
+        return cls(directory, manifest, base, rebuild_from=previous, tuning=tuning)
 
     def __enter__(self):
         return self
@@ -258,47 +361,61 @@ class IndexWriter:
         existing = self.items.ids_for_keys([item.key for item in items])
         if existing:
             raise InputError(f"keys already in the index: {', '.join(list(existing)[:5])} (use upsert)")
+        return self._append(items, vectors)
+
+    def _append(self, items: Sequence[Item], vectors: np.ndarray) -> np.ndarray:
         ids = np.arange(self.manifest.rows, self.manifest.rows + len(items), dtype=np.int64)
-        self.vectors_file.write(vectors.tobytes())
-        self.faiss.add_with_ids(vectors, ids)
+        self.vector_file.write_rows(self.manifest.rows, vectors)
         self.items.insert([_record(i, item) for i, item in zip(ids, items)])
         self.manifest.rows += len(items)
         self.manifest.count += len(items)
         return ids
 
     def upsert(self, items: Sequence[Item], vectors: np.ndarray) -> np.ndarray:
-        """Add items, or replace text, metadata and vector of those whose key exists (same id)."""
+        """Add items, or replace text, metadata and vector of those whose key exists.
+
+        A replaced item keeps its id, except in an index that cannot remove
+        ids (HNSW) once it is in the graph: there its old id becomes a
+        tombstone and it gets a new one.
+        """
         vectors = self._checked(vectors, len(items))
         existing = self.items.ids_for_keys([item.key for item in items])
-        is_new = np.array([item.key not in existing for item in items], dtype=bool)
-        ids = np.empty(len(items), dtype=np.int64)
+        ids = np.array([existing.get(item.key, -1) for item in items], dtype=np.int64)
+        is_new = ids < 0
         if is_new.any():
             ids[is_new] = self.add([it for it, new in zip(items, is_new) if new], vectors[is_new])
-        if (~is_new).any():
-            old_items = [it for it, new in zip(items, is_new) if not new]
-            old_ids = np.array([existing[it.key] for it in old_items], dtype=np.int64)
-            self.vectors_file.flush()
-            with open(self.tmp_dir / VECTORS_FILE, "r+b") as handle:
-                for row, vector in zip(old_ids, vectors[~is_new]):
-                    handle.seek(int(row) * self.manifest.dim * 4)
-                    handle.write(vector.tobytes())
-            self.faiss.remove_ids(faiss_types.id_selector(old_ids))
-            self.faiss.add_with_ids(vectors[~is_new], old_ids)
-            self.items.update([_record(i, item) for i, item in zip(old_ids, old_items)])
-            ids[~is_new] = old_ids
+        in_place = ~is_new & ((ids >= self.pending_from) | self.removable)
+        if in_place.any():
+            self.vector_file.write_scattered(ids[in_place], vectors[in_place])
+            resident = ids[in_place][ids[in_place] < self.pending_from]
+            if len(resident):
+                self.faiss.remove_ids(faiss_types.id_selector(resident))
+                self.faiss.add_with_ids(vectors[in_place][ids[in_place] < self.pending_from],
+                                        resident)
+            self.items.update([_record(i, it) for i, it, keep in zip(ids, items, in_place) if keep])
+        moved = ~is_new & ~in_place
+        if moved.any():
+            old_ids = ids[moved]
+            self.tombstones.update(old_ids.tolist())
+            self.items.delete_ids(old_ids)
+            self.manifest.count -= len(old_ids)
+            ids[moved] = self._append([it for it, m in zip(items, moved) if m], vectors[moved])
         return ids
 
     def delete(self, *, keys: Sequence[str] = (), ids: Sequence[int] = ()) -> int:
         """Remove items by key and/or id; returns how many existed and were removed."""
-        found = set(self.items.ids_for_keys(list(keys)).values())
-        found |= {int(i) for i in ids}
-        if not found:
+        wanted = set(self.items.ids_for_keys(list(keys)).values()) | {int(i) for i in ids}
+        found = self.items.existing_ids(sorted(wanted))
+        if not len(found):
             return 0
-        id_array = np.fromiter(found, dtype=np.int64)
-        removed = int(self.faiss.remove_ids(faiss_types.id_selector(id_array)))
-        self.items.delete_ids(id_array)
-        self.manifest.count -= removed
-        return removed
+        resident = found[found < self.pending_from]
+        if len(resident) and self.removable:
+            self.faiss.remove_ids(faiss_types.id_selector(resident))
+        else:
+            self.tombstones.update(resident.tolist())
+        self.items.delete_ids(found)
+        self.manifest.count -= len(found)
+        return len(found)
 
     def _checked(self, vectors: np.ndarray, n: int) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -309,19 +426,57 @@ class IndexWriter:
 
     # -- finishing -----------------------------------------------------------
 
+    def _flush(self) -> None:
+        """Create the FAISS index if new, train it on a sample, add the pending rows."""
+        manifest = self.manifest
+        if self.faiss is None:
+            if manifest.index_type == "auto":
+                from .tuning import choose_index_type
+
+                manifest.index_type, manifest.index_params = choose_index_type(
+                    manifest.count, manifest.dim, self.tuning.max_memory, manifest.index_params)
+            manifest.index_params = faiss_types.resolve_params(
+                manifest.index_type, manifest.dim, manifest.count, manifest.index_params)
+            self.faiss = faiss_types.create_faiss_index(
+                manifest.index_type, manifest.dim, manifest.index_params)
+            self.removable = faiss_types.supports_removal(self.faiss)
+        pending = manifest.rows - self.pending_from
+        if not self.faiss.is_trained and manifest.count > 0:
+            sample = self.vector_file.sample(_training_rows(self.faiss, manifest.rows))
+            self.faiss.train(sample)
+            del sample
+        with progress_bar(total=manifest.count, unit="vectors", desc="indexing",
+                          disable=pending < 4 * FLUSH_CHUNK) as bar:
+            for ids in self.items.ids_from(self.pending_from, FLUSH_CHUNK):
+                self.faiss.add_with_ids(self.vector_file.read_rows(ids), ids)
+                bar.update(len(ids))
+        self.pending_from = manifest.rows
+
     def commit(self) -> Path:
         """Write everything, check it agrees, and publish it atomically."""
         import faiss
 
         try:
-            self.vectors_file.close()
+            self._flush()
+            if self.tuning is not None and self.tuning.recall is not None and self.manifest.count:
+                from .tuning import tune
+
+                self.manifest.index_params, self.manifest.tuning = tune(
+                    self.faiss, self.manifest.index_params, self.vector_file, self.items,
+                    self.tombstones, self.tuning)
             rows_in_db = self.items.count()
             self.items.close()
-            if not (self.faiss.ntotal == rows_in_db == self.manifest.count):
+            self.vector_file.close()
+            if not (self.faiss.ntotal - len(self.tombstones) == rows_in_db == self.manifest.count):
                 raise IndexCorruptError(
-                    f"refusing to publish {self.directory}: FAISS {self.faiss.ntotal}, "
-                    f"SQLite {rows_in_db}, expected {self.manifest.count} items")
-            faiss.write_index(self.faiss, str(self.faiss_path))
+                    f"refusing to publish {self.directory}: FAISS {self.faiss.ntotal} "
+                    f"(-{len(self.tombstones)} tombstones), SQLite {rows_in_db}, "
+                    f"expected {self.manifest.count} items")
+            faiss.write_index(self.faiss, str(self.tmp_dir / faiss_types.FAISS_FILE))
+            self.manifest.tombstones = len(self.tombstones)
+            if self.tombstones:
+                np.save(self.tmp_dir / TOMBSTONES_FILE,
+                        np.array(sorted(self.tombstones), dtype=np.int64))
             self.manifest.updated_at = time.time()
             self.manifest.write(self.tmp_dir)
             versions.publish(self.directory, self.tmp_dir, self.final_dir)
@@ -336,7 +491,7 @@ class IndexWriter:
         self._discard()
 
     def _discard(self) -> None:
-        for closer in ("vectors_file", "items"):
+        for closer in ("vector_file", "items"):
             handle = getattr(self, closer, None)
             if handle is not None:
                 try:
@@ -346,6 +501,31 @@ class IndexWriter:
         if getattr(self, "tmp_dir", None) is not None:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.lock.release()
+
+
+def _training_rows(index, rows: int) -> int:
+    """A training sample: 40 points per IVF list (at least 10,000 for PQ codebooks), capped."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    wanted = max(40 * ivf.nlist, 10_000) if ivf is not None else 65_536
+    return min(rows, wanted, 262_144)
+
+
+def _copy_vectors(source: Path, source_manifest: Manifest, target: Path, dtype: str) -> None:
+    """Copy the vector file, converting float32 <-> float16 in chunks when asked."""
+    if source_manifest.vector_dtype == dtype:
+        shutil.copyfile(source, target)
+        return
+    reader = VectorFile(source, source_manifest.dim, source_manifest.vector_dtype)
+    writer = VectorFile(target, source_manifest.dim, dtype, writable=True)
+    try:
+        for start in range(0, source_manifest.rows, FLUSH_CHUNK):
+            stop = min(start + FLUSH_CHUNK, source_manifest.rows)
+            writer.write_rows(start, reader.read_range(start, stop))
+    finally:
+        reader.close()
+        writer.close()
 
 
 def _record(item_id: int, item: Item) -> dict:

@@ -1,0 +1,176 @@
+"""`--index-type auto` and `--recall`: pick an index type, then tune its search knob.
+
+`choose_index_type` picks by size and memory budget: exact search while it is
+cheap (up to 50,000 vectors), else the most accurate type whose resident FAISS
+index fits `--max-memory` (HNSW, then IVF-SQ8, then IVF-PQ; raw vectors stay
+on disk and are not counted).
+
+`tune` then measures recall@10 against exact search on a sample of the index's
+own vectors used as queries (each query's own item excluded, as `neighbors`
+does), raising efSearch (HNSW) or nprobe (IVF; then IVF-PQ's rerank depth)
+until the target is met. A hit counts when its exact score ties or beats the
+exact 10th neighbour's, so ties are not misses. What was measured goes into
+the manifest's `tuning`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from ..errors import InputError
+from . import faiss_types
+from .ann import ann_search
+
+DEFAULT_RECALL = 0.95
+EXACT_LIMIT = 50_000
+AUTO_ORDER = ("hnsw", "ivfsq8", "ivfpq")
+K = 10
+SAMPLE_QUERIES = 500
+EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+NPROBE = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
+          1536, 2048, 4096, 8192)
+MAX_RERANK = 64
+SCAN_BLOCK = 65536
+TIE_TOLERANCE = 1e-5
+
+
+@dataclass
+class TuningRequest:
+    """What the user asked for: a recall target (None: keep defaults) and a memory budget."""
+
+    recall: float | None = None
+    max_memory: int | None = None
+
+    @classmethod
+    def make(cls, index_type: str, recall: float | None, max_memory: int | None):
+        if recall is not None and not 0 < recall <= 1:
+            raise InputError(f"--recall must be in (0, 1], got {recall}")
+        if index_type == "auto" and recall is None:
+            recall = DEFAULT_RECALL
+        if recall is None and max_memory is None:
+            return None
+        return cls(recall, max_memory)
+
+
+def parse_size(text: str | None) -> int | None:
+    """'256MB', '1.5G', '300k', '1000000' -> bytes (powers of 1024 for K/M/G/T)."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        raise InputError(f"cannot read memory size {text!r}: use e.g. 512MB or 2GB")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " kmgt".index(unit or " "))
+
+
+def choose_index_type(count: int, dim: int, max_memory: int | None,
+                      params: dict | None = None) -> tuple[str, dict]:
+    """(type, user parameters) for `count` vectors within `max_memory` bytes of FAISS index."""
+    params = {k: v for k, v in (params or {}).items() if k != "factory"}
+    candidates = (("flat",) if count <= EXACT_LIMIT else ()) + AUTO_ORDER
+    needs = {}
+    for name in candidates:
+        resolved = faiss_types.resolve_params(name, dim, count, params)
+        needs[name] = faiss_types.estimate_bytes(name, dim, count, resolved)
+        if max_memory is None or needs[name] <= max_memory:
+            return name, params
+    smallest = min(needs.values())
+    raise InputError(f"no index type fits {count:,} x {dim} vectors in {max_memory / 2**20:.0f} MB: "
+                     f"the smallest (ivfpq) needs about {smallest / 2**20:.0f} MB")
+
+
+def exact_neighbours(vectors, live_ids: np.ndarray, query_ids: np.ndarray,
+                     k: int = K) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k (scores, ids) of the rows `query_ids` among `live_ids`, each query excluded.
+
+    `vectors` is a `VectorFile`; rows are scanned in blocks, so memory stays bounded.
+    """
+    queries = vectors.read_rows(query_ids)
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_ids = np.full((len(queries), k), -1, dtype=np.int64)
+    for start in range(0, len(live_ids), SCAN_BLOCK):
+        ids = live_ids[start:start + SCAN_BLOCK]
+        scores = queries @ vectors.read_rows(ids).T  # (queries, block)
+        scores[query_ids[:, None] == ids[None, :]] = -np.inf
+        all_scores = np.concatenate([best_scores, scores], axis=1)
+        all_ids = np.concatenate([best_ids, np.broadcast_to(ids, scores.shape)], axis=1)
+        top = np.argpartition(-all_scores, k - 1, axis=1)[:, :k]
+        best_scores = np.take_along_axis(all_scores, top, axis=1)
+        best_ids = np.take_along_axis(all_ids, top, axis=1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best_scores, order, axis=1), np.take_along_axis(best_ids, order, axis=1)
+
+
+def recall_at_k(queries: np.ndarray, found_ids: np.ndarray, exact_scores: np.ndarray,
+                vectors) -> float:
+    """Mean fraction of the exact top-k found; a found id ties in if its exact score
+    reaches the exact k-th score (so equal-score neighbours are not counted as misses)."""
+    k = exact_scores.shape[1]
+    valid = found_ids >= 0
+    rows = vectors.read_rows(np.where(valid, found_ids, 0)).reshape(found_ids.shape + (-1,))
+    true_scores = np.einsum("qcd,qd->qc", rows, queries)
+    threshold = exact_scores[:, -1:] - TIE_TOLERANCE
+    hits = ((true_scores >= threshold) & valid).sum(axis=1)
+    return float(np.minimum(hits, k).mean() / k)
+
+
+def measure_recall(index, params: dict, vectors, queries: np.ndarray, query_ids: np.ndarray,
+                   exact_scores: np.ndarray, selector=None) -> float:
+    """recall@k of `index` under `params`, each query's own id excluded."""
+    k = exact_scores.shape[1]
+    _, ids = ann_search(index, queries, k + 1, params=params, selector=selector, vectors=vectors)
+    own = ids == query_ids[:, None]
+    # Drop the query's own id (or, if it was not found, the last hit) to keep k per row.
+    drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+    keep = np.ones(ids.shape, dtype=bool)
+    keep[np.arange(len(ids)), drop] = False
+    return recall_at_k(queries, ids[keep].reshape(len(ids), k), exact_scores, vectors)
+
+
+def tune(index, params: dict, vectors, items, tombstones: set[int],
+         request: TuningRequest, seed: int = 0) -> tuple[dict, dict]:
+    """(parameters, tuning report) reaching `request.recall` with the smallest knob found."""
+    live_ids = np.concatenate(list(items.ids_from(0)) or [np.empty(0, dtype=np.int64)])
+    rng = np.random.default_rng(seed)
+    query_ids = np.sort(rng.choice(live_ids, size=min(SAMPLE_QUERIES, len(live_ids)), replace=False))
+    k = min(K, len(live_ids) - 1)
+    report = {"target_recall": request.recall, "sample_queries": int(len(query_ids)), "k": K}
+    if request.max_memory is not None:
+        report["max_memory"] = request.max_memory
+    if k < 1:
+        return params, {**report, "recall_at_10": 1.0}
+    exact_scores, _ = exact_neighbours(vectors, live_ids, query_ids, k)
+    queries = vectors.read_rows(query_ids)
+    selector = faiss_types.excluding(np.array(sorted(tombstones), dtype=np.int64)) if tombstones else None
+
+    def recall(candidate: dict) -> float:
+        return measure_recall(index, candidate, vectors, queries, query_ids, exact_scores, selector)
+
+    knob = faiss_types.search_knob(index)
+    params = dict(params)
+    if knob is None:
+        return params, {**report, "recall_at_10": round(recall(params), 4)}
+    limit = faiss.try_extract_index_ivf(index).nlist if knob == "nprobe" else None
+    steps = [v for v in (EF_SEARCH if knob == "efSearch" else NPROBE) if limit is None or v < limit]
+    steps += [limit] if limit is not None else []
+    # When the knob alone cannot reach the target (quantised codes), rerank deeper.
+    reranks = [int(params.get("rerank", 1))]
+    while reranks[-1] * 2 <= MAX_RERANK:
+        reranks.append(max(2, reranks[-1] * 2))
+    best = (-1.0, params)
+    for rerank in reranks:
+        for value in steps:
+            candidate = {**params, knob: value}
+            if rerank > 1:
+                candidate["rerank"] = rerank
+            measured = recall(candidate)
+            if measured > best[0] + 1e-9:
+                best = (measured, candidate)
+            if measured >= request.recall:
+                return candidate, {**report, "recall_at_10": round(measured, 4), "reached": True}
+    measured, candidate = best
+    return candidate, {**report, "recall_at_10": round(measured, 4), "reached": False}
