@@ -443,7 +443,12 @@ class IndexWriter:
         pending = manifest.rows - self.pending_from
         if not self.faiss.is_trained and manifest.count > 0:
             sample = self.vector_file.sample(_training_rows(self.faiss, manifest.rows))
-            self.faiss.train(sample)
+            try:
+                self.faiss.train(sample)
+            except RuntimeError as error:
+                raise InputError(f"cannot train a {manifest.index_type} index on {len(sample):,} "
+                                 f"vectors ({_first_line(error)}): use fewer lists or another "
+                                 "index type") from None
             del sample
         with progress_bar(total=manifest.count, unit="vectors", desc="indexing",
                           disable=pending < 4 * FLUSH_CHUNK) as bar:

@@ -34,7 +34,7 @@ EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2
 NPROBE = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
           1536, 2048, 4096, 8192)
 MAX_RERANK = 64
-SCAN_BLOCK = 65536
+SCAN_BLOCK = 16384  # rows per exact-search block: 500 queries x 16,384 floats = 33 MB
 TIE_TOLERANCE = 1e-5
 
 
@@ -87,7 +87,8 @@ def exact_neighbours(vectors, live_ids: np.ndarray, query_ids: np.ndarray,
                      k: int = K) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k (scores, ids) of the rows `query_ids` among `live_ids`, each query excluded.
 
-    `vectors` is a `VectorFile`; rows are scanned in blocks, so memory stays bounded.
+    `vectors` is a `VectorFile`; rows are scanned in blocks and only each
+    block's top k is kept, so memory stays at (queries x block) floats.
     """
     queries = vectors.read_rows(query_ids)
     best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -95,14 +96,18 @@ def exact_neighbours(vectors, live_ids: np.ndarray, query_ids: np.ndarray,
     for start in range(0, len(live_ids), SCAN_BLOCK):
         ids = live_ids[start:start + SCAN_BLOCK]
         scores = queries @ vectors.read_rows(ids).T  # (queries, block)
-        scores[query_ids[:, None] == ids[None, :]] = -np.inf
-        all_scores = np.concatenate([best_scores, scores], axis=1)
-        all_ids = np.concatenate([best_ids, np.broadcast_to(ids, scores.shape)], axis=1)
-        top = np.argpartition(-all_scores, k - 1, axis=1)[:, :k]
-        best_scores = np.take_along_axis(all_scores, top, axis=1)
-        best_ids = np.take_along_axis(all_ids, top, axis=1)
-    order = np.argsort(-best_scores, axis=1, kind="stable")
-    return np.take_along_axis(best_scores, order, axis=1), np.take_along_axis(best_ids, order, axis=1)
+        rows, cols = np.nonzero(query_ids[:, None] == ids[None, :])
+        scores[rows, cols] = -np.inf
+        if scores.shape[1] > k:
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+        all_scores = np.concatenate([best_scores, np.take_along_axis(scores, top, axis=1)], axis=1)
+        all_ids = np.concatenate([best_ids, ids[top]], axis=1)
+        keep = np.argsort(-all_scores, axis=1, kind="stable")[:, :k]
+        best_scores = np.take_along_axis(all_scores, keep, axis=1)
+        best_ids = np.take_along_axis(all_ids, keep, axis=1)
+    return best_scores, best_ids
 
 
 def recall_at_k(queries: np.ndarray, found_ids: np.ndarray, exact_scores: np.ndarray,

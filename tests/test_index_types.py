@@ -1,0 +1,221 @@
+"""Every index type through one battery: add, delete, upsert, filter, save, reopen, query;
+recall against exact search (ties allowed); auto choice and recall tuning; reindex."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedsearch.corpus import Item
+from embedsearch.errors import InputError
+from embedsearch.index import EncoderInfo, Index, IndexWriter
+from embedsearch.index import faiss_types, tuning
+from embedsearch.index.maintenance import compact, reindex
+
+DIM = 16
+N = 2000
+ENCODER = EncoderInfo(name="synthetic", kind="test", spec="synthetic", fingerprint="f0")
+# Search parameters wide enough that every type is (near) exact on 2,000 vectors.
+WIDE = {"efSearch": 256, "nprobe": 4096, "rerank": 64}
+TYPES = ["flat", "hnsw", "ivfsq8", "ivfpq", "factory:IVF16,Flat", "factory:HNSW16"]
+
+
+def clustered(n, seed=0, centres=40):
+    """Unit vectors in Gaussian blobs: neighbours are meaningful, like real embeddings."""
+    rng = np.random.default_rng(seed)
+    centre_vectors = np.random.default_rng(1234).normal(size=(centres, DIM))
+    rows = centre_vectors[rng.integers(0, centres, n)] + 0.5 * rng.normal(size=(n, DIM))
+    rows = rows.astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def items(n, start=0):
+    return [Item(f"k{i}", f"text {i}", "s.txt", i, {"group": i % 3}) for i in range(start, start + n)]
+
+
+def build(path, index_type, vectors, **options):
+    with IndexWriter.create(path, ENCODER, DIM, index_type=index_type, **options) as writer:
+        writer.add(items(len(vectors)), vectors)
+    return path
+
+
+def widen(path):
+    """Open with wide search parameters (the battery checks bookkeeping, not tuning)."""
+    index = Index.open(path)
+    knob = faiss_types.search_knob(index.faiss)
+    params = index.manifest.index_params
+    if knob:
+        params[knob] = WIDE[knob]
+    if "rerank" in params:
+        params["rerank"] = WIDE["rerank"]
+    return index
+
+
+def exact_ids(vectors, live, queries, k):
+    scores = queries @ vectors[live].T
+    return [set(live[np.argsort(-row, kind="stable")[:k]]) for row in scores]
+
+
+@pytest.mark.parametrize("index_type", TYPES)
+def test_battery(tmp_path, index_type):
+    vectors = clustered(N)
+    path = build(tmp_path / "idx", index_type, vectors)
+    with widen(path) as index:
+        assert index.count == N and index.faiss.ntotal == N
+        top = index.search(vectors[:50], k=1)
+        assert [hits[0].id for hits in top] == list(range(50))
+        assert top[0][0].score == pytest.approx(1.0, abs=2e-2)
+
+    # delete, upsert (changed vectors for existing keys, and new keys), in one version
+    new_vectors = clustered(4, seed=7)
+    with IndexWriter.update(path) as writer:
+        assert writer.delete(keys=["k0", "k1", "missing"], ids=[2]) == 3
+        upserted = writer.upsert([Item("k10", "moved"), Item("k11", "moved"),
+                                  Item("new1", "n"), Item("new2", "n")], new_vectors)
+    with widen(path) as index:
+        assert index.count == N - 3 + 2
+        assert index.faiss.ntotal == index.count + index.manifest.tombstones
+        assert index.ids_for_keys(["k0", "k1", "k2"]) == {}
+        # the deleted items' own vectors no longer find them
+        for hits in index.search(vectors[:3], k=10):
+            assert not {"k0", "k1", "k2"} & {h.key for h in hits}
+        # upserted items are found by their new vectors, under their ids
+        for vector, item_id, key in zip(new_vectors, upserted, ["k10", "k11", "new1", "new2"]):
+            best = index.search(vector, k=1)[0][0]
+            assert (best.key, best.id) == (key, int(item_id))
+        np.testing.assert_allclose(index.vectors_of(upserted), new_vectors, atol=1e-6)
+        # filters run inside the search and keep tombstones out
+        for hits in index.search(vectors[3:40], k=10, where="json_extract(metadata, '$.group') = 1"):
+            assert len(hits) == 10
+            assert all(int(h.key[1:]) % 3 == 1 for h in hits if h.key.startswith("k"))
+
+        # recall of the wide search against exact, on the live items (ties allowed via sets of ids)
+        live = np.array(sorted(index.ids_where("1")))
+        every = index.vectors_of(np.arange(index.manifest.rows))
+        queries = clustered(100, seed=3)
+        exact = exact_ids(every, live, queries, 10)
+        found = index.search(queries, k=10)
+        recall = np.mean([len({h.id for h in hits} & truth) / 10 for hits, truth in zip(found, exact)])
+        assert recall >= 0.95
+
+    # a second writer on the reopened index carries tombstones and counts forward
+    with IndexWriter.update(path) as writer:
+        writer.delete(keys=["k20"])
+    with Index.open(path) as index:
+        assert index.count == N - 4 + 2
+        assert index.faiss.ntotal == index.count + index.manifest.tombstones
+        assert index.ids_for_keys(["k20"]) == {}
+
+
+def test_hnsw_uses_tombstones_and_compact_removes_them(tmp_path):
+    vectors = clustered(500)
+    path = build(tmp_path / "idx", "hnsw", vectors)
+    with IndexWriter.update(path) as writer:
+        writer.delete(keys=[f"k{i}" for i in range(100)])
+    with Index.open(path) as index:
+        assert index.manifest.tombstones == 100 and index.faiss.ntotal == 500
+        assert all(h.id >= 100 for hits in index.search(vectors[:100], k=5) for h in hits)
+    dropped, manifest = compact(path)
+    assert dropped == 100 and manifest.tombstones == 0
+    with Index.open(path) as index:
+        assert index.faiss.ntotal == index.count == 400
+        assert index.search(vectors[150], k=1)[0][0].id == 150
+
+
+def test_flat_and_ivf_remove_ids_instead_of_tombstones(tmp_path):
+    for index_type in ("flat", "ivfsq8"):
+        path = build(tmp_path / index_type, index_type, clustered(500))
+        with IndexWriter.update(path) as writer:
+            writer.delete(keys=["k1", "k2"])
+            writer.upsert([Item("k3", "changed")], clustered(1, seed=5))
+        with Index.open(path) as index:
+            assert index.manifest.tombstones == 0 and index.faiss.ntotal == 498
+            assert index.ids_for_keys(["k3"]) == {"k3": 3}
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "ivfsq8", "ivfpq"])
+def test_tuned_recall_reaches_the_target(tmp_path, index_type):
+    target = 0.9
+    vectors = clustered(3000, seed=1)
+    path = build(tmp_path / "idx", index_type, vectors, recall=target)
+    with Index.open(path) as index:
+        report = index.manifest.tuning
+        assert report["reached"] and report["recall_at_10"] >= target
+        # held-out queries from the same distribution, against exact search (ties allowed)
+        queries = clustered(300, seed=99)
+        scores = queries @ vectors.T
+        kth = -np.sort(-scores, axis=1)[:, 9:10]
+        found = np.array([[h.id for h in hits] for hits in index.search(queries, k=10)])
+        true = np.take_along_axis(scores, found, axis=1)
+        recall = np.mean(np.minimum((true >= kth - 1e-5).sum(axis=1), 10) / 10)
+        assert recall >= target - 0.03
+
+
+def test_recall_counts_ties_as_found(tmp_path):
+    # Twin rows: either of two equal-scoring neighbours is a correct answer.
+    base = clustered(50, seed=2)
+    rows = np.vstack([base, base])  # row i and i+50 are identical
+    path = tmp_path / "twins"
+    with IndexWriter.create(path, ENCODER, DIM) as writer:
+        writer.add(items(100), rows)
+    with Index.open(path) as index:
+        queries = base[:5]
+        # a query's own row is excluded: its twin is its exact nearest neighbour
+        scores, ids = tuning.exact_neighbours(index.raw_vectors, np.arange(100), np.arange(5), k=1)
+        assert ids[:, 0].tolist() == [50, 51, 52, 53, 54]
+        np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)
+        exact_scores = np.sort(queries @ rows.T, axis=1)[:, ::-1][:, :2]
+        twins = np.stack([np.arange(5), np.arange(5) + 50], axis=1)
+        swapped = twins[:, ::-1]
+        assert tuning.recall_at_k(queries, swapped, exact_scores, index.raw_vectors) == 1.0
+        wrong = np.stack([np.arange(5), (np.arange(5) + 7) % 50], axis=1)
+        assert tuning.recall_at_k(queries, wrong, exact_scores, index.raw_vectors) < 1.0
+
+
+def test_auto_picks_by_size_and_memory(tmp_path):
+    assert tuning.choose_index_type(1000, 50, None)[0] == "flat"
+    assert tuning.choose_index_type(400_000, 50, None)[0] == "hnsw"
+    assert tuning.choose_index_type(400_000, 50, 40 * 2**20)[0] == "ivfsq8"
+    assert tuning.choose_index_type(2_000_000, 128, 256 * 2**20)[0] == "ivfpq"
+    with pytest.raises(InputError, match="no index type fits"):
+        tuning.choose_index_type(2_000_000, 128, 2**20)
+    path = build(tmp_path / "auto", "auto", clustered(N), max_memory=40_000)
+    with Index.open(path) as index:
+        assert index.manifest.index_type == "ivfpq"
+        assert index.manifest.tuning["target_recall"] == 0.95
+        assert index.manifest.tuning["recall_at_10"] >= 0.95
+
+
+def test_parse_options():
+    assert faiss_types.parse_index_type("factory:IVF256,PQ16") == ("factory", {"factory": "IVF256,PQ16"})
+    assert faiss_types.parse_params(["M=48", "rerank=2", "x=1.5"]) == {"M": 48, "rerank": 2, "x": 1.5}
+    assert tuning.parse_size("512MB") == 512 * 2**20 and tuning.parse_size("1.5g") == 3 * 2**29
+    with pytest.raises(InputError):
+        faiss_types.parse_index_type("annoy")
+    with pytest.raises(InputError):
+        faiss_types.parse_params(["M"])
+    with pytest.raises(InputError):
+        tuning.parse_size("lots")
+
+
+def test_reindex_keeps_items_and_ids_and_can_store_float16(tmp_path):
+    vectors = clustered(800)
+    path = build(tmp_path / "idx", "flat", vectors)
+    with Index.open(path) as index:
+        before = [[h.id for h in hits] for hits in index.search(vectors[:20], k=5)]
+    manifest = reindex(path, "hnsw", index_params={"efSearch": 128}, vector_dtype="float16")
+    assert manifest.index_type == "hnsw" and manifest.vector_dtype == "float16"
+    with Index.open(path) as index:
+        assert index.count == 800 and index.vector_path.name == "vectors.f16"
+        assert index.vector_path.stat().st_size == 800 * DIM * 2
+        np.testing.assert_allclose(index.vectors_of([5]), vectors[5:6], atol=1e-3)
+        after = [[h.id for h in hits] for hits in index.search(vectors[:20], k=5)]
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(before, after)]) >= 0.95
+
+
+def test_bad_factory_string_and_untrainable_index_are_clear_errors(tmp_path):
+    with pytest.raises(InputError, match="FAISS cannot build"):
+        build(tmp_path / "bad", "factory:NotAnIndex", clustered(10))
+    path = build(tmp_path / "small", "flat", clustered(200))
+    with pytest.raises(InputError, match="cannot train"):
+        reindex(path, "factory:IVF4096,Flat")
