@@ -107,16 +107,25 @@ def test_save_and_load_give_identical_vectors(trained):
 @pytest.mark.parametrize("pooling", ["embedding", "hidden"])
 def test_padding_does_not_change_a_texts_vector(trained, pooling):
     result, lines, _ = trained
-    encoder = TokenPositionEncoder(result.encoder.model,
-                                   type(result.encoder.config)(**{**vars(result.encoder.config),
-                                                                  "pooling": pooling}),
-                                   result.encoder.tokenizer)
+    encoder = with_pooling(result.encoder, pooling)
     short = "the king"
     longer = [lines[0], " ".join(lines[:3])]  # the second is longer than the context
     alone = encoder.encode([short])[0]
     batched = encoder.encode([longer[1], short, longer[0]])
     np.testing.assert_allclose(batched[1], alone, atol=1e-6)
     np.testing.assert_allclose(batched[0], encoder.encode([longer[1]])[0], atol=1e-6)
+
+
+def with_pooling(encoder, pooling):
+    config = type(encoder.config)(**{**vars(encoder.config), "pooling": pooling})
+    return TokenPositionEncoder(encoder.model, config, encoder.tokenizer)
+
+
+def test_hidden_pooling_vocabulary_has_the_encoders_dimension(trained):
+    encoder = with_pooling(trained[0].encoder, "hidden")
+    keys, vectors = encoder.vocabulary()
+    assert encoder.dim == encoder.config.hidden and vectors.shape == (len(keys), encoder.dim)
+    np.testing.assert_allclose(vectors[:20], encoder.encode(keys[:20]), atol=1e-6)
 
 
 def test_texts_without_a_known_token_cannot_be_encoded(trained):
@@ -171,6 +180,23 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path):
         train_token_position(tmp_path / "corpus.txt", tmp_path / "resumed",
                              TokenPositionTraining(**dict(options, dim=8, epochs=3)), resume=True,
                              show_progress=False)
+
+
+def test_an_interrupted_run_leaves_a_usable_checkpoint(tmp_path):
+    tiny_corpus(tmp_path / "corpus.txt", lines_per_topic=8)
+
+    def interrupt(line):  # called after epoch 1 was checkpointed, as Ctrl-C could be
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_token_position(tmp_path / "corpus.txt", tmp_path / "out",
+                             TokenPositionTraining(**FAST), report=interrupt, show_progress=False)
+    assert not (tmp_path / "out" / "config.json").exists()
+    resumed = train_token_position(tmp_path / "corpus.txt", tmp_path / "out",
+                                   TokenPositionTraining(**dict(FAST, epochs=2)), resume=True,
+                                   show_progress=False)
+    assert [h.epoch for h in resumed.history] == [1, 2]
+    assert isinstance(load_encoder(tmp_path / "out"), TokenPositionEncoder)
 
 
 def test_char_model_learns_names_and_samples_new_ones(tmp_path):

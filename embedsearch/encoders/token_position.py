@@ -18,7 +18,9 @@ the cost of one matrix product per token rather than per (token, slot).
 What it offers an index:
 - `vocabulary()`: the token embeddings (without position), keyed by the
   decoded token string (" king", "ing", "."), most frequent first, so
-  `embedsearch build --vectors DIR --out NAME` builds a token index;
+  `embedsearch build --vectors DIR --out NAME` builds a token index (with
+  "hidden" pooling, each token's hidden vector, so rows keep the encoder's
+  dimension);
 - text vectors: texts longer than the context are cut into windows of
   `context` tokens (positions restart in each). `pooling` picks the mean of
   the position-aware token embeddings ("embedding") or the mean of the tanh
@@ -39,7 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from .base import normalize_rows
-from .neural import NeuralEncoder
+from .neural import NeuralEncoder, encode_token_lists
 from .tokenizers import FIRST_TOKEN_ID
 
 POOLINGS = ("embedding", "hidden")
@@ -129,8 +131,13 @@ class TokenPositionEncoder(NeuralEncoder):
         return (features * known).sum(dim=1) / known.sum(dim=1).clamp(min=1)  # (B, F)
 
     def vocabulary(self):
+        """Token embeddings keyed by token string; with "hidden" pooling, each token's hidden vector."""
+        keys = self.tokenizer.token_strings()
+        if self.config.pooling == "hidden":  # the index's rows must have the encoder's dimension
+            ids = [[token_id] for token_id in range(FIRST_TOKEN_ID, self.tokenizer.vocab_size)]
+            return keys, encode_token_lists(ids, self.pool, self.dim)[0]
         weights = self.model.token_embedding.weight.detach().numpy()[FIRST_TOKEN_ID:]
-        return self.tokenizer.token_strings(), normalize_rows(np.array(weights, dtype=np.float32))
+        return keys, normalize_rows(np.array(weights, dtype=np.float32))
 
 
 def load_token_position_directory(directory, config: dict) -> TokenPositionEncoder:
