@@ -18,13 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .analogy import ANALOGY_METHODS, hits_of, rank_answers
 from .errors import EncoderError, InputError, UnknownWordsError
 from .index import Hit, Index
 from .text import tokenize
-
-COSMUL_EPSILON = 1e-6  # gensim's guard against division by zero in 3CosMul
-SCAN_BLOCK = 65536  # rows scored at once when every item must be scored (3CosMul)
-ANALOGY_METHODS = ("add", "mul")
 
 
 @dataclass
@@ -129,44 +126,10 @@ def most_similar(index: Index, positive: Sequence[str], negative: Sequence[str] 
         raise InputError("give at least one positive term")
     terms = resolve_terms(index, list(positive) + list(negative))
     exclude = set().union(*(t.ids for t in terms))
-    if method == "add":
-        weights = [1.0] * len(positive) + [-1.0] * len(negative)
-        mean = _unit(sum(w * t.vector for w, t in zip(weights, terms)) / len(terms))
-        return index.search(mean, k, where=where, exclude=[exclude])[0]
-    return _cosmul(index, [t.vector for t in terms[:len(positive)]],
-                   [t.vector for t in terms[len(positive):]], k, where, exclude)
-
-
-def _live_ids(index: Index, where: str | None) -> np.ndarray:
-    if where:
-        return index.ids_where(where)
-    if index.manifest.rows == index.count:
-        return np.arange(index.count, dtype=np.int64)
-    return index.ids_where("1")
-
-
-def _cosmul(index: Index, positive, negative, k, where, exclude) -> list[Hit]:
-    """3CosMul over every candidate item, scored in blocks straight from the raw vectors."""
-    candidates = _live_ids(index, where)
-    terms = np.stack(list(positive) + list(negative)).T  # (dim, terms)
-    n_pos = len(positive)
-    wanted = k + len(exclude)
-    best_scores = np.empty(0, dtype=np.float32)
-    best_ids = np.empty(0, dtype=np.int64)
-    for start in range(0, len(candidates), SCAN_BLOCK):
-        ids = candidates[start:start + SCAN_BLOCK]
-        sims = (1 + index.vectors_of(ids) @ terms) / 2  # (block, terms)
-        scores = np.prod(sims[:, :n_pos], axis=1) / (np.prod(sims[:, n_pos:], axis=1) + COSMUL_EPSILON)
-        best_scores = np.concatenate([best_scores, scores])
-        best_ids = np.concatenate([best_ids, ids])
-        if len(best_scores) > wanted:
-            keep = np.argpartition(-best_scores, wanted)[:wanted]
-            best_scores, best_ids = best_scores[keep], best_ids[keep]
-    order = np.argsort(-best_scores, kind="stable")
-    chosen = [(int(best_ids[i]), float(best_scores[i])) for i in order
-              if int(best_ids[i]) not in exclude][:k]
-    keys = index.keys_of([i for i, _ in chosen])
-    return [Hit(i, keys[i], s) for i, s in chosen]
+    signs = [1] * len(positive) + [-1] * len(negative)
+    ids, scores = rank_answers(index, np.stack([t.vector for t in terms])[None], signs, [exclude],
+                               k=k, method=method, where=where)  # one question of the batch engine
+    return hits_of(index, ids, scores)[0]
 
 
 def similarity(index: Index, first: str, second: str) -> float:
