@@ -1,6 +1,128 @@
 """`embedsearch eval ...`: benchmarks of encoders and indexes."""
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from .output import print_json, print_table
 
 eval_app = typer.Typer(help="Evaluate word vectors and indexes on standard benchmarks.",
                        no_args_is_help=True)
+
+IndexOption = typer.Option(..., "--index", "-i", help="Index name (under indexes/) or path.")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+PlotOption = typer.Option(None, "--plot", help="Also write a PNG chart to this file (needs matplotlib).")
+RestrictOption = typer.Option(300000, "--restrict", min=1,
+                              help="Only the first N rows (most frequent words) count, as gensim.")
+
+
+@eval_app.command("analogy")
+def analogy(
+    index: str = IndexOption,
+    questions: Optional[Path] = typer.Option(
+        None, "--questions", help="Analogy file ': section' + 'a b c d' lines "
+                                  "(default: Google's questions-words.txt from gensim)."),
+    method: str = typer.Option("add", help="add = 3CosAdd (gensim's rule), mul = 3CosMul."),
+    restrict: int = RestrictOption,
+    worst: int = typer.Option(10, "--worst", min=0, help="Show this many worst-answered questions."),
+    as_json: bool = JsonOption,
+    plot: Optional[Path] = PlotOption,
+):
+    """Analogy accuracy per section and overall, as gensim's evaluate_word_analogies.
+
+    Example: embedsearch eval analogy --index glove --plot analogy.png
+    """
+    from ..evaluate import evaluate_analogies
+    from ..index import Index
+
+    with Index.open(index) as opened:
+        report = evaluate_analogies(opened, questions, restrict_vocab=restrict, method=method,
+                                    show_progress=not as_json)
+    if plot:
+        from ..evaluate.plots import plot_analogy_sections
+
+        plot_analogy_sections(report, plot)
+    if as_json:
+        print_json(report.to_dict(worst=worst))
+        return
+    rows = [[s.name, len(s.correct), s.total, 100 * s.accuracy] for s in report.sections]
+    rows.append(["overall", report.correct, report.answered, 100 * report.accuracy])
+    print_table(["section", "correct", "total", "accuracy %"], rows,
+                title=f"{report.path} ({report.method}, first {report.restrict_vocab:,} rows)")
+    typer.echo(f"skipped {report.skipped:,} of {report.questions:,} questions "
+               f"(a word outside the vocabulary); {report.seconds:.1f} s")
+    if worst and report.mistakes:
+        typer.echo("")
+        print_table(["question", "expected", "predicted", "margin"],
+                    [[" : ".join(m.question[:3]), m.question[3], m.predicted or "-", m.margin]
+                     for m in report.mistakes[:worst]],
+                    title="worst answered (margin = predicted score - expected score)")
+    if plot:
+        typer.echo(f"wrote {plot}")
+
+
+@eval_app.command("wordsim")
+def wordsim(
+    index: str = IndexOption,
+    pairs: Optional[Path] = typer.Option(
+        None, "--pairs", help="Tab-separated 'word word score' file (default: WordSim-353 "
+                              "and SimLex-999 from gensim)."),
+    restrict: int = RestrictOption,
+    as_json: bool = JsonOption,
+):
+    """Pearson and Spearman correlation with human similarity scores, as gensim's evaluate_word_pairs.
+
+    Example: embedsearch eval wordsim --index glove
+    """
+    from ..evaluate import evaluate_word_pairs
+    from ..evaluate.word_pairs import default_pair_files
+    from ..index import Index
+
+    files = {pairs.stem: pairs} if pairs else default_pair_files()
+    with Index.open(index) as opened:
+        reports = {name: evaluate_word_pairs(opened, path, restrict_vocab=restrict)
+                   for name, path in files.items()}
+    if as_json:
+        print_json({name: report.to_dict() for name, report in reports.items()})
+        return
+    print_table(["data set", "pairs", "pearson", "spearman", "oov %"],
+                [[name, r.pairs, r.pearson, r.spearman, r.oov_ratio] for name, r in reports.items()])
+
+
+@eval_app.command("ann")
+def ann(
+    index: str = IndexOption,
+    k: int = typer.Option(10, "-k", min=1, help="Neighbours per query (recall@k)."),
+    sample: int = typer.Option(1000, "--sample", min=1, help="Number of the index's items used as queries."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the query sample."),
+    sweep: bool = typer.Option(False, "--sweep", help="Also measure other efSearch / nprobe settings."),
+    as_json: bool = JsonOption,
+    plot: Optional[Path] = PlotOption,
+):
+    """Recall@k of the index's search against exact search, and queries per second.
+
+    Example: embedsearch eval ann --index glove-hnsw --sweep --plot ann.png
+    """
+    from ..evaluate import evaluate_ann
+    from ..index import Index
+
+    with Index.open(index) as opened:
+        report = evaluate_ann(opened, k=k, sample=sample, seed=seed, sweep=sweep or bool(plot))
+    if plot:
+        from ..evaluate.plots import plot_ann
+
+        plot_ann(report, plot)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    rows = [[f"{report.index} ({report.index_type})", report.recall, round(report.qps, 1)]]
+    rows += [[", ".join(f"{n}={v}" for n, v in p.setting.items()), p.recall, round(p.qps, 1)]
+             for p in report.sweep]
+    rows.append(["exact search", 1.0, round(report.exact_qps, 1)])
+    print_table(["search", f"recall@{report.k}", "queries/s"], rows,
+                title=f"{report.sample} queries drawn from the index")
+    if plot:
+        typer.echo(f"wrote {plot}")

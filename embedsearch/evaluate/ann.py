@@ -6,7 +6,9 @@ through exact brute-force search over the raw vectors, and reports recall@k
 and queries per second of both. Ties are allowed for, as in FAISS's own
 evaluation helpers: a returned item counts as found if its true similarity is
 at least the k-th exact one (minus float noise), so equal-scored neighbours
-are interchangeable.
+are interchangeable. With `sweep`, an index with a search knob (efSearch for
+HNSW, nprobe for IVF) is also measured at other settings of it, which traces
+the recall / speed trade-off.
 
 >>> evaluate_ann(Index.open("glove"), k=10, sample=1000).recall  # doctest: +SKIP
 1.0
@@ -15,7 +17,7 @@ are interchangeable.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +26,16 @@ from ..errors import InputError
 from ..index import Index
 
 TIE_TOLERANCE = 1e-5  # float32 inner products of unit vectors agree to about this
+SWEEP = {"efSearch": (16, 32, 64, 128, 256, 512), "nprobe": (1, 2, 4, 8, 16, 32, 64, 128)}
+
+
+@dataclass
+class AnnPoint:
+    """Recall and speed at one setting of the index's search knob (None: as configured)."""
+
+    setting: dict
+    recall: float
+    qps: float
 
 
 @dataclass
@@ -37,14 +49,17 @@ class AnnReport:
     recall: float
     qps: float
     exact_qps: float
+    sweep: list[AnnPoint] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"index": self.index, "index_type": self.index_type, "k": self.k,
                 "sample": self.sample, "recall": self.recall, "qps": self.qps,
-                "exact_qps": self.exact_qps}
+                "exact_qps": self.exact_qps,
+                "sweep": [{**p.setting, "recall": p.recall, "qps": p.qps} for p in self.sweep]}
 
 
-def evaluate_ann(index: Index, k: int = 10, sample: int = 1000, seed: int = 0) -> AnnReport:
+def evaluate_ann(index: Index, k: int = 10, sample: int = 1000, seed: int = 0, *,
+                 sweep: bool = False) -> AnnReport:
     """Recall@k and queries per second of `index.search` on `sample` of its own items."""
     if k <= 0 or sample <= 0:
         raise InputError(f"k and sample must be positive (got k={k}, sample={sample})")
@@ -57,18 +72,40 @@ def evaluate_ann(index: Index, k: int = 10, sample: int = 1000, seed: int = 0) -
     queries = index.vectors_of(query_ids)
 
     started = time.perf_counter()
-    found = index.search(queries, k)
-    seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    exact_ids, exact_scores = exact_search(index, queries, k)
-    exact_seconds = time.perf_counter() - started
-
+    _, exact_scores = exact_search(index, queries, k)
+    exact_qps = len(queries) / max(time.perf_counter() - started, 1e-9)
     depth = min(k, len(live))
+    recall, qps = _measure(index, queries, exact_scores[:, depth - 1], k, depth)
+    points = []
+    knob = _search_knob(index) if sweep else None
+    if knob:
+        configured = index.manifest.index_params
+        try:
+            for value in SWEEP[knob]:
+                index.manifest.index_params = {**configured, knob: value}
+                points.append(AnnPoint({knob: value}, *_measure(
+                    index, queries, exact_scores[:, depth - 1], k, depth)))
+        finally:
+            index.manifest.index_params = configured
+    return AnnReport(index.name, index.manifest.index_type, k, len(query_ids), recall, qps,
+                     exact_qps, points)
+
+
+def _measure(index: Index, queries: np.ndarray, kth_scores: np.ndarray, k: int,
+             depth: int) -> tuple[float, float]:
+    """(recall@k, queries per second) of one batched `index.search` call."""
+    started = time.perf_counter()
+    found = index.search(queries, k)
+    qps = len(queries) / max(time.perf_counter() - started, 1e-9)
     recalls = []
-    for query, hits, kth_score in zip(queries, found, exact_scores[:, depth - 1]):
+    for query, hits, kth_score in zip(queries, found, kth_scores):
         hit_ids = [hit.id for hit in hits[:depth]]
         true_scores = index.vectors_of(hit_ids) @ query if hit_ids else np.empty(0)
         recalls.append(min(int(np.sum(true_scores >= kth_score - TIE_TOLERANCE)), depth) / depth)
-    return AnnReport(index.name, index.manifest.index_type, k, len(query_ids),
-                     float(np.mean(recalls)), len(query_ids) / max(seconds, 1e-9),
-                     len(query_ids) / max(exact_seconds, 1e-9))
+    return float(np.mean(recalls)), qps
+
+
+def _search_knob(index: Index) -> str | None:
+    from ..index import faiss_types
+
+    return faiss_types.search_knob(index.faiss)

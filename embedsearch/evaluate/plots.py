@@ -1,0 +1,82 @@
+"""PNG charts of evaluation reports (matplotlib, from the `bench` extra).
+
+Kept apart from the evaluations so that computing a figure never needs
+matplotlib; asking for a chart without it installed is one clear error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'embedsearch[bench]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_analogy_sections(report, path: str | Path) -> Path:
+    """Horizontal bars: accuracy per section, overall accuracy as a line, counts as labels."""
+    plt = _pyplot()
+    sections = [s for s in report.sections if s.total]
+    names = [s.name for s in sections]
+    accuracies = [100 * s.accuracy for s in sections]
+    figure, axes = plt.subplots(figsize=(9, 0.42 * len(names) + 1.6))
+    positions = range(len(names))[::-1]
+    axes.barh(list(positions), accuracies, color="#4c72b0")
+    for y, section, accuracy in zip(positions, sections, accuracies):
+        axes.text(accuracy + 0.8, y, f"{accuracy:.1f}% ({len(section.correct)}/{section.total})",
+                  va="center", fontsize=8, bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+    axes.axvline(100 * report.accuracy, color="#c44e52", linestyle="--",
+                 label=f"overall {100 * report.accuracy:.2f}%")
+    axes.set_yticks(list(positions), names, fontsize=9)
+    axes.set_xlim(0, 115)
+    axes.set_xlabel("accuracy (%)")
+    method = "3CosAdd" if report.method == "add" else "3CosMul"
+    axes.set_title(f"{Path(report.path).name}: {method}, {report.skipped} questions skipped", fontsize=10)
+    axes.legend(loc="lower right", fontsize=8)
+    return _save(figure, plt, path)
+
+
+def plot_ann(report, path: str | Path) -> Path:
+    """Recall@k against queries per second: the index as configured, its knob sweep, exact search."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    if report.sweep:
+        qps = [p.qps for p in report.sweep]
+        recall = [p.recall for p in report.sweep]
+        axes.plot(qps, recall, "o-", color="#4c72b0", label=f"{report.index_type} sweep")
+        for point in report.sweep:
+            (name, value), = point.setting.items()
+            axes.annotate(f"{name}={value}", (point.qps, point.recall), fontsize=7,
+                          textcoords="offset points", xytext=(4, -10))
+    axes.plot([report.qps], [report.recall], "*", markersize=14, color="#c44e52",
+              label=f"{report.index} as configured ({report.index_type})")
+    axes.plot([report.exact_qps], [1.0], "s", color="#55a868", label="exact search")
+    axes.set_xscale("log")
+    axes.set_xlabel("queries per second (batched, log scale)")
+    axes.set_ylabel(f"recall@{report.k}")
+    axes.set_ylim(min(0.5, axes.get_ylim()[0]), 1.02)
+    axes.grid(True, alpha=0.3)
+    axes.set_title(f"{report.index}: recall@{report.k} vs speed, {report.sample} sample queries", fontsize=10)
+    axes.legend(fontsize=8, loc="lower left")
+    return _save(figure, plt, path)
+
+
+def _save(figure, plt, path: str | Path) -> Path:
+    path = Path(path)
+    try:
+        figure.tight_layout()
+        figure.savefig(path, dpi=120)
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror}") from None
+    finally:
+        plt.close(figure)
+    return path
