@@ -21,7 +21,7 @@ from embedsearch.cli import app
 from embedsearch.encoders import WordVectors
 from embedsearch.errors import InputError
 from embedsearch.evaluate import evaluate_analogies, evaluate_ann, evaluate_word_pairs
-from embedsearch.evaluate.vocabulary import eval_vocabulary, gensim_test_file
+from embedsearch.evaluate.vocabulary import gensim_test_file, item_keys, vocabulary_ids
 from embedsearch.evaluate.word_pairs import default_pair_files
 from embedsearch.index import Index
 
@@ -45,6 +45,8 @@ def planted(glove) -> WordVectors:
     vectors = np.insert(vectors, 3, germany, axis=0)
     words.insert(15000, "Athens")
     vectors = np.insert(vectors, 15000, athens, axis=0)
+    words.insert(5, "Café")  # non-ASCII: SQLite's upper() cannot fold it, Python's must
+    vectors = np.insert(vectors, 5, vectors[row["coffee"]], axis=0)
     return WordVectors(words, vectors, name="planted")
 
 
@@ -106,21 +108,24 @@ def test_analogy_evaluation_equals_gensim(index, keyed, questions_file):
 
 
 def test_case_variants_and_restriction_follow_gensim(index):
-    vocabulary = eval_vocabulary(index, RESTRICT, case_insensitive=True)
-    assert vocabulary.keys[vocabulary.ids["FRANCE"]] == "France"  # earliest variant wins
-    assert vocabulary.keys[vocabulary.ids["ATHENS"]] == "athens"
-    assert len(vocabulary.keys) == RESTRICT and max(vocabulary.ids.values()) < RESTRICT
-    exact_case = eval_vocabulary(index, RESTRICT, case_insensitive=False)
-    assert "france" in exact_case.ids and "FRANCE" not in exact_case.ids
+    words = {"FRANCE", "ATHENS", "CAFÉ", "PARIS", index.keys_of([RESTRICT + 10])[RESTRICT + 10].upper()}
+    found = vocabulary_ids(index, RESTRICT, True, words)
+    keys = item_keys(index, found.values())
+    assert {word: keys[found[word]] for word in found} == {
+        "FRANCE": "France", "ATHENS": "athens", "CAFÉ": "Café", "PARIS": "paris"}
+    assert vocabulary_ids(index, RESTRICT, False, {"France", "FRANCE", "france"}).keys() == {
+        "France", "france"}
 
 
 def test_3cosmul_evaluation_uses_the_same_rules(index, keyed, questions_file):
     report = evaluate_analogies(index, questions_file, restrict_vocab=None, method="mul")
-    vocabulary = eval_vocabulary(index, None, case_insensitive=True)
+    words = {word for section in report.sections for q in section.correct + section.incorrect for word in q}
+    found = vocabulary_ids(index, None, True, words)
+    keys = item_keys(index, found.values())
     checked = 0
     for section in report.sections:
         for question in (section.correct + section.incorrect)[::20]:
-            a, b, c, expected = (vocabulary.keys[vocabulary.ids[w]] for w in question)
+            a, b, c, expected = (keys[found[word]] for word in question)
             ranked = keyed.most_similar_cosmul(positive=[b, c], negative=[a], topn=5)
             predicted = next((w.upper() for w, _ in ranked if w.upper() not in question[:3]), None)
             assert (predicted == question[3]) == (question in section.correct), question

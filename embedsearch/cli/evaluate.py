@@ -118,10 +118,10 @@ def ann(
     if as_json:
         print_json(report.to_dict())
         return
-    rows = [[f"{report.index} ({report.index_type})", report.recall, round(report.qps, 1)]]
-    rows += [[", ".join(f"{n}={v}" for n, v in p.setting.items()), p.recall, round(p.qps, 1)]
+    rows = [[f"{report.index} ({report.index_type})", report.recall, round(report.qps)]]
+    rows += [[", ".join(f"{n}={v}" for n, v in p.setting.items()), p.recall, round(p.qps)]
              for p in report.sweep]
-    rows.append(["exact search", 1.0, round(report.exact_qps, 1)])
+    rows.append(["exact search (brute force)", 1.0, round(report.exact_qps)])
     print_table(["search", f"recall@{report.k}", "queries/s"], rows,
                 title=f"{report.sample} queries drawn from the index")
     if plot:

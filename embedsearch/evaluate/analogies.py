@@ -34,7 +34,7 @@ from ..analogy import ANALOGY_METHODS, ANALOGY_SIGNS, rank_answers, score_target
 from ..errors import InputError
 from ..index import Index
 from ..progress import progress_bar
-from .vocabulary import eval_vocabulary, gensim_test_file, read_lines
+from .vocabulary import gensim_test_file, item_keys, read_lines, vocabulary_ids
 
 GOOGLE_ANALOGIES = "questions-words.txt"
 TOP_N = 5  # gensim looks at the 5 best answers (after dropping the input rows)
@@ -118,9 +118,13 @@ def evaluate_analogies(index: Index, questions_path: str | Path | None = None,
         raise InputError(f"unknown analogy method {method!r}: use add (3CosAdd) or mul (3CosMul)")
     started = time.perf_counter()
     path = Path(questions_path) if questions_path else gensim_test_file(GOOGLE_ANALOGIES)
-    vocabulary = eval_vocabulary(index, restrict_vocab, case_insensitive)
-    sections, asked, skipped, questions = _read_questions(path, vocabulary)
-    word_ids = np.array([[vocabulary.ids[w] for w in q] for _, q in asked], dtype=np.int64).reshape(-1, 4)
+    fold = str.upper if case_insensitive else str
+    sections, lines = _read_questions(path, fold)
+    vocabulary = vocabulary_ids(index, restrict_vocab, case_insensitive,
+                                 {word for _, question in lines for word in question})
+    asked = [(section, question) for section, question in lines
+             if all(word in vocabulary for word in question)]
+    word_ids = np.array([[vocabulary[w] for w in q] for _, q in asked], dtype=np.int64).reshape(-1, 4)
     terms = index.vectors_of(word_ids[:, :3].ravel()).reshape(len(word_ids), 3, index.dim)
     exclude = [set(row[:3].tolist()) for row in word_ids]
     with progress_bar(total=len(asked), unit="questions", desc="analogies",
@@ -128,10 +132,11 @@ def evaluate_analogies(index: Index, questions_path: str | Path | None = None,
         answer_ids, answer_scores = rank_answers(
             index, terms, ANALOGY_SIGNS, exclude, k=TOP_N, method=method,
             restrict_vocab=restrict_vocab, progress=bar)
+    folded_keys = {i: fold(key) for i, key in item_keys(index, answer_ids[answer_ids >= 0]).items()}
     expected_scores = score_targets(terms, ANALOGY_SIGNS, method, index.vectors_of(word_ids[:, 3]))
     mistakes = []
     for row, (section, question) in enumerate(asked):
-        predicted, predicted_score = _prediction(question, answer_ids[row], answer_scores[row], vocabulary)
+        predicted, predicted_score = _prediction(question, answer_ids[row], answer_scores[row], folded_keys)
         if predicted == question[3]:
             section.correct.append(question)
         else:
@@ -139,15 +144,14 @@ def evaluate_analogies(index: Index, questions_path: str | Path | None = None,
             margin = predicted_score - float(expected_scores[row])
             mistakes.append(Mistake(question, predicted, margin))
     mistakes.sort(key=lambda m: -m.margin)
-    return AnalogyReport(str(path), method, restrict_vocab, sections, skipped, questions, mistakes,
-                         time.perf_counter() - started)
+    return AnalogyReport(str(path), method, restrict_vocab, sections, len(lines) - len(asked),
+                         len(lines), mistakes, time.perf_counter() - started)
 
 
-def _read_questions(path: Path, vocabulary):
-    """Sections, (section, question) pairs to answer, skipped count, counted question lines."""
+def _read_questions(path: Path, fold):
+    """Sections, and every well-formed question (section, folded words) in file order."""
     sections: list[SectionResult] = []
-    asked: list[tuple[SectionResult, Question]] = []
-    skipped = questions = 0
+    questions: list[tuple[SectionResult, Question]] = []
     for line_no, line in read_lines(path):
         if line.startswith(": "):
             sections.append(SectionResult(line.lstrip(": ").strip()))
@@ -156,27 +160,25 @@ def _read_questions(path: Path, vocabulary):
             raise InputError(f"{path}, line {line_no + 1}: a question before the first "
                              "': section' header")
         words = line.split()
-        if len(words) != 4:
-            continue
-        questions += 1
-        question = tuple(vocabulary.fold(w) for w in words)
-        if any(w not in vocabulary.ids for w in question):
-            skipped += 1
-            continue
-        asked.append((sections[-1], question))
-    if questions == 0:
+        if len(words) == 4:
+            questions.append((sections[-1], tuple(fold(word) for word in words)))
+    if not questions:
         raise InputError(f"{path} holds no analogy questions (lines of four words under ': section' headers)")
-    return sections, asked, skipped, questions
+    return sections, questions
 
 
-def _prediction(question: Question, ids: np.ndarray, scores: np.ndarray, vocabulary):
-    """gensim's choice among the top answers: the first whose folded word is not an input."""
+def _prediction(question: Question, ids: np.ndarray, scores: np.ndarray, folded_keys: dict[int, str]):
+    """gensim's choice among the top answers: the first whose folded word is not an input.
+
+    (gensim also checks that the folded word is in its vocabulary, which every
+    candidate row's is: candidates are the vocabulary's own rows.)
+    """
     predicted, predicted_score = None, float("nan")
     for item_id, score in zip(ids, scores):
         if item_id < 0:
             break
-        predicted = vocabulary.fold(vocabulary.keys[int(item_id)])
+        predicted = folded_keys[int(item_id)]
         predicted_score = float(score)
-        if predicted in vocabulary.ids and predicted not in question[:3]:
+        if predicted not in question[:3]:
             break
     return predicted, predicted_score

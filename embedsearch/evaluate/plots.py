@@ -48,6 +48,8 @@ def plot_analogy_sections(report, path: str | Path) -> Path:
 def plot_ann(report, path: str | Path) -> Path:
     """Recall@k against queries per second: the index as configured, its knob sweep, exact search."""
     plt = _pyplot()
+    from matplotlib import ticker
+
     figure, axes = plt.subplots(figsize=(7, 4.5))
     if report.sweep:
         qps = [p.qps for p in report.sweep]
@@ -57,13 +59,16 @@ def plot_ann(report, path: str | Path) -> Path:
             (name, value), = point.setting.items()
             axes.annotate(f"{name}={value}", (point.qps, point.recall), fontsize=7,
                           textcoords="offset points", xytext=(4, -10))
-    axes.plot([report.qps], [report.recall], "*", markersize=14, color="#c44e52",
+    axes.plot([report.qps], [report.recall], "*", markersize=14, color="#c44e52", zorder=3,
               label=f"{report.index} as configured ({report.index_type})")
-    axes.plot([report.exact_qps], [1.0], "s", color="#55a868", label="exact search")
+    axes.plot([report.exact_qps], [1.0], "s", color="#55a868", label="exact search (brute force)")
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axes.xaxis.set_minor_formatter(ticker.NullFormatter())
     axes.set_xlabel("queries per second (batched, log scale)")
     axes.set_ylabel(f"recall@{report.k}")
-    axes.set_ylim(min(0.5, axes.get_ylim()[0]), 1.02)
+    lowest = min([report.recall] + [p.recall for p in report.sweep])
+    axes.set_ylim(max(0.0, lowest - 0.05), 1.01)
     axes.grid(True, alpha=0.3)
     axes.set_title(f"{report.index}: recall@{report.k} vs speed, {report.sample} sample queries", fontsize=10)
     axes.legend(fontsize=8, loc="lower left")

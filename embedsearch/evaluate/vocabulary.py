@@ -8,8 +8,8 @@ variants exist ("Paris", "paris") the earliest row wins and gives the vector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from ..analogy import candidate_items
 from ..errors import InputError
@@ -18,31 +18,49 @@ from ..index.items import TABLE
 
 # Data sets shipped with gensim's tests, used when no file is given.
 GENSIM_TEST_DATA = ("gensim", "test/test_data")
+SQL_CHUNK = 20000  # words per query (SQLite allows 32,766 parameters)
 
 
-@dataclass
-class EvalVocabulary:
-    """Folded word -> item id, and the key of every candidate id."""
+def vocabulary_ids(index: Index, restrict_vocab: int | None, case_insensitive: bool,
+                   words: Iterable[str]) -> dict[str, int]:
+    """Folded word -> the id gensim would use, for those of `words` (folded) in its vocabulary.
 
-    ids: dict[str, int]
-    keys: dict[int, str]
-    case_insensitive: bool
-
-    def fold(self, word: str) -> str:
-        return word.upper() if self.case_insensitive else word
-
-
-def eval_vocabulary(index: Index, restrict_vocab: int | None, case_insensitive: bool) -> EvalVocabulary:
-    """The first `restrict_vocab` items, folded; the earliest id wins a folded word."""
+    gensim folds every key of the vocabulary; here SQLite finds the few keys
+    that can fold to a wanted word: those whose ASCII upper case matches, plus
+    every key with a non-ASCII character (SQLite's upper() folds ASCII only,
+    and e.g. "ﬀ".upper() is "FF"), which Python then folds exactly.
+    """
     limit = candidate_items(index, restrict_vocab).limit
-    # Only ids and keys are needed: one narrow query instead of decoding whole item rows.
-    rows = index.items.connection.execute(
-        f"SELECT id, key FROM {TABLE} WHERE id < ? ORDER BY id", (limit,))
-    keys = dict(rows.fetchall())
-    folded: dict[str, int] = {}
-    for item_id, key in keys.items():
-        folded.setdefault(key.upper() if case_insensitive else key, item_id)
-    return EvalVocabulary(folded, keys, case_insensitive)
+    wanted = sorted(set(words))
+    connection = index.items.connection
+    column = "upper(key)" if case_insensitive else "key"
+    rows = []
+    for start in range(0, len(wanted), SQL_CHUNK):
+        chunk = wanted[start:start + SQL_CHUNK]
+        rows += connection.execute(
+            f"SELECT id, key FROM {TABLE} WHERE id < ? AND {column} IN ({','.join('?' * len(chunk))})",
+            [limit, *chunk]).fetchall()
+    if case_insensitive:
+        rows += connection.execute(
+            f"SELECT id, key FROM {TABLE} WHERE id < ? AND key GLOB '*[^ -~]*'", (limit,)).fetchall()
+    found: dict[str, int] = {}
+    wanted_set = set(wanted)
+    for item_id, key in sorted(rows, key=lambda row: row[0]):  # the earliest case variant wins
+        folded = key.upper() if case_insensitive else key
+        if folded in wanted_set:
+            found.setdefault(folded, item_id)
+    return found
+
+
+def item_keys(index: Index, ids: Iterable[int]) -> dict[int, str]:
+    """id -> key, reading only those two columns (faster than whole item rows)."""
+    ids = sorted({int(i) for i in ids})
+    keys: dict[int, str] = {}
+    for start in range(0, len(ids), SQL_CHUNK):
+        chunk = ids[start:start + SQL_CHUNK]
+        keys.update(index.items.connection.execute(
+            f"SELECT id, key FROM {TABLE} WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+    return keys
 
 
 def gensim_test_file(name: str) -> Path:

@@ -23,7 +23,7 @@ import numpy as np
 from ..analogy import unit_rows
 from ..errors import InputError
 from ..index import Index
-from .vocabulary import eval_vocabulary, gensim_test_file, read_lines
+from .vocabulary import gensim_test_file, read_lines, vocabulary_ids
 
 WORD_PAIR_SETS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
 
@@ -62,32 +62,30 @@ def evaluate_word_pairs(index: Index, pairs_path: str | Path, restrict_vocab: in
     """Pearson, Spearman and unknown-pair ratio of an index's vectors on a word-pair file."""
     from scipy import stats
 
-    vocabulary = eval_vocabulary(index, restrict_vocab, case_insensitive)
-    gold, first_ids, second_ids = [], [], []
-    unknown = 0
+    fold = str.upper if case_insensitive else str
+    pairs = []
     for _, line in read_lines(pairs_path, encoding, text_mode=True):
         if not line or line.startswith("#"):
             continue
-        parts = [vocabulary.fold(part) for part in line.split(delimiter)]
+        parts = [fold(part) for part in line.split(delimiter)]
         if len(parts) != 3:
             continue
         try:
-            score = float(parts[2])
+            pairs.append((parts[0], parts[1], float(parts[2])))
         except ValueError:
             continue
-        first, second = parts[0], parts[1]
-        if first not in vocabulary.ids or second not in vocabulary.ids:
-            unknown += 1
-            continue
-        gold.append(score)
-        first_ids.append(vocabulary.ids[first])
-        second_ids.append(vocabulary.ids[second])
-    if not gold:
+    vocabulary = vocabulary_ids(index, restrict_vocab, case_insensitive,
+                                 {word for first, second, _ in pairs for word in (first, second)})
+    known = [(vocabulary[first], vocabulary[second], score) for first, second, score in pairs
+             if first in vocabulary and second in vocabulary]
+    if not known:
         raise InputError(f"no usable word pairs in {pairs_path}: lines must be "
                          f"'word{delimiter}word{delimiter}score' with known words")
+    first_ids, second_ids, gold = zip(*known)
+    unknown = len(pairs) - len(known)
     model = np.einsum("nd,nd->n", unit_rows(index.vectors_of(first_ids)),
                       unit_rows(index.vectors_of(second_ids)))
     pearson = stats.pearsonr(gold, model)
     spearman = stats.spearmanr(gold, model)
     return WordPairsReport(str(pairs_path), float(pearson[0]), float(pearson[1]),
-                           float(spearman[0]), float(spearman[1]), len(gold), unknown)
+                           float(spearman[0]), float(spearman[1]), len(known), unknown)
