@@ -5,7 +5,8 @@ digest of its weights and configuration). `rebuild_index` loads the encoder
 from the spec and compares fingerprints: equal means the stored vectors are
 what the encoder gives today, and nothing is done. Otherwise every item is
 re-encoded into a fresh index with the same keys, texts, sources, positions,
-metadata and index type, published atomically over the old one (readers see
+metadata, index type, parameters and vector storage (a tuned index is tuned
+again to the same recall target), published atomically over the old one (readers see
 the old index until the new one is complete). A vocabulary index is rebuilt
 from the encoder's current vocabulary instead, since that is what it holds.
 
@@ -55,10 +56,14 @@ class RebuildReport:
 
 
 def _writer_for(index: Index, encoder: Encoder) -> IndexWriter:
+    """A writer replacing `index` with the same content, index type, parameters and storage."""
     manifest = index.manifest
+    # New vectors need their search knob tuned again, to the recall the old one was tuned to.
     return IndexWriter.create(index.directory, encoder_info(encoder), encoder.dim,
                               content=manifest.content, index_type=manifest.index_type,
-                              index_params=manifest.index_params, overwrite=True)
+                              index_params=manifest.index_params,
+                              recall=manifest.tuning.get("target_recall"),
+                              vector_dtype=manifest.vector_dtype, overwrite=True)
 
 
 def _copy_vocabulary(writer: IndexWriter, encoder: Encoder, bar) -> Counter:

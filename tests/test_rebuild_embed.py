@@ -115,15 +115,18 @@ def test_rebuild_reencodes_a_corpus_index_when_the_encoder_changed(encoder_dir, 
     assert "unchanged" in rebuild_index(tmp_path / "index", show_progress=False).lines()[0]
 
 
-def test_rebuild_of_a_token_index_uses_the_new_vocabulary(encoder_dir, tmp_path):
+def test_rebuild_of_a_token_index_uses_the_new_vocabulary_and_keeps_the_index_type(encoder_dir,
+                                                                                   tmp_path):
     directory = copy_encoder(encoder_dir / "encoder", tmp_path / "encoder")
-    build_vocabulary_index(load_encoder(directory), tmp_path / "tokens", show_progress=False)
+    build_vocabulary_index(load_encoder(directory), tmp_path / "tokens", index_type="hnsw",
+                           recall=0.9, show_progress=False)
     new = perturb(directory, seed=2)
     report = rebuild_index(tmp_path / "tokens", show_progress=False)
     assert report.changed
     keys, vectors = new.vocabulary()
     with Index.open(tmp_path / "tokens") as index:
-        assert index.manifest.content == "vocabulary"
+        assert index.manifest.content == "vocabulary" and index.manifest.index_type == "hnsw"
+        assert index.manifest.tuning["target_recall"] == 0.9
         assert index.manifest.encoder.fingerprint == new.fingerprint()
         ids = index.ids_for_keys([" king", " apple"])
         np.testing.assert_allclose(index.vectors_of([ids[" king"], ids[" apple"]]),
