@@ -43,12 +43,12 @@ class TokenPositionTraining:
     tokenizer: str = "gpt2"
     context: int = 16
     dim: int = 64
-    hidden: int = 256
+    hidden: int = 128
     stride: int = 0  # 0: the context length (windows do not overlap)
     pooling: str = "embedding"
     epochs: int = 5
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     validation_fraction: float = 0.1
     min_count: int = 1
     seed: int = 1
