@@ -173,6 +173,8 @@ def run_epochs(model, optimizer, *, epochs: int, start_epoch: int,
     validation loss is measured, `report` gets a line, and `checkpoint(epoch,
     history)` saves the state.
     """
+    import torch
+
     history = list(history or [])
     for epoch in range(start_epoch + 1, epochs + 1):
         model.train()
@@ -186,8 +188,6 @@ def run_epochs(model, optimizer, *, epochs: int, start_epoch: int,
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if clip_norm:
-                    import torch
-
                     torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
                 optimizer.step()
                 total += loss.item() * batch_items

@@ -32,8 +32,8 @@ from ..corpus import read_corpus
 from ..encoders.token_position import POOLINGS, TokenPositionConfig, TokenPositionEncoder
 from ..encoders.tokenizers import END_ID, PAD_ID, START_ID, TOKENIZERS, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
-from .loop import CHECKPOINT_FILE, EpochStats, resume_checkpoint, run_epochs, save_checkpoint, \
-    seed_everything, split_train_validation
+from .loop import (CHECKPOINT_FILE, EpochStats, resume_checkpoint, run_epochs, save_checkpoint,
+                   seed_everything, split_train_validation)
 
 
 @dataclass
@@ -69,6 +69,8 @@ class TokenPositionTraining:
 
 @dataclass
 class TokenPositionResult:
+    """The trained encoder (already saved), its epochs, and how many tokens each split held."""
+
     encoder: TokenPositionEncoder
     history: list[EpochStats]
     train_tokens: int
@@ -102,14 +104,14 @@ def document_stream(tokenizer, texts: Sequence[str]) -> list[int]:
 
 
 def train_token_position(corpus: str | Path, out: str | Path,
-                         training: TokenPositionTraining = TokenPositionTraining(), *,
+                         training: TokenPositionTraining | None = None, *,
                          unit: str = "line", text_field: str = "text", resume: bool = False,
                          report: Callable[[str], None] | None = None,
                          show_progress: bool = True) -> TokenPositionResult:
     """Train on `corpus`, checkpoint every epoch in `out`, save the encoder directory `out`."""
     import torch
 
-    training = training.checked()
+    training = (training or TokenPositionTraining()).checked()
     out = Path(out)
     seed_everything(training.seed)
 
