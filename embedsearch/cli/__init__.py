@@ -27,7 +27,8 @@ def main() -> None:
     from ..errors import EmbedsearchError
 
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns a `typer.Exit` code instead of exiting.
+        code = app(standalone_mode=False)
     except EmbedsearchError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(1)
@@ -46,3 +47,4 @@ def main() -> None:
             error.show()
             sys.exit(error.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
