@@ -264,11 +264,24 @@ def test_eval_plots_are_png(index, questions_file, tmp_path):
     assert chart.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_missing_matplotlib_is_one_clear_error(monkeypatch):
+def test_missing_matplotlib_is_one_clear_error(index, monkeypatch, tmp_path):
     import sys
 
-    from embedsearch.evaluate import plots
-
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(InputError, match="matplotlib"):
-        plots._pyplot()
+    result = runner.invoke(app, ["eval", "ann", "--index", str(index.directory), "--plot",
+                                 str(tmp_path / "ann.png")])
+    assert result.exit_code != 0 and isinstance(result.exception, InputError)
+    assert "pip install 'embedsearch[bench]'" in str(result.exception)
+    assert not (tmp_path / "ann.png").exists()
+
+
+def test_cli_error_is_one_line(index, tmp_path):
+    import subprocess
+    import sys
+
+    missing = tmp_path / "missing.txt"
+    result = subprocess.run([sys.executable, "-m", "embedsearch", "eval", "analogy", "--index",
+                             str(index.directory), "--questions", str(missing)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"error: no such file: {missing}"]

@@ -19,6 +19,13 @@ RestrictOption = typer.Option(300000, "--restrict", min=1,
                               help="Only the first N rows (most frequent words) count, as gensim.")
 
 
+def _check_plotting(plot: Optional[Path]) -> None:
+    if plot:
+        from ..evaluate.plots import require_matplotlib
+
+        require_matplotlib()
+
+
 @eval_app.command("analogy")
 def analogy(
     index: str = IndexOption,
@@ -38,6 +45,7 @@ def analogy(
     from ..evaluate import evaluate_analogies
     from ..index import Index
 
+    _check_plotting(plot)
     with Index.open(index) as opened:
         report = evaluate_analogies(opened, questions, restrict_vocab=restrict, method=method,
                                     show_progress=not as_json)
@@ -109,6 +117,7 @@ def ann(
     from ..evaluate import evaluate_ann
     from ..index import Index
 
+    _check_plotting(plot)
     with Index.open(index) as opened:
         report = evaluate_ann(opened, k=k, sample=sample, seed=seed, sweep=sweep or bool(plot))
     if plot:

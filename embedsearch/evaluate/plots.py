@@ -11,6 +11,11 @@ from pathlib import Path
 from ..errors import InputError
 
 
+def require_matplotlib() -> None:
+    """Fail at once, before a long evaluation, if a chart was asked for without matplotlib."""
+    _pyplot()
+
+
 def _pyplot():
     try:
         import matplotlib
