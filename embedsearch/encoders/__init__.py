@@ -24,6 +24,8 @@ def _directory_loaders():
     loaders = {WordVectors.kind: load_word2vec_directory}
     from .token_position import load_token_position_directory  # no torch until a model loads
     loaders["token-position"] = load_token_position_directory
+    from .attention import load_attention_directory  # no torch until a model loads
+    loaders["attention"] = load_attention_directory
     return loaders
 
 

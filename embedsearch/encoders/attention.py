@@ -1,0 +1,155 @@
+"""The trained attention encoder: a small transformer that turns a text into one vector.
+
+Model: token embeddings (a compact GPT-2 BPE vocabulary, see `tokenizers`)
+plus learned absolute position embeddings go through a few pre-norm
+multi-head self-attention layers (`nn.TransformerEncoderLayer`: torch's own
+attention kernels) that ignore padding, then a masked mean over the text's
+tokens and L2 normalisation. It is trained contrastively
+(`embedsearch.train.attention`) so that chunks of the same document land
+close together.
+
+The residual branches start at zero (the output projection of each attention
+and feed-forward block), so an untrained model is exactly the mean of its
+token (+ position) embeddings; training then adds context. The token
+embeddings can start from a word-vector model (`word_vector_embeddings`), so
+training starts from averaged word vectors rather than from noise.
+
+Texts longer than `max_length` tokens are truncated to their first
+`max_length` tokens, as sentence-transformers does; a text with no token seen
+in training cannot be encoded. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import EncoderError
+from .base import normalize_rows
+from .neural import NeuralEncoder
+from .tokenizers import FIRST_TOKEN_ID, PAD_ID, Tokenizer
+
+
+@dataclass
+class AttentionConfig:
+    """Sizes of an attention encoder; saved as config.json and checked on load."""
+
+    kind: str = "attention"
+    name: str = "attention"
+    format_version: int = 1
+    tokenizer: str = "gpt2"
+    vocab_size: int = FIRST_TOKEN_ID + 1
+    dim: int = 128
+    heads: int = 4
+    layers: int = 2
+    ff_dim: int = 512
+    max_length: int = 128
+    dropout: float = 0.0
+
+
+def build_attention_model(config: AttentionConfig):
+    """The torch module for `config`: token ids (B, T), PAD_ID-padded, in; unit rows (B, dim) out."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    if min(config.vocab_size, config.dim, config.heads, config.layers, config.ff_dim,
+           config.max_length) < 1 or config.dim % config.heads:
+        raise EncoderError(f"attention config: sizes must be positive and dim ({config.dim}) "
+                           f"a multiple of heads ({config.heads})")
+
+    class AttentionModel(nn.Module):
+        def __init__(self, config: AttentionConfig):
+            super().__init__()
+            self.token_embedding = nn.Embedding(config.vocab_size, config.dim, padding_idx=PAD_ID)
+            self.position_embedding = nn.Embedding(config.max_length, config.dim)
+            layer = nn.TransformerEncoderLayer(
+                config.dim, config.heads, dim_feedforward=config.ff_dim, dropout=config.dropout,
+                activation="gelu", batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
+            with torch.no_grad():
+                # Token rows of norm about 1, small positions: words decide, order adjusts.
+                self.token_embedding.weight.normal_(0.0, 1.0 / math.sqrt(config.dim))
+                self.token_embedding.weight[PAD_ID].zero_()
+                self.position_embedding.weight.normal_(0.0, 0.1 / math.sqrt(config.dim))
+                for block in self.encoder.layers:  # residual branches start as identity
+                    for output in (block.self_attn.out_proj, block.linear2):
+                        output.weight.zero_()
+                        output.bias.zero_()
+
+        def forward(self, token_ids):
+            padding = token_ids == PAD_ID                                     # (B, T) True at padding
+            positions = torch.arange(token_ids.shape[1], device=token_ids.device)  # (T,)
+            x = self.token_embedding(token_ids) + self.position_embedding(positions)  # (B, T, C)
+            x = self.encoder(x, src_key_padding_mask=padding)                 # (B, T, C)
+            keep = (~padding).unsqueeze(-1).to(x.dtype)                       # (B, T, 1)
+            pooled = (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)     # (B, C)
+            return F.normalize(pooled, dim=-1)                                # (B, C) unit rows
+
+    return AttentionModel(config)
+
+
+class AttentionEncoder(NeuralEncoder):
+    """The attention model as an `Encoder` (kind "attention")."""
+
+    kind = "attention"
+    config_class = AttentionConfig
+
+    @staticmethod
+    def build_model(config):
+        return build_attention_model(config)
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """The first `max_length` token ids of each text; [] (cannot encode) if none is known."""
+        return [ids[:self.config.max_length] if any(i >= FIRST_TOKEN_ID for i in ids) else []
+                for ids in self.tokenizer.encode_batch(texts)]
+
+    def pool(self, ids, mask):  # ids, mask (B, T); padding is PAD_ID, which the model masks
+        return self.model(ids)  # (B, dim)
+
+
+def load_attention_directory(directory, config: dict) -> AttentionEncoder:
+    """Registry entry: the encoder saved in `directory`."""
+    return AttentionEncoder.load(directory, config)
+
+
+def word_vector_embeddings(tokenizer: Tokenizer, words: Sequence[str], vectors, dim: int,
+                           seed: int = 0):
+    """Initial token rows from word vectors: (rows (vocab, dim) float tensor, tokens matched).
+
+    Each token's string, stripped and lower-cased (" King" -> "king"), is
+    looked up among `words` (the first occurrence of a word wins). A matched
+    row is the word's unit vector carried into `dim` dimensions by a fixed
+    random matrix with orthonormal rows, which keeps every cosine between
+    words; unmatched rows are random with the same norm on average.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randn(tokenizer.vocab_size, dim, generator=generator) / math.sqrt(dim)
+    word_rows: dict[str, int] = {}
+    for row, word in enumerate(words):
+        word_rows.setdefault(word, row)
+    token_ids, vector_rows = [], []
+    for token_id, token in enumerate(tokenizer.token_strings(), start=FIRST_TOKEN_ID):
+        row = word_rows.get(token.strip().lower())
+        if row is not None:
+            token_ids.append(token_id)
+            vector_rows.append(row)
+    if token_ids:
+        source = torch.from_numpy(normalize_rows(np.asarray(vectors[np.array(vector_rows)])))
+        width = source.shape[1]
+        if width > dim:
+            raise EncoderError(f"word vectors of dimension {width} cannot initialise a model of "
+                               f"dimension {dim}: use a dimension of {width} or more")
+        basis, _ = torch.linalg.qr(torch.randn(dim, width, generator=generator))  # (dim, width)
+        rows[token_ids] = source @ basis.T
+    rows[PAD_ID] = 0.0
+    return rows, len(token_ids)

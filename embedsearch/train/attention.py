@@ -1,0 +1,272 @@
+"""Train the attention encoder contrastively: InfoNCE over positive pairs drawn from a corpus.
+
+Reads top to bottom: data (corpus -> documents -> tokenizer -> chunks ->
+pairs), model (initialised from word vectors), optimiser (AdamW with warm-up
+and 1 / sqrt decay), loop (`train/loop.py`: running loss, validation loss,
+checkpoint after every epoch, `--resume`), save.
+
+- Documents are the corpus items (lines, paragraphs or JSON records); a
+  seeded `validation_fraction` of them is held out for the validation loss.
+  The compact GPT-2 tokenizer is fitted on the whole corpus (the index will
+  hold all of it; only the weights see the split). GPT-2 BPE with a
+  compacted vocabulary rather than a BPE trained on the corpus: it needs no
+  extra dependency, is deterministic, covers any text, and a small corpus
+  still gives a small embedding table.
+- Each document is cut into chunks of about `chunk_words` words
+  (`embedsearch.chunks`); `PairSampler` draws positive pairs (neighbouring
+  chunks, two augmented views of one chunk, labelled pairs if given), each
+  pair of a batch from a different document.
+- An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
+  training time does not grow with the corpus: the defaults (4 x 150 steps
+  of 64 pairs) take about 10 minutes on 2 cores.
+- The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..chunks import chunk_text
+from ..corpus import read_corpus
+from ..encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
+from ..encoders.tokenizers import PAD_ID, fit_tokenizer
+from ..errors import InputError
+from .loop import CHECKPOINT_FILE, EpochStats, resume_checkpoint, run_epochs, save_checkpoint, \
+    seed_everything, split_train_validation
+from .losses import info_nce
+from .pairs import PairConfig, PairSampler, read_labelled_pairs
+
+TRAINING_FILE = "training.json"
+
+
+@dataclass
+class AttentionTraining:
+    """Everything that decides a training run (the model's sizes included)."""
+
+    dim: int = 128
+    heads: int = 4
+    layers: int = 2
+    ff_dim: int = 512
+    max_length: int = 128
+    chunk_words: int = 48
+    epochs: int = 4
+    steps_per_epoch: int = 150
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    temperature: float = 0.05
+    window: int = 2
+    neighbour_share: float = 0.7
+    word_dropout: float = 0.1
+    min_crop: float = 0.6
+    init_vectors: str = "glove-6b-50d"  # "" for random token embeddings
+    pairs: str = ""                     # a labelled pairs file (TSV or JSON Lines), optional
+    validation_fraction: float = 0.1
+    validation_batches: int = 8
+    min_count: int = 1
+    seed: int = 1
+    name: str = ""
+
+    def checked(self) -> "AttentionTraining":
+        for field_name in ("dim", "heads", "layers", "ff_dim", "max_length", "chunk_words",
+                           "epochs", "steps_per_epoch", "min_count"):
+            if getattr(self, field_name) < 1:
+                raise InputError(f"{field_name} must be at least 1")
+        if self.batch_size < 2:
+            raise InputError("batch size must be at least 2: the other pairs are the negatives")
+        if self.dim % self.heads:
+            raise InputError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
+        if self.temperature <= 0 or self.learning_rate <= 0:
+            raise InputError("temperature and learning rate must be positive")
+        if not (0 <= self.word_dropout < 1 and 0 < self.min_crop <= 1 and 0 <= self.neighbour_share <= 1):
+            raise InputError("word dropout must be in [0, 1), min crop in (0, 1], neighbour share in [0, 1]")
+        return self
+
+    def pair_config(self) -> PairConfig:
+        return PairConfig(window=self.window, neighbour_share=self.neighbour_share,
+                          min_crop=self.min_crop, word_dropout=self.word_dropout)
+
+
+@dataclass
+class AttentionResult:
+    encoder: AttentionEncoder
+    history: list[EpochStats]
+    train_documents: int
+    validation_documents: int
+    initialised_tokens: int
+    tokens_per_second: float
+
+
+class ScheduledOptimizer:
+    """AdamW whose learning rate warms up linearly, then decays as 1 / sqrt(step).
+
+    The curve does not depend on the number of epochs, so a run resumed with
+    more epochs follows exactly the curve of a run that asked for them from
+    the start. `run_epochs` calls `zero_grad`, `step`, `state_dict` and
+    `load_state_dict` (through the checkpoints); the schedule's position is
+    saved with the optimizer state.
+    """
+
+    def __init__(self, parameters, learning_rate: float, warmup_steps: int):
+        import torch
+
+        self.optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01,
+                                           fused=True)
+        warmup_steps = max(1, warmup_steps)
+
+        def factor(step: int) -> float:
+            step += 1
+            return min(step / warmup_steps, math.sqrt(warmup_steps / step))
+
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.optimizer.step()
+        self.schedule.step()
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+
+
+def padded_batch(token_lists: Sequence[Sequence[int]], max_length: int):
+    """(len, T) long tensor of the first `max_length` ids of each list, PAD_ID-padded to the longest."""
+    import torch
+
+    lists = [list(ids[:max_length]) or [PAD_ID] for ids in token_lists]
+    batch = torch.full((len(lists), max(len(ids) for ids in lists)), PAD_ID, dtype=torch.long)
+    for row, ids in enumerate(lists):
+        batch[row, :len(ids)] = torch.as_tensor(ids)
+    return batch
+
+
+def train_attention(corpus: str | Path, out: str | Path,
+                    training: AttentionTraining = AttentionTraining(), *,
+                    unit: str = "line", text_field: str = "text", resume: bool = False,
+                    report: Callable[[str], None] | None = None,
+                    show_progress: bool = True) -> AttentionResult:
+    """Train on `corpus`, checkpoint every epoch in `out`, save the encoder directory `out`."""
+    import torch
+
+    training = training.checked()
+    out = Path(out)
+    seed_everything(training.seed)
+
+    # Data: documents, tokenizer, chunks, pair samplers.
+    texts = [item.text for item in read_corpus(corpus, unit=unit, text_field=text_field)]
+    if not texts:
+        raise InputError(f"no text found in {corpus}")
+    labelled = read_labelled_pairs(training.pairs) if training.pairs else []
+    tokenizer = fit_tokenizer("gpt2", texts + [text for pair in labelled for text in pair],
+                              min_count=training.min_count)
+    train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
+                                                          training.seed)
+    train_chunks = [chunk_text(text, training.chunk_words) for text in train_texts]
+    validation_chunks = [chunk_text(text, training.chunk_words) for text in validation_texts]
+
+    def batches_of(sampler: PairSampler, count: int, size: int = training.batch_size) -> list:
+        batches = []
+        for _ in range(count):
+            anchors, positives = sampler.batch(size)
+            batches.append(padded_batch(tokenizer.encode_batch(anchors + positives),
+                                        training.max_length))
+        return batches
+
+    def train_batches(epoch: int) -> list:
+        # Seeded by the epoch: a resumed run draws the same pairs as an uninterrupted one.
+        sampler = PairSampler(train_chunks, config=training.pair_config(), labelled=labelled,
+                              seed=training.seed * 100_003 + epoch)
+        return batches_of(sampler, training.steps_per_epoch)
+
+    # Validation batches hold at most one pair per document (else negatives would be positives).
+    validation_size = min(training.batch_size, sum(1 for chunks in validation_chunks if chunks))
+    validation = (batches_of(PairSampler(validation_chunks, config=training.pair_config(),
+                                         seed=training.seed), training.validation_batches,
+                             validation_size)
+                  if validation_size >= 2 else None)
+
+    # Model, initialised from word vectors.
+    config = AttentionConfig(name=training.name or out.name, vocab_size=tokenizer.vocab_size,
+                             dim=training.dim, heads=training.heads, layers=training.layers,
+                             ff_dim=training.ff_dim, max_length=training.max_length)
+    model = AttentionEncoder.build_model(config)
+    initialised = 0
+    if training.init_vectors:
+        from ..encoders import load_encoder
+
+        vectors = load_encoder(training.init_vectors).vocabulary()
+        if vectors is None:
+            raise InputError(f"{training.init_vectors} has no word vectors to start from")
+        rows, initialised = word_vector_embeddings(tokenizer, vectors[0], vectors[1], training.dim,
+                                                   seed=training.seed)
+        with torch.no_grad():
+            model.token_embedding.weight.copy_(rows)
+
+    # Optimiser, and the loop with a checkpoint after each epoch.
+    optimizer = ScheduledOptimizer(model.parameters(), training.learning_rate, training.warmup_steps)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / CHECKPOINT_FILE
+    run_config = {**asdict(training), "vocab_size": tokenizer.vocab_size,
+                  "tokenizer_digest": hashlib.sha256(tokenizer.to_json().encode()).hexdigest()}
+    start_epoch, history = 0, []
+    if resume:
+        start_epoch, history, _ = resume_checkpoint(checkpoint_path, model=model,
+                                                    optimizer=optimizer, config=run_config)
+        if report:
+            report(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+
+    trained_tokens = 0
+    started = time.perf_counter()
+
+    def loss_of(model, batch):  # batch (2B, T): B anchors, then their B positives
+        nonlocal trained_tokens
+        if model.training:
+            trained_tokens += int((batch != PAD_ID).sum())
+        vectors = model(batch)  # (2B, C)
+        half = len(batch) // 2
+        return info_nce(vectors[:half], vectors[half:], training.temperature, symmetric=True), half
+
+    def checkpoint(epoch: int, history: list[EpochStats]) -> None:
+        save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, epoch=epoch,
+                        config=run_config, history=history)
+        if report:
+            report(_epoch_line(history[-1], training.epochs, training.batch_size))
+
+    history = run_epochs(
+        model, optimizer, epochs=training.epochs, start_epoch=start_epoch,
+        train_batches=train_batches, loss_of=loss_of,
+        validation_batches=(lambda: validation) if validation else None,
+        checkpoint=checkpoint, history=history, show_progress=show_progress)
+    seconds = time.perf_counter() - started
+    training_seconds = sum(stats.seconds for stats in history[start_epoch:])
+
+    encoder = AttentionEncoder(model, config, tokenizer)
+    encoder.save(out)
+    tokens_per_second = trained_tokens / training_seconds if training_seconds > 0 else 0.0
+    (out / TRAINING_FILE).write_text(json.dumps({
+        "training": asdict(training), "corpus": str(corpus), "documents": len(texts),
+        "initialised_tokens": initialised, "seconds": round(seconds, 1),
+        "trained_tokens": trained_tokens, "tokens_per_second": round(tokens_per_second, 1),
+        "history": [asdict(stats) for stats in history]}, indent=2) + "\n")
+    return AttentionResult(encoder, history, len(train_texts), len(validation_texts),
+                           initialised, tokens_per_second)
+
+
+def _epoch_line(stats: EpochStats, epochs: int, batch_size: int) -> str:
+    """One epoch's losses; InfoNCE over B pairs starts near ln(B) and 0 is perfect."""
+    text = f"epoch {stats.epoch}/{epochs}: train loss {stats.train_loss:.4f}"
+    if stats.validation_loss is not None:
+        text += f", validation loss {stats.validation_loss:.4f}"
+    return text + f" (InfoNCE, {batch_size} pairs a batch), {stats.items / max(stats.seconds, 1e-9):,.0f} pairs/s"

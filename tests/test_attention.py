@@ -1,0 +1,206 @@
+"""The attention encoder and its trainer, on a tiny slice of a real news corpus, in seconds."""
+
+import json
+from pathlib import Path
+
+import gensim
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from embedsearch.build import build_corpus_index
+from embedsearch.cli import app
+from embedsearch.encoders import WordVectors, load_encoder
+from embedsearch.encoders.attention import (AttentionConfig, AttentionEncoder, build_attention_model,
+                                            word_vector_embeddings)
+from embedsearch.encoders.tokenizers import Gpt2Tokenizer
+from embedsearch.errors import EncoderError, InputError
+from embedsearch.index import Index
+from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
+from embedsearch.train.loop import CHECKPOINT_FILE
+from embedsearch.train.pairs import PairSampler, read_labelled_pairs
+
+LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
+TINY = dict(dim=32, heads=2, layers=1, ff_dim=64, max_length=48, chunk_words=24, batch_size=16,
+            steps_per_epoch=12, warmup_steps=4, learning_rate=3e-3, init_vectors="", seed=3,
+            validation_fraction=0.3)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "lee.txt"
+    path.write_text("".join(LEE.read_text().splitlines(keepends=True)[:60]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("encoders") / "tiny"
+    result = train_attention(corpus, out, AttentionTraining(epochs=3, **TINY), show_progress=False)
+    return out, result
+
+
+def tiny_encoder(seed=0):
+    tokenizer = Gpt2Tokenizer.fit(["the cat sat on the mat", "a dog ran in the park today"])
+    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32)
+    torch.manual_seed(seed)
+    model = build_attention_model(config)
+    with torch.no_grad():  # leave the identity start, so attention really mixes tokens
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return AttentionEncoder(model, config, tokenizer)
+
+
+def test_vectors_are_unit_float32_and_padding_does_not_change_them():
+    encoder = tiny_encoder()
+    short = "the cat"
+    batch = [short, "a dog ran in the park today and the cat sat on the mat", "the mat"]
+    alone = encoder.encode([short])
+    together = encoder.encode(batch)
+    assert together.dtype == np.float32 and together.shape == (3, 16)
+    assert np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
+    assert np.allclose(alone[0], together[0], atol=1e-5)
+    # And straight through the model: the same text padded to 12 tokens.
+    ids = encoder.token_ids([short])[0]
+    padded = padded_batch([ids, ids + [5] * 10], 48)
+    with torch.inference_mode():
+        vectors = encoder.model(padded)
+    assert torch.allclose(vectors[0], encoder.model(padded[:1, :len(ids)])[0], atol=1e-5)
+
+
+def test_untrained_model_is_the_mean_of_token_and_position_embeddings():
+    tokenizer = Gpt2Tokenizer.fit(["the cat sat"])
+    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=8, heads=2, layers=2, ff_dim=16)
+    model = build_attention_model(config).eval()
+    ids = torch.tensor([tokenizer.encode("the cat sat")])
+    embedded = model.token_embedding(ids) + model.position_embedding(torch.arange(ids.shape[1]))
+    expected = torch.nn.functional.normalize(embedded.mean(dim=1), dim=-1)
+    assert torch.allclose(model(ids), expected, atol=1e-6)
+
+
+def test_texts_with_no_known_token_cannot_be_encoded():
+    encoder = tiny_encoder()
+    vectors, encodable = encoder.encode_batch(["the cat", "日本語"])
+    assert encodable.tolist() == [True, False] and not vectors[1].any()
+    with pytest.raises(EncoderError):
+        encoder.encode(["日本語"])
+
+
+def test_long_texts_are_truncated_to_max_length():
+    encoder = tiny_encoder()
+    ids = encoder.token_ids(["the cat " * 200])[0]
+    assert len(ids) == encoder.config.max_length
+
+
+def test_word_vectors_initialise_matching_tokens_keeping_cosines():
+    tokenizer = Gpt2Tokenizer.fit(["King queen king apple zzqx"])
+    words = ["king", "queen", "apple"]
+    vectors = np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 0, 1]], dtype=np.float32)
+    rows, matched = word_vector_embeddings(tokenizer, words, vectors, dim=8, seed=0)
+    assert rows.shape == (tokenizer.vocab_size, 8)
+    ids = {tokenizer.token_string(i): i for i in range(4, tokenizer.vocab_size)}
+    king, queen, apple = rows[ids["King"]], rows[ids[" queen"]], rows[ids[" apple"]]
+    assert torch.allclose(rows[ids[" king"]], king)  # " king" and "King" share the word
+    assert float(king @ queen) == pytest.approx(0.6, abs=1e-5)
+    assert float(king @ apple) == pytest.approx(0.0, abs=1e-5)
+    assert matched == 4
+    with pytest.raises(EncoderError):
+        word_vector_embeddings(tokenizer, words, vectors, dim=2)
+
+
+def test_training_lowers_the_loss_and_writes_a_loadable_encoder(trained, corpus):
+    out, result = trained
+    history = result.history
+    assert len(history) == 3
+    assert history[-1].train_loss < history[0].train_loss
+    # A tiny corpus overfits quickly; held-out pairs must still beat chance (ln of the batch size).
+    assert all(h.validation_loss < np.log(16) for h in history)
+    assert result.tokens_per_second > 0
+    for name in ("config.json", "weights.pt", "tokenizer.json", CHECKPOINT_FILE, "training.json"):
+        assert (out / name).is_file()
+    loaded = load_encoder(out)
+    assert isinstance(loaded, AttentionEncoder) and loaded.dim == 32
+    texts = [line for line in corpus.read_text().splitlines()[:6]]
+    assert np.array_equal(loaded.encode(texts), result.encoder.encode(texts))
+    assert loaded.fingerprint() == result.encoder.fingerprint()
+
+
+def test_training_is_reproducible_and_resumes_to_the_same_weights(corpus, tmp_path, trained):
+    out, result = trained
+    partial = tmp_path / "partial"
+    train_attention(corpus, partial, AttentionTraining(epochs=2, **TINY), show_progress=False)
+    resumed = train_attention(corpus, partial, AttentionTraining(epochs=3, **TINY), resume=True,
+                              show_progress=False)
+    # Two epochs, then one more after a resume, equal three epochs in one run.
+    assert [h.train_loss for h in resumed.history] == pytest.approx(
+        [h.train_loss for h in result.history], abs=1e-4)
+    text = ["Bushfires threaten homes in New South Wales."]
+    assert np.allclose(resumed.encoder.encode(text), result.encoder.encode(text), atol=1e-5)
+    with pytest.raises(InputError, match="trained with"):
+        train_attention(corpus, partial, AttentionTraining(epochs=3, **{**TINY, "dim": 16}),
+                        resume=True, show_progress=False)
+
+
+def test_an_index_built_with_the_encoder_answers_from_its_vectors(trained, corpus, tmp_path):
+    out, _ = trained
+    encoder = load_encoder(out)
+    build_corpus_index(corpus, encoder, tmp_path / "lee", show_progress=False)
+    texts = corpus.read_text().splitlines()
+    vectors = encoder.encode(texts)
+    from embedsearch import query
+
+    with Index.open(tmp_path / "lee") as index:
+        assert np.allclose(index.vectors_of(range(len(texts))), vectors, atol=1e-6)
+        hits = query.neighbours(index, "Fires burn near Sydney homes", k=5)
+        expected = np.argsort(-(vectors @ encoder.encode(["Fires burn near Sydney homes"])[0]))[:5]
+        assert [hit.id for hit in hits] == expected.tolist()
+
+
+def test_a_damaged_encoder_directory_gives_a_clear_error(trained, tmp_path):
+    out, _ = trained
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    config = json.loads((out / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps({**config, "layers": "two"}))
+    (broken / "weights.pt").write_bytes((out / "weights.pt").read_bytes()[:100])
+    (broken / "tokenizer.json").write_text((out / "tokenizer.json").read_text())
+    with pytest.raises(EncoderError, match="layers"):
+        load_encoder(broken)
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(EncoderError, match="damaged"):
+        load_encoder(broken)
+
+
+def test_pairs_come_from_distinct_documents_and_labelled_files(tmp_path):
+    # Every word names its document ("d3" in "d3w2c1"), so any crop still shows it.
+    documents = [[" ".join(f"d{d}w{w}c{c}" for w in range(6)) for c in range(3)] for d in range(8)]
+    sampler = PairSampler(documents, seed=0)
+    anchors, positives = sampler.batch(8)
+    document_of = lambda text: text.split("w")[0]
+    assert len({document_of(a) for a in anchors}) == 8  # one pair per document
+    assert [document_of(a) for a in anchors] == [document_of(p) for p in positives]
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("a question\tits answer\n\nanother\tpair\n")
+    assert read_labelled_pairs(tsv) == [("a question", "its answer"), ("another", "pair")]
+    jsonl = tmp_path / "pairs.jsonl"
+    jsonl.write_text('{"anchor": "x", "positive": "y"}\n{"text1": "z"}\n')
+    with pytest.raises(InputError, match="pairs.jsonl:2"):
+        read_labelled_pairs(jsonl)
+    mixed = PairSampler(documents, labelled=[("q", "a")], seed=0).batch(4)
+    assert mixed[0].count("q") == 2
+
+
+def test_cli_trains_and_reports(corpus, tmp_path):
+    out = tmp_path / "cli-encoder"
+    options = ["--dim", "16", "--heads", "2", "--layers", "1", "--ff-dim", "32", "--epochs", "1",
+               "--steps-per-epoch", "3", "--batch-size", "8", "--init-vectors", "", "--max-length", "32"]
+    done = CliRunner().invoke(app, ["train", "attention", "--corpus", str(corpus), "--out", str(out),
+                                    *options])
+    assert done.exit_code == 0, done.output
+    assert "epoch 1/1: train loss" in done.output and "validation loss" in done.output
+    assert "trained attention encoder" in done.output
+    assert load_encoder(out).dim == 16
+    bad = CliRunner().invoke(app, ["train", "attention", "--corpus", str(corpus), "--out",
+                                   str(tmp_path / "bad"), "--dim", "10", "--heads", "4"])
+    assert bad.exit_code != 0 and "multiple of heads" in str(bad.exception)
