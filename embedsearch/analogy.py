@@ -135,9 +135,13 @@ def rank_answers(index: Index, terms: np.ndarray, signs: Sequence[int],
         rows_per_chunk = max(HEAD_ROWS, SIMILARITY_BUDGET // (4 * len(words)))
         for chunk_ids, chunk_vectors in candidates.chunks(rows_per_chunk):
             similarities = words @ np.asarray(chunk_vectors, dtype=np.float32).T  # (words, rows)
-            buffer = np.empty(similarities.shape[1], dtype=np.float32)
+            if method == "mul":  # shift every cosine to [0, 1] once
+                similarities += 1
+                similarities *= 0.5
+            buffer, spare = np.empty((2, similarities.shape[1]), dtype=np.float32)
             for question in range(start, stop):
-                scores = _combine(similarities, term_rows[question - start], signs, method, buffer)
+                scores = _combine(similarities, term_rows[question - start], signs, method,
+                                  buffer, spare)
                 _exclude(scores, chunk_ids, exclude[question])
                 _merge_best(scores, chunk_ids, best_ids[question], best_scores[question])
         if progress is not None:
@@ -173,14 +177,30 @@ def _blocks(terms: np.ndarray, rows: int):
 
 
 def _combine(similarities: np.ndarray, rows: np.ndarray, signs: Sequence[int], method: str,
-             out: np.ndarray) -> np.ndarray:
-    """One question's score for every row of the chunk, from its terms' similarity rows.
+             out: np.ndarray, spare: np.ndarray) -> np.ndarray:
+    """One question's score for every row of the chunk, written into `out`.
 
-    3CosAdd ranks by the signed sum (written into `out`, two passes for three
-    terms); its direction's norm is divided out at the end.
+    3CosAdd: the signed sum of the terms' similarity rows (two passes for
+    three terms); its direction's norm is divided out at the end. 3CosMul:
+    `similarities` already hold (1 + cos) / 2; positive rows multiply, the
+    negative ones (times each other, plus 1e-6) divide, as `cosmul_combine`.
+    Buffers are reused: no allocation per question.
     """
     if method == "mul":
-        return cosmul_combine(similarities[rows][None], signs)[0]
+        positive = [row for row, sign in zip(rows, signs) if sign > 0]
+        negative = [row for row, sign in zip(rows, signs) if sign < 0]
+        np.copyto(out, similarities[positive[0]])
+        for row in positive[1:]:
+            np.multiply(out, similarities[row], out=out)
+        if not negative:
+            out /= np.float32(1 + COSMUL_EPSILON)
+            return out
+        np.copyto(spare, similarities[negative[0]])
+        for row in negative[1:]:
+            np.multiply(spare, similarities[row], out=spare)
+        spare += np.float32(COSMUL_EPSILON)
+        np.divide(out, spare, out=out)
+        return out
     terms = sorted(zip(signs, rows), key=lambda term: -term[0])  # a positive term first
     if len(terms) == 1:
         np.copyto(out, similarities[terms[0][1]])
