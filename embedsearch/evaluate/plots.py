@@ -68,6 +68,7 @@ def plot_ann(report, path: str | Path) -> Path:
               label=f"{report.index} as configured ({report.index_type})")
     axes.plot([report.exact_qps], [1.0], "s", color="#55a868", label="exact search (brute force)")
     axes.set_xscale("log")
+    axes.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axes.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axes.xaxis.set_minor_formatter(ticker.NullFormatter())
     axes.set_xlabel("queries per second (batched, log scale)")
