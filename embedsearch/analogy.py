@@ -39,6 +39,7 @@ ANALOGY_SIGNS = (-1, 1, 1)  # a is negative, b and c are positive: b - a + c
 COSMUL_EPSILON = 1e-6  # gensim's guard against division by zero in 3CosMul
 SIMILARITY_BUDGET = 512 * 2**20  # bytes of word-by-row similarities held at once
 HEAD_ROWS = 2048  # rows (the most frequent words) whose k-th best score starts the threshold
+MIN_BLOCK_WORDS = 64  # distinct words per block at least, even over the budget (then rows are chunked)
 
 
 @dataclass
@@ -158,7 +159,7 @@ def _blocks(terms: np.ndarray, rows: int):
 
     Yields (start, stop, distinct vectors (u, dim), term rows (stop - start, t) into them).
     """
-    max_words = max(64, SIMILARITY_BUDGET // (4 * rows))
+    max_words = max(MIN_BLOCK_WORDS, SIMILARITY_BUDGET // (4 * rows))
     start = 0
     while start < len(terms):
         distinct: dict[bytes, int] = {}
