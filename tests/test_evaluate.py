@@ -206,6 +206,18 @@ def test_bad_evaluation_files_are_one_clear_error(index, tmp_path):
         evaluate_analogies(index, headless, method="div")
 
 
+def test_word_benchmarks_need_a_word_index(planted, tmp_path):
+    from embedsearch.build import build_corpus_index
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the king and the queen\nparis is in france\n")
+    build_corpus_index(corpus, planted, tmp_path / "corpus", show_progress=False)
+    with Index.open(tmp_path / "corpus") as opened:
+        with pytest.raises(InputError, match="holds a corpus"):
+            evaluate_word_pairs(opened, default_pair_files()["wordsim353"])
+        assert evaluate_ann(opened, k=1, sample=2).recall == 1.0
+
+
 def test_exact_search_is_brute_force(index):
     queries = index.vectors_of([5, 500, 5000])
     ids, scores = exact_search(index, queries, 7, restrict_vocab=RESTRICT)

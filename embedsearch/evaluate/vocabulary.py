@@ -30,6 +30,9 @@ def vocabulary_ids(index: Index, restrict_vocab: int | None, case_insensitive: b
     every key with a non-ASCII character (SQLite's upper() folds ASCII only,
     and e.g. "ﬀ".upper() is "FF"), which Python then folds exactly.
     """
+    if index.manifest.content != "vocabulary":
+        raise InputError(f"index {index.name} holds a corpus, not words: word benchmarks need an "
+                         "index built with --vectors")
     limit = candidate_items(index, restrict_vocab).limit
     wanted = sorted(set(words))
     connection = index.items.connection
