@@ -136,13 +136,9 @@ def rank_answers(index: Index, terms: np.ndarray, signs: Sequence[int],
         rows_per_chunk = max(HEAD_ROWS, SIMILARITY_BUDGET // (4 * len(words)))
         for chunk_ids, chunk_vectors in candidates.chunks(rows_per_chunk):
             similarities = words @ np.asarray(chunk_vectors, dtype=np.float32).T  # (words, rows)
-            if method == "mul":  # shift every cosine to [0, 1] once
-                similarities += 1
-                similarities *= 0.5
-            buffer, spare = np.empty((2, similarities.shape[1]), dtype=np.float32)
+            scorer = _ChunkScorer(similarities, signs, method)
             for question in range(start, stop):
-                scores = _combine(similarities, term_rows[question - start], signs, method,
-                                  buffer, spare)
+                scores = scorer.scores(term_rows[question - start])
                 _exclude(scores, chunk_ids, exclude[question])
                 _merge_best(scores, chunk_ids, best_ids[question], best_scores[question])
         if progress is not None:
@@ -177,19 +173,58 @@ def _blocks(terms: np.ndarray, rows: int):
         start = stop
 
 
-def _combine(similarities: np.ndarray, rows: np.ndarray, signs: Sequence[int], method: str,
-             out: np.ndarray, spare: np.ndarray) -> np.ndarray:
-    """One question's score for every row of the chunk, written into `out`.
+class _ChunkScorer:
+    """Scores questions against one chunk's similarity rows, in two reused buffers.
 
-    3CosAdd: the signed sum of the terms' similarity rows (two passes for
-    three terms); its direction's norm is divided out at the end. 3CosMul:
-    `similarities` already hold (1 + cos) / 2; positive rows multiply, the
-    negative ones (times each other, plus 1e-6) divide, as `cosmul_combine`.
-    Buffers are reused: no allocation per question.
+    3CosAdd: the signed sum of the terms' rows; the sum of all terms but the
+    last is kept, since consecutive questions often share it (the Google set
+    asks each pair a : b against many c), so such a question costs one pass.
+    The direction's norm is divided out at the end. 3CosMul: the rows are
+    shifted once to (1 + cos) / 2; positive rows multiply, the negative ones
+    (times each other, plus 1e-6) divide, as `cosmul_combine`.
     """
-    if method == "mul":
-        positive = [row for row, sign in zip(rows, signs) if sign > 0]
-        negative = [row for row, sign in zip(rows, signs) if sign < 0]
+
+    def __init__(self, similarities: np.ndarray, signs: Sequence[int], method: str):
+        if method == "mul":
+            similarities += 1
+            similarities *= 0.5
+        self.similarities = similarities
+        self.signs = list(signs)
+        self.method = method
+        self.out, self.partial = np.empty((2, similarities.shape[1]), dtype=np.float32)
+        self.partial_rows: tuple | None = None
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        if self.method == "mul":
+            return self._cosmul(rows)
+        rows = tuple(int(row) for row in rows)
+        if len(rows) == 1:
+            return self._signed_sum(rows, self.signs, self.out)
+        if rows[:-1] != self.partial_rows:
+            self._signed_sum(rows[:-1], self.signs[:-1], self.partial)
+            self.partial_rows = rows[:-1]
+        (np.add if self.signs[-1] > 0 else np.subtract)(
+            self.partial, self.similarities[rows[-1]], out=self.out)
+        return self.out
+
+    def _signed_sum(self, rows, signs, out: np.ndarray) -> np.ndarray:
+        rows = [self.similarities[row] for row in rows]
+        flip = all(sign < 0 for sign in signs)  # sum them as positive, then negate
+        terms = sorted(zip([-s if flip else s for s in signs], rows), key=lambda term: -term[0])
+        if len(terms) == 1:
+            np.copyto(out, terms[0][1])
+        else:
+            (np.add if terms[1][0] > 0 else np.subtract)(terms[0][1], terms[1][1], out=out)
+            for sign, row in terms[2:]:
+                (np.add if sign > 0 else np.subtract)(out, row, out=out)
+        if flip:
+            np.negative(out, out=out)
+        return out
+
+    def _cosmul(self, rows: np.ndarray) -> np.ndarray:
+        out, spare, similarities = self.out, self.partial, self.similarities
+        positive = [row for row, sign in zip(rows, self.signs) if sign > 0]
+        negative = [row for row, sign in zip(rows, self.signs) if sign < 0]
         np.copyto(out, similarities[positive[0]])
         for row in positive[1:]:
             np.multiply(out, similarities[row], out=out)
@@ -202,15 +237,6 @@ def _combine(similarities: np.ndarray, rows: np.ndarray, signs: Sequence[int], m
         spare += np.float32(COSMUL_EPSILON)
         np.divide(out, spare, out=out)
         return out
-    terms = sorted(zip(signs, rows), key=lambda term: -term[0])  # a positive term first
-    if len(terms) == 1:
-        np.copyto(out, similarities[terms[0][1]])
-        return out
-    (np.add if terms[1][0] > 0 else np.subtract)(
-        similarities[terms[0][1]], similarities[terms[1][1]], out=out)
-    for sign, row in terms[2:]:
-        (np.add if sign > 0 else np.subtract)(out, similarities[row], out=out)
-    return out
 
 
 def _exclude(scores: np.ndarray, chunk_ids: np.ndarray, exclude: set[int]) -> None:
