@@ -15,7 +15,7 @@ import numpy as np
 from . import faiss_types
 from .vector_file import VectorFile
 
-RERANK_BLOCK = 256  # queries reranked at once: bounds the (queries, candidates, dim) block
+RERANK_FLOATS = 2**22  # bound on one (queries, candidates, dim) block: 16 MB
 
 
 def ann_search(index: faiss.Index, queries: np.ndarray, k: int, *, params: dict,
@@ -40,12 +40,13 @@ def exact_rerank(queries: np.ndarray, ids: np.ndarray,
     """Candidates re-sorted by their exact inner product with the query."""
     out_scores = np.full(ids.shape, -np.inf, dtype=np.float32)
     out_ids = np.full(ids.shape, -1, dtype=np.int64)
-    for start in range(0, len(ids), RERANK_BLOCK):
-        block = ids[start:start + RERANK_BLOCK]
+    step = max(1, RERANK_FLOATS // max(1, ids.shape[1] * queries.shape[1]))
+    for start in range(0, len(ids), step):
+        block = ids[start:start + step]
         valid = block >= 0
         rows = vectors.read_rows(np.where(valid, block, 0))
         rows = rows.reshape(block.shape + (rows.shape[-1],))  # (queries, candidates, dim)
-        exact = np.einsum("qcd,qd->qc", rows, queries[start:start + RERANK_BLOCK])
+        exact = np.einsum("qcd,qd->qc", rows, queries[start:start + step])
         exact[~valid] = -np.inf
         order = np.argsort(-exact, axis=1, kind="stable")
         out_scores[start:start + len(block)] = np.take_along_axis(exact, order, axis=1)

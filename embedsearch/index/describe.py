@@ -48,6 +48,6 @@ def maintenance_lines(manifest: Manifest) -> list[tuple[str, str]]:
         share = manifest.tombstones / (manifest.count + manifest.tombstones)
         note = f"{manifest.tombstones:,} deleted ids still in the graph ({share:.0%})"
         if compaction_due(manifest):
-            note += f"; compaction due: run `embedsearch compact NAME`"
+            note += "; compaction due: run `embedsearch compact NAME`"
         lines.append(("tombstones", note))
     return lines

@@ -46,7 +46,7 @@ from .vector_file import VectorFile, vector_file_name
 
 VECTORS_FILE = "vectors.f32"
 TOMBSTONES_FILE = "tombstones.npy"
-FLUSH_CHUNK = 65536  # rows read back from the vector file per FAISS add
+FLUSH_CHUNK = 16384  # rows read back from the vector file per FAISS add (8 MB at 128-d)
 
 
 @dataclass
@@ -451,7 +451,7 @@ class IndexWriter:
                                  "index type") from None
             del sample
         with progress_bar(total=manifest.count, unit="vectors", desc="indexing",
-                          disable=pending < 4 * FLUSH_CHUNK) as bar:
+                          disable=pending < 16 * FLUSH_CHUNK) as bar:
             for ids in self.items.ids_from(self.pending_from, FLUSH_CHUNK):
                 self.faiss.add_with_ids(self.vector_file.read_rows(ids), ids)
                 bar.update(len(ids))
@@ -489,6 +489,7 @@ class IndexWriter:
             self._discard()
             raise
         self.lock.release()
+        self.faiss = None  # published; a caller that keeps the writer should not keep the index
         return self.final_dir
 
     def abort(self) -> None:

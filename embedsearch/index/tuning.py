@@ -34,7 +34,7 @@ EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2
 NPROBE = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
           1536, 2048, 4096, 8192)
 MAX_RERANK = 64
-SCAN_BLOCK = 16384  # rows per exact-search block: 500 queries x 16,384 floats = 33 MB
+SCAN_BLOCK = 4096  # rows per exact-search block: 500 queries x 4,096 floats = 8 MB
 TIE_TOLERANCE = 1e-5
 
 
