@@ -21,7 +21,7 @@ shifted cosines (1 + cos) / 2 over that of the negative ones plus 1e-6, as
 the N most frequent words); `where` keeps the items matching a SQL filter.
 
 >>> analogies(index, [("man", "king", "woman"), ("paris", "france", "rome")], k=1)  # doctest: +SKIP
-[[Hit(id=689, key='queen', score=0.85)], [Hit(id=1056, key='italy', score=0.88)]]
+[[Hit(id=2060, key='queen', score=0.852...)], [Hit(id=931, key='italy', score=0.861...)]]
 """
 
 from __future__ import annotations
