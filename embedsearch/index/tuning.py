@@ -34,6 +34,7 @@ EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2
 NPROBE = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
           1536, 2048, 4096, 8192)
 MAX_RERANK = 64
+PLATEAU = 0.005  # recall gained over two knob steps below which the knob has stopped helping
 SCAN_BLOCK = 4096  # rows per exact-search block: 500 queries x 4,096 floats = 8 MB
 TIE_TOLERANCE = 1e-5
 
@@ -164,10 +165,12 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
     steps += [limit] if limit is not None else []
     # When the knob alone cannot reach the target (quantised codes), rerank deeper.
     reranks = [int(params.get("rerank", 1))]
-    while reranks[-1] * 2 <= MAX_RERANK:
+    # HNSW scores with the exact vectors: only its knob matters.
+    while knob == "nprobe" and reranks[-1] * 2 <= MAX_RERANK:
         reranks.append(max(2, reranks[-1] * 2))
     best = (-1.0, params)
     for rerank in reranks:
+        history: list[float] = []
         for value in steps:
             candidate = {**params, knob: value}
             if rerank > 1:
@@ -177,5 +180,9 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
                 best = (measured, candidate)
             if measured >= request.recall:
                 return candidate, {**report, "recall_at_10": round(measured, 4), "reached": True}
+            history.append(measured)
+            # A plateau: the codes, not the knob, limit recall; rerank deeper instead.
+            if knob == "nprobe" and len(history) >= 3 and history[-1] - history[-3] < PLATEAU:
+                break
     measured, candidate = best
     return candidate, {**report, "recall_at_10": round(measured, 4), "reached": False}
