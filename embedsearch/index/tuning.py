@@ -10,7 +10,9 @@ own vectors used as queries (each query's own item excluded, as `neighbors`
 does), raising efSearch (HNSW) or nprobe (IVF; then IVF-PQ's rerank depth)
 until the target is met. A hit counts when its exact score ties or beats the
 exact 10th neighbour's, so ties are not misses. What was measured goes into
-the manifest's `tuning`.
+the manifest's `tuning`. Queries from outside the index can score a little
+lower than its own items (GloVe, HNSW efSearch 48: 0.959 on its own words,
+0.933 on 1,000 held-out words): ask for a margin when queries are new texts.
 """
 
 from __future__ import annotations
@@ -163,9 +165,9 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
     limit = faiss.try_extract_index_ivf(index).nlist if knob == "nprobe" else None
     steps = [v for v in (EF_SEARCH if knob == "efSearch" else NPROBE) if limit is None or v < limit]
     steps += [limit] if limit is not None else []
-    # When the knob alone cannot reach the target (quantised codes), rerank deeper.
+    # When nprobe alone cannot reach the target (quantised codes), rerank deeper;
+    # HNSW scores with the exact vectors, so only its knob matters.
     reranks = [int(params.get("rerank", 1))]
-    # HNSW scores with the exact vectors: only its knob matters.
     while knob == "nprobe" and reranks[-1] * 2 <= MAX_RERANK:
         reranks.append(max(2, reranks[-1] * 2))
     best = (-1.0, params)
