@@ -21,7 +21,7 @@ def attention(
     max_length: int = typer.Option(128, min=1, help="Tokens read per text; longer texts are truncated."),
     chunk_words: int = typer.Option(48, min=1, help="Documents are cut into chunks of about this many words."),
     epochs: int = typer.Option(4, min=1),
-    steps_per_epoch: int = typer.Option(150, min=1, help="Batches per epoch (fixed, whatever the corpus size)."),
+    steps_per_epoch: int = typer.Option(100, min=1, help="Batches per epoch (fixed, whatever the corpus size)."),
     batch_size: int = typer.Option(64, min=2, help="Pairs per batch; the other pairs are each pair's negatives."),
     learning_rate: float = typer.Option(1e-3, help="Peak AdamW learning rate."),
     temperature: float = typer.Option(0.05, help="InfoNCE temperature (cosines are divided by it)."),
@@ -35,7 +35,7 @@ def attention(
 ):
     """Train the attention encoder (InfoNCE on chunks of the same document).
 
-    With no other option it trains a useful encoder in about 10 minutes on 2 cores.
+    With no other option it trains a useful encoder in minutes on 2 cores (400 batches).
 
     Examples:
       embedsearch train attention --corpus data/wiki_lee.txt --out encoders/attention
