@@ -16,6 +16,7 @@ ivfpq   A synthetic clustered set (default 2,000,000 x 128, unit vectors):
         the raw float32 size; recall@10 of 1,000 held-out queries vs exact.
 
     nice -n 5 .venv/bin/python scripts/bench_ann.py glove --png bench_ann.png
+    nice -n 5 .venv/bin/python scripts/bench_ann.py pair --glove-rows 100000   # same-load check
     nice -n 5 .venv/bin/python scripts/bench_ann.py ivfpq --rows 2000000
     .venv/bin/python scripts/bench_ann.py ivfpq --rows 200000   # quick
 """
@@ -182,6 +183,57 @@ def run_library(library: str, work: Path) -> dict:
         raise SystemExit(f"unknown library {library}")
     return {"library": library, "build_seconds": build_seconds, "curve": curve,
             "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb(), **extra}
+
+
+def interleaved(args) -> dict:
+    """Ours (HNSW through the store) and hnswlib in one process, QPS measured in alternating
+    rounds at equal ef, so both see the same load on a shared machine."""
+    import faiss
+    import hnswlib
+
+    from embedsearch.corpus import Item
+    from embedsearch.index import EncoderInfo, Index, IndexWriter
+    from embedsearch.index.ann import ann_search
+
+    work = Path(tempfile.mkdtemp(prefix="bench-pair-", dir=args.workdir))
+    try:
+        glove_data(work, args.queries, args.glove_rows)
+        base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
+        exact_scores = np.load(work / "exact_scores.npy")
+        faiss.omp_set_num_threads(THREADS)
+        info = EncoderInfo("glove-6b-50d", "word2vec", "glove-6b-50d", "bench")
+        with IndexWriter.create(work / "ours", info, base.shape[1], index_type="hnsw",
+                                index_params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}) as writer:
+            writer.add([Item(str(i), "") for i in range(len(base))], base)
+        ours = Index.open(work / "ours", in_memory=True)
+        theirs = hnswlib.Index(space="ip", dim=base.shape[1])
+        theirs.init_index(max_elements=len(base), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
+                          random_seed=0)
+        theirs.add_items(base, np.arange(len(base)), num_threads=THREADS)
+        rows = []
+        for ef in args.ef:
+            params = {**ours.manifest.index_params, "efSearch": ef}
+            theirs.set_ef(ef)
+            ours_qps, theirs_qps = [], []
+            for _ in range(args.rounds):
+                qps, found = timed_qps(lambda b: ann_search(ours.faiss, b, K, params=params)[1],
+                                       queries, rounds=1, min_seconds=0.5)
+                ours_qps.append(qps)
+                ours_recall = recall_at_k(base, queries, found, exact_scores)
+                qps, found = timed_qps(lambda b: theirs.knn_query(b, k=K, num_threads=THREADS)[0],
+                                       queries, rounds=1, min_seconds=0.5)
+                theirs_qps.append(qps)
+                theirs_recall = recall_at_k(base, queries, found, exact_scores)
+            ratios = np.array(ours_qps) / np.array(theirs_qps)
+            rows.append({"ef": ef, "ours_recall": ours_recall, "hnswlib_recall": theirs_recall,
+                         "ours_qps_median": float(np.median(ours_qps)),
+                         "hnswlib_qps_median": float(np.median(theirs_qps)),
+                         "ratio_median": float(np.median(ratios)),
+                         "ratio_range": [float(ratios.min()), float(ratios.max())]})
+            print(json.dumps(rows[-1]), file=sys.stderr)
+        return {"rows": len(base), "pairs": rows}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def qps_at(curve: list[dict], target: float) -> dict | None:
@@ -351,8 +403,11 @@ def main() -> None:
         internal(sys.argv[1:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["glove", "ivfpq", "all", "plot"],
-                        help="plot: redraw --png from the glove results in --json")
+    parser.add_argument("part", choices=["glove", "pair", "ivfpq", "all", "plot"],
+                        help="pair: ours vs hnswlib in alternating rounds (same load); "
+                             "plot: redraw --png from the glove results in --json")
+    parser.add_argument("--ef", type=int, nargs="+", default=[48, 64, 96], help="pair: ef values")
+    parser.add_argument("--rounds", type=int, default=8, help="pair: alternating rounds per ef")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--glove-rows", type=int, default=None,
                         help="glove: use only the N most frequent words (quick runs)")
@@ -371,6 +426,8 @@ def main() -> None:
     results = {}
     if args.part in ("glove", "all"):
         results["glove"] = glove(args)
+    if args.part == "pair":
+        results["pair"] = interleaved(args)
     if args.part in ("ivfpq", "all"):
         results["ivfpq"] = ivfpq(args)
     text = json.dumps(results, indent=1)
