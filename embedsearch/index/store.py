@@ -72,8 +72,10 @@ class Index:
         self._raw_vectors: VectorFile | None = None
         self._live_selector = None
         try:
-            # Memory-mapped where the type allows (opens in milliseconds); a long-lived
-            # process may read it into memory instead, which scans about twice as fast.
+            # Memory-mapped where the type allows (opens in milliseconds). A long-lived
+            # process may read it into memory instead, so that no query waits on a page
+            # fault; once the file is in the page cache both scan at the same speed
+            # (scripts/bench_queries.py measures both).
             self.faiss = faiss_types.read_faiss_index(
                 version_dir / faiss_types.FAISS_FILE, self.manifest.index_type, writable=in_memory)
         except RuntimeError as error:
