@@ -23,10 +23,10 @@ checkpoint after every epoch, `--resume`), save.
   training time does not grow with the corpus: the defaults (4 x 100 steps
   of 64 pairs) take about 7 minutes on 2 idle cores.
 - The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`).
-- On a small corpus the model soon learns its training documents by heart:
-  the training loss keeps falling while the validation loss turns up. The
-  encoder directory therefore holds the epoch with the lowest validation
-  loss (written when it ends), not necessarily the last one.
+- The encoder directory is written when the last epoch ends. On a small
+  corpus the validation loss (InfoNCE on pairs of held-out documents) turns
+  up after a few epochs while retrieval still improves, so the last epoch
+  is kept, not the one with the lowest validation loss.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Callable, Sequence
 from ..chunks import chunk_text
 from ..corpus import read_corpus
 from ..encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
-from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, fit_tokenizer
+from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
 from .loop import CHECKPOINT_FILE, EpochStats, resume_checkpoint, run_epochs, save_checkpoint, \
     seed_everything, split_train_validation
@@ -150,10 +150,13 @@ class ScheduledOptimizer:
 
 
 def padded_batch(token_lists: Sequence[Sequence[int]], max_length: int):
-    """(len, T) long tensor of the first `max_length` ids of each list, PAD_ID-padded to the longest."""
+    """(len, T) long tensor of the first `max_length` ids of each list, PAD_ID-padded to the longest.
+
+    An empty list becomes one <unk>: a row of padding only would attend to nothing.
+    """
     import torch
 
-    lists = [list(ids[:max_length]) or [PAD_ID] for ids in token_lists]
+    lists = [list(ids[:max_length]) or [UNKNOWN_ID] for ids in token_lists]
     batch = torch.full((len(lists), max(len(ids) for ids in lists)), PAD_ID, dtype=torch.long)
     for row, ids in enumerate(lists):
         batch[row, :len(ids)] = torch.as_tensor(ids)
@@ -268,12 +271,8 @@ def train_attention(corpus: str | Path, out: str | Path,
     def checkpoint(epoch: int, history: list[EpochStats]) -> None:
         save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, epoch=epoch,
                         config=run_config, history=history)
-        best = _is_best(history)
-        if best:  # the encoder directory always holds the best epoch so far
-            AttentionEncoder(model, config, tokenizer).save(out)
         if report:
-            report(_epoch_line(history[-1], training.epochs, training.batch_size)
-                   + ("; best so far, saved" if best else ""))
+            report(_epoch_line(history[-1], training.epochs, training.batch_size))
 
     history = run_epochs(
         model, optimizer, epochs=training.epochs, start_epoch=start_epoch,
@@ -283,7 +282,8 @@ def train_attention(corpus: str | Path, out: str | Path,
     seconds = time.perf_counter() - started
     training_seconds = sum(stats.seconds for stats in history[start_epoch:])
 
-    encoder = AttentionEncoder.load(out)
+    encoder = AttentionEncoder(model, config, tokenizer)
+    encoder.save(out)
     tokens_per_second = trained_tokens / training_seconds if training_seconds > 0 else 0.0
     (out / TRAINING_FILE).write_text(json.dumps({
         "training": asdict(training), "corpus": str(corpus), "documents": len(texts),
@@ -292,13 +292,6 @@ def train_attention(corpus: str | Path, out: str | Path,
         "history": [asdict(stats) for stats in history]}, indent=2) + "\n")
     return AttentionResult(encoder, history, len(train_texts), len(validation_texts),
                            initialised, tokens_per_second)
-
-
-def _is_best(history: list[EpochStats]) -> bool:
-    """Whether the last epoch has the lowest validation loss yet (always, with no validation)."""
-    losses = [stats.validation_loss for stats in history if stats.validation_loss is not None]
-    last = history[-1].validation_loss
-    return last is None or last <= min(losses)
 
 
 def _epoch_line(stats: EpochStats, epochs: int, batch_size: int) -> str:
