@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from embedsearch.build import build_corpus_index
 from embedsearch.cli import app
-from embedsearch.encoders import WordVectors, load_encoder
+from embedsearch.encoders import load_encoder
 from embedsearch.encoders.attention import (AttentionConfig, AttentionEncoder, build_attention_model,
                                             word_vector_embeddings)
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer
