@@ -13,7 +13,6 @@ failed run leaves no partial output.
 
 from __future__ import annotations
 
-import os
 from itertools import islice
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from .encoders import Encoder
 from .errors import InputError
+from .files import write_atomically
 from .progress import progress_bar
 
 BATCH_LINES = 1024
@@ -55,10 +55,5 @@ def embed_file(encoder: Encoder, input_path: str | Path, output_path: str | Path
         raise InputError(f"{input_path} is empty: nothing to embed")
     matrix = np.concatenate(blocks).astype(np.float32, copy=False)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_path.with_name(f".{output_path.name}.tmp{os.getpid()}.npy")
-    try:
-        np.save(temporary, matrix)
-        os.replace(temporary, output_path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomically(output_path, lambda temporary: np.save(temporary, matrix), suffix=".npy")
     return len(matrix)

@@ -27,11 +27,12 @@ import os
 import typing
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import EncoderError
+from ..files import write_atomically
 from .base import Encoder, fingerprint_bytes, normalize_rows
 from .tokenizers import PAD_ID, Tokenizer, tokenizer_from_json
 
@@ -82,15 +83,6 @@ def config_from_dict(config_class, data, where: str):
     return config
 
 
-def _replace_file(path: Path, write: Callable[[Path], None]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_encoder_directory(directory: str | Path, config, state_dict: dict,
                             tokenizer: Tokenizer) -> Path:
     """Save weights, tokenizer and config (last) into `directory`, each file atomically."""
@@ -99,10 +91,10 @@ def write_encoder_directory(directory: str | Path, config, state_dict: dict,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in state_dict.items()}
-    _replace_file(directory / WEIGHTS_FILE, lambda path: torch.save(weights, path))
-    _replace_file(directory / TOKENIZER_FILE, lambda path: path.write_text(tokenizer.to_json()))
+    write_atomically(directory / WEIGHTS_FILE, lambda path: torch.save(weights, path))
+    write_atomically(directory / TOKENIZER_FILE, lambda path: path.write_text(tokenizer.to_json()))
     config_text = json.dumps(asdict(config), indent=2) + "\n"
-    _replace_file(directory / CONFIG_FILE, lambda path: path.write_text(config_text))
+    write_atomically(directory / CONFIG_FILE, lambda path: path.write_text(config_text))
     return directory
 
 

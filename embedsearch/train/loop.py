@@ -16,7 +16,6 @@ The encoder directory format and the batched, length-sorted encoding live in
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ import numpy as np
 
 from ..encoders.neural import use_all_cores
 from ..errors import InputError
+from ..files import write_atomically
 from ..progress import progress_bar
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -97,12 +97,7 @@ def save_checkpoint(path: str | Path, *, model, optimizer, epoch: int, config: d
     path = Path(path)
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
              "config": config, "history": [asdict(h) for h in history], "extra": extra or {}}
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomically(path, lambda temporary: torch.save(state, temporary))
 
 
 def load_checkpoint(path: str | Path) -> dict:
