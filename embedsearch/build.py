@@ -63,28 +63,43 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
         raise InputError(f"encoder {encoder.name} has no vocabulary to index; use --corpus")
     words, vectors = vocabulary
     started = time.perf_counter()
-    skipped = Counter()
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",
                                 overwrite=overwrite, index_type=index_type,
                                 index_params=index_params, recall=recall, max_memory=max_memory)
     with writer, progress_bar(total=len(words), unit="words", disable=not show_progress) as bar:
-        seen: set[str] = set()
-        for start in range(0, len(words), BATCH_SIZE):
-            batch = []
-            rows = []
-            for row in range(start, min(start + BATCH_SIZE, len(words))):
-                word = words[row]
-                if word in seen:
-                    skipped["duplicate word"] += 1
-                    continue
-                seen.add(word)
-                batch.append(Item(word, word, "vocabulary", row))
-                rows.append(row)
-            if batch:
-                writer.add(batch, vectors[rows])
-            bar.update(min(BATCH_SIZE, len(words) - start))
+        skipped = add_vocabulary(writer, words, vectors, bar)
         count = writer.manifest.count
     return BuildReport(writer.directory, count, encoder.dim, time.perf_counter() - started, skipped)
+
+
+def add_vocabulary(writer: IndexWriter, words, vectors, bar) -> Counter:
+    """Add one item per distinct word, in batches; the first (most frequent) row of a word wins."""
+    skipped = Counter()
+    seen: set[str] = set()
+    for start in range(0, len(words), BATCH_SIZE):
+        batch = []
+        rows = []
+        for row in range(start, min(start + BATCH_SIZE, len(words))):
+            word = words[row]
+            if word in seen:
+                skipped["duplicate word"] += 1
+                continue
+            seen.add(word)
+            batch.append(Item(word, word, "vocabulary", row))
+            rows.append(row)
+        if batch:
+            writer.add(batch, vectors[rows])
+        bar.update(min(BATCH_SIZE, len(words) - start))
+    return skipped
+
+
+def add_encoded(writer: IndexWriter, encoder: Encoder, items: list[Item]) -> int:
+    """Encode `items`, add those the encoder can encode; returns how many it could not."""
+    vectors, encodable = encoder.encode_batch([item.text for item in items])
+    kept = [item for item, ok in zip(items, encodable) if ok]
+    if kept:
+        writer.add(kept, vectors[encodable])
+    return len(items) - len(kept)
 
 
 def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
@@ -114,12 +129,9 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                 else:
                     seen.add(item.key)
                     unique.append(item)
-            vectors, encodable = encoder.encode_batch([item.text for item in unique])
-            kept = [item for item, ok in zip(unique, encodable) if ok]
-            for _ in range(len(unique) - len(kept)):
-                corpus_report.skip("no known word")
-            if kept:
-                writer.add(kept, vectors[encodable])
+            unencodable = add_encoded(writer, encoder, unique)
+            if unencodable:
+                corpus_report.skipped["no known word"] += unencodable
             bar.update(len(batch))
             batch = list(islice(items, BATCH_SIZE))
         if writer.manifest.count == 0:

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import encoder_info
+from .build import add_encoded, add_vocabulary, encoder_info
 from .corpus import Item
 from .encoders import Encoder, load_encoder
 from .errors import EncoderError, InputError
@@ -66,32 +66,12 @@ def _writer_for(index: Index, encoder: Encoder) -> IndexWriter:
                               vector_dtype=manifest.vector_dtype, overwrite=True)
 
 
-def _copy_vocabulary(writer: IndexWriter, encoder: Encoder, bar) -> Counter:
-    keys, vectors = encoder.vocabulary()
-    seen: set[str] = set()
-    rows, items, skipped = [], [], Counter()
-    for row, key in enumerate(keys):
-        if key in seen:
-            skipped["duplicate key"] += 1
-            continue
-        seen.add(key)
-        rows.append(row)
-        items.append(Item(key, key, "vocabulary", row))
-    writer.add(items, vectors[rows])
-    bar.update(len(keys))
-    return skipped
-
-
 def _reencode_items(writer: IndexWriter, index: Index, encoder: Encoder, bar) -> Counter:
     skipped = Counter()
     for rows in index.items.iter_rows(batch_size=4096):
         items = [Item(row["key"], row["text"], row["source"], row["position"], row["metadata"])
                  for row in rows]
-        vectors, encodable = encoder.encode_batch([item.text for item in items])
-        kept = [item for item, ok in zip(items, encodable) if ok]
-        skipped["the new encoder cannot encode it"] += len(items) - len(kept)
-        if kept:
-            writer.add(kept, vectors[encodable])
+        skipped["the new encoder cannot encode it"] += add_encoded(writer, encoder, items)
         bar.update(len(items))
     return +skipped
 
@@ -122,7 +102,7 @@ def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
                              "has no vocabulary")
         with _writer_for(index, encoder) as writer, \
                 progress_bar(total=index.count, unit="items", disable=not show_progress) as bar:
-            report.skipped = (_copy_vocabulary(writer, encoder, bar) if vocabulary
+            report.skipped = (add_vocabulary(writer, *encoder.vocabulary(), bar) if vocabulary
                               else _reencode_items(writer, index, encoder, bar))
             if writer.manifest.count == 0:
                 raise InputError(f"{encoder.name} can encode none of the items of "
