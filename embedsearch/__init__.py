@@ -9,10 +9,11 @@ The public Python API, re-exported:
 """
 
 from . import query
+from .analogy import analogies
 from .build import BuildReport, build_corpus_index, build_vocabulary_index
 from .encoders import Encoder, WordVectors, load_encoder
 from .errors import EmbedsearchError
 from .index import Hit, Index, IndexWriter
 
-__all__ = ["BuildReport", "EmbedsearchError", "Encoder", "Hit", "Index", "IndexWriter",
+__all__ = ["analogies", "BuildReport", "EmbedsearchError", "Encoder", "Hit", "Index", "IndexWriter",
            "WordVectors", "build_corpus_index", "build_vocabulary_index", "load_encoder", "query"]
