@@ -23,7 +23,7 @@ def attention(
     epochs: int = typer.Option(4, min=1),
     steps_per_epoch: int = typer.Option(100, min=1, help="Batches per epoch (fixed, whatever the corpus size)."),
     batch_size: int = typer.Option(64, min=2, help="Pairs per batch; the other pairs are each pair's negatives."),
-    learning_rate: float = typer.Option(1e-3, help="Peak AdamW learning rate."),
+    learning_rate: float = typer.Option(3e-4, help="Peak AdamW learning rate."),
     temperature: float = typer.Option(0.05, help="InfoNCE temperature (cosines are divided by it)."),
     init_vectors: str = typer.Option("glove-6b-50d", help="Word vectors to start the token embeddings from ('' for random)."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Labelled pairs to mix in: TSV (two columns) or JSON Lines."),

@@ -65,7 +65,7 @@ class AttentionTraining:
     epochs: int = 4
     steps_per_epoch: int = 100
     batch_size: int = 64
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-4
     warmup_steps: int = 50
     temperature: float = 0.05
     window: int = 2
