@@ -21,7 +21,7 @@ checkpoint after every epoch, `--resume`), save.
   pair of a batch from a different document.
 - An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
   training time does not grow with the corpus: the defaults (4 x 100 steps
-  of 64 pairs) take about 7 minutes on 2 idle cores.
+  of 64 pairs) took 4 to 7 minutes on 2 cores shared with other jobs.
 - The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`).
 - The encoder directory is written when the last epoch ends. On a small
   corpus the validation loss (InfoNCE on pairs of held-out documents) turns
