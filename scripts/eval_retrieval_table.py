@@ -3,7 +3,7 @@
 Documents (by default the real English text that ships offline with gensim's
 test data: the articles of the shortened English Wikipedia dump and the Lee
 news corpus, one article per line) are split once, with a seed, into a
-training part and a held-out part (see `embedsearch.evaluate_retrieval`).
+training part and a held-out part (see `embedsearch.evaluate.retrieval`).
 Every encoder is trained on the training part only (TF-IDF's vocabulary and
 IDF included), an index is built from the held-out chunks with it, and
 `evaluate_index` reports recall@10 and MRR, queries being each held-out
@@ -36,7 +36,7 @@ import gensim
 
 from embedsearch.build import build_corpus_index
 from embedsearch.corpus import read_corpus
-from embedsearch.evaluate_retrieval import (HELDOUT_FILE, TRAIN_FILE, evaluate_index,
+from embedsearch.evaluate.retrieval import (HELDOUT_FILE, TRAIN_FILE, evaluate_index,
                                             evaluate_matrix, write_retrieval_split)
 
 TEST_DATA = Path(gensim.__file__).parent / "test" / "test_data"

@@ -10,7 +10,7 @@ from embedsearch.chunks import chunk_text, split_sentences
 from embedsearch.cli import app
 from embedsearch.corpus import Item
 from embedsearch.errors import InputError
-from embedsearch.evaluate_retrieval import (RetrievalScores, evaluate_index, evaluate_matrix,
+from embedsearch.evaluate.retrieval import (RetrievalScores, evaluate_index, evaluate_matrix,
                                             queries_by_document, write_retrieval_split)
 from embedsearch.index import EncoderInfo, IndexWriter
 
@@ -100,8 +100,8 @@ def test_split_holds_out_whole_documents_seeded(tmp_path):
                  for i in range(10)]
     report = write_retrieval_split(documents, tmp_path / "one", heldout_fraction=0.3,
                                    chunk_words=10, max_chunks=4, seed=3)
-    again = write_retrieval_split(documents, tmp_path / "two", heldout_fraction=0.3,
-                                  chunk_words=10, max_chunks=4, seed=3)
+    write_retrieval_split(documents, tmp_path / "two", heldout_fraction=0.3,
+                          chunk_words=10, max_chunks=4, seed=3)
     assert (tmp_path / "one" / "heldout.jsonl").read_text() == (tmp_path / "two" / "heldout.jsonl").read_text()
     records = [json.loads(line) for line in report.heldout_path.read_text().splitlines()]
     held_docs = {r["doc"] for r in records}

@@ -25,7 +25,7 @@ def retrieval(
       embedsearch build --corpus heldout.jsonl --key-field key --encoder encoders/attention --out heldout
       embedsearch eval retrieval --index heldout
     """
-    from ..evaluate_retrieval import evaluate_index
+    from ..evaluate.retrieval import evaluate_index
 
     result = evaluate_index(index, k=k, doc_field=doc_field, depth=depth, show_progress=not as_json)
     if as_json:

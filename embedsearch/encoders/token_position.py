@@ -29,7 +29,7 @@ What it offers an index:
   cannot be encoded.
 
 Which pooling retrieves better, measured on the Lee corpus retrieval split
-(`evaluate_retrieval`: 240 training documents; 214 chunks of 60 held-out
+(`evaluate.retrieval`: 240 training documents; 214 chunks of 60 held-out
 documents; a query finds the other chunks of its document; chance is a
 recall@10 of 0.047), three trainings with different sizes and steps:
 

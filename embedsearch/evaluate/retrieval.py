@@ -33,9 +33,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .chunks import chunk_text
-from .errors import InputError
-from .progress import progress_bar
+from ..chunks import chunk_text
+from ..errors import InputError
+from ..progress import progress_bar
 
 TRAIN_FILE = "train.txt"
 HELDOUT_FILE = "heldout.jsonl"
@@ -121,7 +121,7 @@ def evaluate_index(index_name: str | Path, *, k: int = 10, doc_field: str = DOC_
     `doc_field` names the metadata field that holds an item's document, or
     `source` to use the file an item came from.
     """
-    from .index import Index
+    from ..index import Index
 
     with Index.open(index_name) as index:
         ids, documents = _item_documents(index, doc_field)
