@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 train_app = typer.Typer(help="Train encoders on your corpus.", no_args_is_help=True)
+
+
+@contextmanager
+def interrupts_name_the_checkpoint(out: Path):
+    """Ctrl-C during training: say which checkpoint holds the last finished epoch; exit 130."""
+    from ..train.loop import CHECKPOINT_FILE
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        checkpoint = out / CHECKPOINT_FILE
+        typer.echo("interrupted: " + (f"{checkpoint} holds the last finished epoch; continue "
+                                      "with --resume" if checkpoint.exists()
+                                      else "no epoch finished, nothing was saved"), err=True)
+        raise typer.Exit(130) from None
 
 
 @train_app.command("word2vec")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .train import train_app
+from .train import interrupts_name_the_checkpoint, train_app
 
 
 @train_app.command("attention")
@@ -42,7 +42,6 @@ def attention(
       embedsearch build --corpus notes.jsonl --encoder encoders/attention --out notes
     """
     from ..train.attention import AttentionTraining, train_attention
-    from ..train.loop import CHECKPOINT_FILE
 
     training = AttentionTraining(
         dim=dim, heads=heads, layers=layers, ff_dim=ff_dim, max_length=max_length,
@@ -50,15 +49,9 @@ def attention(
         batch_size=batch_size, learning_rate=learning_rate, temperature=temperature,
         init_vectors=init_vectors, pairs=str(pairs) if pairs else "",
         validation_fraction=validation_fraction, seed=seed)
-    try:
+    with interrupts_name_the_checkpoint(out):
         result = train_attention(corpus, out, training, unit=unit, text_field=text_field,
                                  resume=resume, report=typer.echo)
-    except KeyboardInterrupt:
-        checkpoint = out / CHECKPOINT_FILE
-        typer.echo("interrupted: " + (f"{checkpoint} holds the last finished epoch; continue "
-                                      "with --resume" if checkpoint.exists()
-                                      else "no epoch finished, nothing was saved"), err=True)
-        raise typer.Exit(130) from None
     config = result.encoder.config
     typer.echo(f"trained attention encoder: {config.vocab_size:,} token ids "
                f"({result.initialised_tokens:,} started from {init_vectors or 'random'}), "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .train import train_app
+from .train import interrupts_name_the_checkpoint, train_app
 
 
 @train_app.command("token-position")
@@ -35,22 +35,15 @@ def token_position(
       embedsearch train token-position --corpus lee_background.cor --out encoders/lee-tp --epochs 3
       embedsearch train token-position --corpus names.txt --out encoders/names --tokenizer char --context 5 --stride 1
     """
-    from ..train.loop import CHECKPOINT_FILE
     from ..train.token_position import TokenPositionTraining, train_token_position
 
     training = TokenPositionTraining(
         tokenizer=tokenizer, context=context, dim=dim, hidden=hidden, stride=stride, pooling=pooling,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         validation_fraction=validation_fraction, min_count=min_count, seed=seed)
-    try:
+    with interrupts_name_the_checkpoint(out):
         result = train_token_position(corpus, out, training, unit=unit, text_field=text_field,
                                       resume=resume, report=typer.echo)
-    except KeyboardInterrupt:
-        checkpoint = out / CHECKPOINT_FILE
-        typer.echo("interrupted: " + (f"{checkpoint} holds the last finished epoch; continue "
-                                      "with --resume" if checkpoint.exists()
-                                      else "no epoch finished, nothing was saved"), err=True)
-        raise typer.Exit(130) from None
     config = result.encoder.config
     typer.echo(f"trained token-position model: {config.vocab_size:,} token ids, context {config.context}, "
                f"dimension {result.encoder.dim}; {result.train_tokens:,} training and "

@@ -31,7 +31,6 @@ checkpoint after every epoch, `--resume`), save.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -44,8 +43,8 @@ from ..corpus import read_corpus
 from ..encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
 from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
-from .loop import CHECKPOINT_FILE, EpochStats, resume_checkpoint, run_epochs, save_checkpoint, \
-    seed_everything, split_train_validation
+from .loop import EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation, \
+    start_run
 from .losses import info_nce
 from .pairs import PairConfig, PairSampler, read_labelled_pairs
 
@@ -246,16 +245,8 @@ def train_attention(corpus: str | Path, out: str | Path,
 
     # Optimiser, and the loop with a checkpoint after each epoch.
     optimizer = ScheduledOptimizer(model.parameters(), training.learning_rate, training.warmup_steps)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out / CHECKPOINT_FILE
-    run_config = {**asdict(training), "vocab_size": tokenizer.vocab_size,
-                  "tokenizer_digest": hashlib.sha256(tokenizer.to_json().encode()).hexdigest()}
-    start_epoch, history = 0, []
-    if resume:
-        start_epoch, history, _ = resume_checkpoint(checkpoint_path, model=model,
-                                                    optimizer=optimizer, config=run_config)
-        if report:
-            report(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+    checkpoint_path, run_config, start_epoch, history = start_run(
+        out, training, tokenizer, model=model, optimizer=optimizer, resume=resume, report=report)
 
     trained_tokens = 0
     started = time.perf_counter()

@@ -15,6 +15,7 @@ The encoder directory format and the batched, length-sorted encoding live in
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
@@ -138,6 +139,26 @@ def resume_checkpoint(path: str | Path, *, model, optimizer, config: dict,
     optimizer.load_state_dict(state["optimizer"])
     history = [EpochStats(**h) for h in state.get("history", [])]
     return int(state["epoch"]), history, state.get("extra", {})
+
+
+def start_run(out: Path, training, tokenizer, *, model, optimizer, resume: bool,
+              report: Callable[[str], None] | None = None) -> tuple[Path, dict, int, list[EpochStats]]:
+    """(checkpoint path, run config, epochs already done, history) of a run writing to `out`.
+
+    The run config is the training options plus the tokenizer's identity: `--resume`
+    refuses a checkpoint made with other options or another tokenizer.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / CHECKPOINT_FILE
+    run_config = {**asdict(training), "vocab_size": tokenizer.vocab_size,
+                  "tokenizer_digest": hashlib.sha256(tokenizer.to_json().encode()).hexdigest()}
+    start_epoch, history = 0, []
+    if resume:
+        start_epoch, history, _ = resume_checkpoint(checkpoint_path, model=model,
+                                                    optimizer=optimizer, config=run_config)
+        if report:
+            report(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+    return checkpoint_path, run_config, start_epoch, history
 
 
 def mean_loss(model, batches: Iterable, loss_of: Callable) -> float | None:

@@ -21,8 +21,7 @@ windows), model, optimiser, loop, evaluation, checkpoint, save.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -32,8 +31,8 @@ from ..corpus import read_corpus
 from ..encoders.token_position import POOLINGS, TokenPositionConfig, TokenPositionEncoder
 from ..encoders.tokenizers import END_ID, PAD_ID, START_ID, TOKENIZERS, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
-from .loop import (CHECKPOINT_FILE, EpochStats, resume_checkpoint, run_epochs, save_checkpoint,
-                   seed_everything, split_train_validation)
+from .loop import (EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation,
+                   start_run)
 
 
 @dataclass
@@ -143,16 +142,8 @@ def train_token_position(corpus: str | Path, out: str | Path,
     optimizer = torch.optim.AdamW(model.parameters(), lr=training.learning_rate, weight_decay=0.0)
 
     # Loop, with a checkpoint after each epoch.
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out / CHECKPOINT_FILE
-    run_config = {**asdict(training), "vocab_size": tokenizer.vocab_size,
-                  "tokenizer_digest": hashlib.sha256(tokenizer.to_json().encode()).hexdigest()}
-    start_epoch, history = 0, []
-    if resume:
-        start_epoch, history, _ = resume_checkpoint(checkpoint_path, model=model,
-                                                    optimizer=optimizer, config=run_config)
-        if report:
-            report(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+    checkpoint_path, run_config, start_epoch, history = start_run(
+        out, training, tokenizer, model=model, optimizer=optimizer, resume=resume, report=report)
 
     def batches_of(windows, epoch: int | None):
         order = (torch.randperm(len(windows), generator=torch.Generator().manual_seed(
