@@ -76,6 +76,10 @@ def test_battery(tmp_path, index_type):
         assert index.count == N - 3 + 2
         assert index.faiss.ntotal == index.count + index.manifest.tombstones
         assert index.ids_for_keys(["k0", "k1", "k2"]) == {}
+        # the search's key lookup skips deleted and unknown ids; hits carry plain Python numbers
+        assert index.keys_of([0, 3, 10**9]) == {3: "k3"}
+        hit = index.search(vectors[3], k=1)[0][0]
+        assert (type(hit.id), type(hit.key), type(hit.score)) == (int, str, float)
         # the deleted items' own vectors no longer find them
         for hits in index.search(vectors[:3], k=10):
             assert not {"k0", "k1", "k2"} & {h.key for h in hits}

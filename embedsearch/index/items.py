@@ -81,6 +81,18 @@ class ItemsReader:
                 found[row["id"]] = _decoded(row)
         return found
 
+    def keys(self, ids: Iterable[int]) -> dict[int, str]:
+        """id -> key for the ids that exist: the search's hot path, so only the
+        two columns are read and no row is decoded (a 1,000-query batch of an
+        HNSW index spent longer here, via `rows`, than in FAISS)."""
+        ids = [int(i) for i in ids]
+        found = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(self.connection.execute(
+                f"SELECT id, key FROM {TABLE} WHERE id IN ({marks})", chunk).fetchall())
+        return found
+
     def ids_where(self, where: str) -> np.ndarray:
         """Ids of the items matching a SQL WHERE expression over the item columns."""
         try:

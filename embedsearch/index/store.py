@@ -161,7 +161,7 @@ class Index:
         return np.asarray(self.vectors[np.asarray(ids, dtype=np.int64)], dtype=np.float32)
 
     def keys_of(self, ids: Sequence[int]) -> dict[int, str]:
-        return {i: row["key"] for i, row in self.items.rows(ids).items()}
+        return self.items.keys(ids)
 
     def ids_where(self, where: str) -> np.ndarray:
         return self.items.ids_where(where)
@@ -198,11 +198,11 @@ class Index:
         with search_threads(len(queries)):
             scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
                                      selector=selector, vectors=self.raw_vectors)
-        keys = self.keys_of(np.unique(ids[ids >= 0]))
+        keys = self.keys_of(np.unique(ids[ids >= 0]).tolist())
         results = []
-        for row_scores, row_ids, skip in zip(scores, ids, exclude):
-            hits = [Hit(int(i), keys[int(i)], float(s))
-                    for s, i in zip(row_scores, row_ids) if i >= 0 and int(i) not in skip]
+        # Python ints and floats in one conversion each, not one numpy scalar per hit.
+        for row_scores, row_ids, skip in zip(scores.tolist(), ids.tolist(), exclude):
+            hits = [Hit(i, keys[i], s) for s, i in zip(row_scores, row_ids) if i >= 0 and i not in skip]
             results.append(hits[:k])
         return results
 
