@@ -40,15 +40,16 @@ def _chunks(values: Sequence, size: int = _CHUNK):
         yield values[start:start + size]
 
 
+def select_in(cursor, columns: str, column: str, values: Sequence):
+    """Rows of `SELECT columns WHERE column IN values`, in chunks that SQLite accepts."""
+    for chunk in _chunks(values):
+        marks = ",".join("?" * len(chunk))
+        yield from cursor.execute(f"SELECT {columns} FROM {TABLE} WHERE {column} IN ({marks})", chunk)
+
+
 def ids_for_keys(connection: sqlite3.Connection, keys: Iterable[str]) -> dict[str, int]:
     """key -> id for those of `keys` that exist."""
-    keys = list(keys)
-    found = {}
-    for chunk in _chunks(keys):
-        marks = ",".join("?" * len(chunk))
-        rows = connection.execute(f"SELECT key, id FROM {TABLE} WHERE key IN ({marks})", chunk)
-        found.update((row[0], row[1]) for row in rows)
-    return found
+    return {row[0]: row[1] for row in select_in(connection, "key, id", "key", list(keys))}
 
 
 class ItemsReader:
@@ -72,28 +73,16 @@ class ItemsReader:
 
     def rows(self, ids: Iterable[int]) -> dict[int, dict]:
         """id -> row dict (metadata decoded) for the ids that exist."""
-        ids = [int(i) for i in ids]
-        found = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            for row in self.connection.execute(
-                    f"SELECT * FROM {TABLE} WHERE id IN ({marks})", chunk):
-                found[row["id"]] = _decoded(row)
-        return found
+        rows = select_in(self.connection, "*", "id", [int(i) for i in ids])
+        return {row["id"]: _decoded(row) for row in rows}
 
     def keys(self, ids: Iterable[int]) -> dict[int, str]:
         """id -> key for the ids that exist: the search's hot path, so only the
         two columns are read and no row is decoded (a 1,000-query batch of an
         HNSW index spent longer here, via `rows`, than in FAISS)."""
-        ids = [int(i) for i in ids]
         cursor = self.connection.cursor()
         cursor.row_factory = None  # plain tuples: 20 % faster than sqlite3.Row here
-        found = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            found.update(cursor.execute(
-                f"SELECT id, key FROM {TABLE} WHERE id IN ({marks})", chunk).fetchall())
-        return found
+        return dict(select_in(cursor, "id, key", "id", [int(i) for i in ids]))
 
     def ids_where(self, where: str) -> np.ndarray:
         """Ids of the items matching a SQL WHERE expression over the item columns."""
@@ -106,11 +95,6 @@ class ItemsReader:
                 "JSON fields via json_extract(metadata, '$.name'))"
             ) from None
         return ids
-
-    def keys_and_hashes(self) -> dict[str, tuple[int, str]]:
-        """key -> (id, content_hash) of every item, for incremental updates."""
-        cursor = self.connection.execute(f"SELECT key, id, content_hash FROM {TABLE}")
-        return {row[0]: (row[1], row[2]) for row in cursor}
 
     def iter_rows(self, batch_size: int = 10000):
         """Every row in id order, in batches of dicts."""
@@ -162,25 +146,14 @@ class ItemsWriter:
 
     def hashes_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
         """key -> content_hash for those of `keys` that exist."""
-        keys = list(keys)
-        found = {}
-        for chunk in _chunks(keys):
-            marks = ",".join("?" * len(chunk))
-            found.update(self.db.execute(
-                f"SELECT key, content_hash FROM {TABLE} WHERE key IN ({marks})", chunk).fetchall())
-        return found
+        return dict(select_in(self.db.conn, "key, content_hash", "key", list(keys)))
 
     def keys_of_source(self, source: str) -> list[str]:
         return [row[0] for row in self.db.execute(f"SELECT key FROM {TABLE} WHERE source = ?", [source])]
 
     def existing_ids(self, ids: Iterable[int]) -> np.ndarray:
         """Those of `ids` that have a row."""
-        ids = [int(i) for i in ids]
-        found: list[int] = []
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            found += [row[0] for row in self.db.execute(
-                f"SELECT id FROM {TABLE} WHERE id IN ({marks})", chunk)]
+        found = [row[0] for row in select_in(self.db.conn, "id", "id", [int(i) for i in ids])]
         return np.array(sorted(found), dtype=np.int64)
 
     def ids_from(self, first_id: int, batch_size: int = 65536):
