@@ -10,7 +10,9 @@ IDF included), an index is built from the held-out chunks with it, and
 chunk, relevant items the other chunks of its document.
 
 Rows: the attention encoder (`embedsearch train attention` with its
-defaults), the token+position embedder (one epoch of its README recipe),
+defaults), then each of its two channels alone (the same trained encoder
+with its lexical share set to 0: the transformer only, and to 1: the hashed
+bag of tokens only), the token+position embedder (one epoch of its README recipe),
 averaged word2vec trained on the training part, averaged GloVe 6B 50d
 (built-in) and TF-IDF (scikit-learn, the `bench` extra).
 
@@ -42,7 +44,10 @@ from embedsearch.evaluate.retrieval import (HELDOUT_FILE, TRAIN_FILE, evaluate_i
 TEST_DATA = Path(gensim.__file__).parent / "test" / "test_data"
 WIKI_DUMP = TEST_DATA / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 LEE_CORPUS = TEST_DATA / "lee_background.cor"
-ROWS = ("attention", "token-position", "word2vec", "glove", "tfidf")
+ROWS = ("attention", "attention-transformer", "attention-lexical", "token-position", "word2vec",
+        "glove", "tfidf")
+# Rows that are the trained attention encoder with its lexical share fixed.
+CHANNELS = {"attention-transformer": 0.0, "attention-lexical": 1.0}
 # Sections after which an article holds lists of references, not prose.
 _TAIL_SECTION = re.compile(r"^=+\s*(references|see also|external links|further reading|notes|"
                            r"bibliography|sources|footnotes)\s*=+\s*$", re.IGNORECASE)
@@ -134,9 +139,12 @@ def trained_encoder(kind: str, workdir: Path) -> tuple[Path | str, dict]:
 def encoder_row(kind: str, workdir: Path) -> dict:
     from embedsearch.encoders import load_encoder
 
-    spec, timing = trained_encoder(kind, workdir)
+    spec, timing = trained_encoder("attention" if kind in CHANNELS else kind, workdir)
+    encoder = load_encoder(spec)
+    if kind in CHANNELS:
+        encoder.config.lexical_share = encoder.model.lexical_share = CHANNELS[kind]
     index_path = workdir / "indexes" / kind
-    build_corpus_index(workdir / HELDOUT_FILE, load_encoder(spec), index_path, key_field="key",
+    build_corpus_index(workdir / HELDOUT_FILE, encoder, index_path, key_field="key",
                        overwrite=True, show_progress=False)
     result = evaluate_index(index_path, show_progress=False)
     return {**timing, **result.as_dict()}

@@ -24,7 +24,7 @@ from embedsearch.train.pairs import PairSampler, read_labelled_pairs
 LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 TINY = dict(dim=32, heads=2, layers=1, ff_dim=64, max_length=48, chunk_words=24, batch_size=16,
             steps_per_epoch=12, warmup_steps=4, learning_rate=3e-3, init_vectors="", seed=3,
-            validation_fraction=0.3)
+            validation_fraction=0.3, lexical_dim=64)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,10 @@ def trained(corpus, tmp_path_factory):
     return out, result
 
 
-def tiny_encoder(seed=0):
+def tiny_encoder(seed=0, lexical_dim=32):
     tokenizer = Gpt2Tokenizer.fit(["the cat sat on the mat", "a dog ran in the park today"])
-    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32)
+    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32,
+                             lexical_dim=lexical_dim, lexical_share=0.5 if lexical_dim else 0.0)
     torch.manual_seed(seed)
     model = build_attention_model(config)
     with torch.no_grad():  # leave the identity start, so attention really mixes tokens
@@ -58,7 +59,7 @@ def test_vectors_are_unit_float32_and_padding_does_not_change_them():
     batch = [short, "a dog ran in the park today and the cat sat on the mat", "the mat"]
     alone = encoder.encode([short])
     together = encoder.encode(batch)
-    assert together.dtype == np.float32 and together.shape == (3, 16)
+    assert together.dtype == np.float32 and together.shape == (3, 16 + 32)
     assert np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
     assert np.allclose(alone[0], together[0], atol=1e-5)
     # And straight through the model: the same text padded to 12 tokens.
@@ -77,6 +78,39 @@ def test_untrained_model_is_the_mean_of_token_and_position_embeddings():
     embedded = model.token_embedding(ids) + model.position_embedding(torch.arange(ids.shape[1]))
     expected = torch.nn.functional.normalize(embedded.mean(dim=1), dim=-1)
     assert torch.allclose(model(ids), expected, atol=1e-6)
+
+
+def test_the_lexical_channel_is_a_weighted_bag_of_tokens_mixed_by_its_share():
+    encoder = tiny_encoder()
+    model, tokenizer = encoder.model.eval(), encoder.tokenizer
+    ids = lambda text: torch.tensor([tokenizer.encode(text)])
+    with torch.inference_mode():
+        lexical = lambda text: model.lexical(ids(text))[0]
+        # Order does not matter, unseen tokens add nothing, shared tokens raise the cosine.
+        assert torch.allclose(lexical("the cat sat on the mat"), lexical("the mat sat on the cat"))
+        assert torch.allclose(lexical("the cat sat"), lexical("the cat sat zzqx"))
+        assert float(lexical("the cat") @ lexical("the cat sat")) > float(lexical("the cat") @ lexical("a dog"))
+        # A weight of zero removes a token.
+        model.lexical_weights[ids(" sat")[0]] = 0.0
+        assert torch.allclose(lexical("the cat"), lexical("the cat sat"))
+        # The text's cosine is the share-weighted mix of the two channels' cosines.
+        a, b = ids("the cat sat on the mat"), ids("a dog ran in the park")
+        mixed = float(model(a)[0] @ model(b)[0])
+        semantic = float(model.semantic(a)[0] @ model.semantic(b)[0])
+        bag = float(model.lexical(a)[0] @ model.lexical(b)[0])
+    assert mixed == pytest.approx(0.5 * semantic + 0.5 * bag, abs=1e-6)
+
+
+def test_a_directory_without_a_lexical_channel_still_loads(tmp_path):
+    encoder = tiny_encoder(lexical_dim=0)
+    encoder.save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    for key in ("lexical_dim", "lexical_share"):  # written before the channel existed
+        del config[key]
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded = load_encoder(tmp_path / "old")
+    assert loaded.dim == 16
+    assert np.array_equal(loaded.encode(["the cat sat"]), encoder.encode(["the cat sat"]))
 
 
 def test_texts_with_no_known_token_cannot_be_encoded():
@@ -119,7 +153,12 @@ def test_training_lowers_the_loss_and_writes_a_loadable_encoder(trained, corpus)
     for name in ("config.json", "weights.pt", "tokenizer.json", CHECKPOINT_FILE, "training.json"):
         assert (out / name).is_file()
     loaded = load_encoder(out)
-    assert isinstance(loaded, AttentionEncoder) and loaded.dim == 32
+    assert isinstance(loaded, AttentionEncoder) and loaded.dim == 32 + 64
+    # The lexical share is the best of the eleven tried on the validation documents.
+    choice = result.lexical_choice
+    assert [row["share"] for row in choice] == pytest.approx([i / 10 for i in range(11)])
+    assert loaded.config.lexical_share == max(choice, key=lambda row: row["score"])["share"]
+    assert choice[-1]["recall@10"] > 0
     texts = [line for line in corpus.read_text().splitlines()[:6]]
     assert np.array_equal(loaded.encode(texts), result.encoder.encode(texts))
     assert loaded.fingerprint() == result.encoder.fingerprint()
@@ -201,13 +240,15 @@ def test_pairs_come_from_distinct_documents_and_labelled_files(tmp_path):
 def test_cli_trains_and_reports(corpus, tmp_path):
     out = tmp_path / "cli-encoder"
     options = ["--dim", "16", "--heads", "2", "--layers", "1", "--ff-dim", "32", "--epochs", "1",
-               "--steps-per-epoch", "3", "--batch-size", "8", "--init-vectors", "", "--max-length", "32"]
+               "--steps-per-epoch", "3", "--batch-size", "8", "--init-vectors", "", "--max-length", "32",
+               "--lexical-dim", "32", "--lexical-share", "0.25"]
     done = CliRunner().invoke(app, ["train", "attention", "--corpus", str(corpus), "--out", str(out),
                                     *options])
     assert done.exit_code == 0, done.output
     assert "epoch 1/1: train loss" in done.output and "validation loss" in done.output
-    assert "trained attention encoder" in done.output
-    assert load_encoder(out).dim == 16
+    assert "trained attention encoder" in done.output and "lexical 32 (share 0.25)" in done.output
+    loaded = load_encoder(out)
+    assert loaded.dim == 16 + 32 and loaded.config.lexical_share == 0.25
     bad = CliRunner().invoke(app, ["train", "attention", "--corpus", str(corpus), "--out",
                                    str(tmp_path / "bad"), "--dim", "10", "--heads", "4"])
     assert bad.exit_code != 0 and "multiple of heads" in str(bad.exception)

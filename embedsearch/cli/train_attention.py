@@ -26,6 +26,8 @@ def attention(
     learning_rate: float = typer.Option(3e-4, help="Peak AdamW learning rate."),
     temperature: float = typer.Option(0.05, help="InfoNCE temperature (cosines are divided by it)."),
     init_vectors: str = typer.Option("glove-6b-50d", help="Word vectors to start the token embeddings from ('' for random)."),
+    lexical_dim: int = typer.Option(2048, min=0, help="Width of the hashed bag-of-tokens channel beside the transformer (0: none)."),
+    lexical_share: float = typer.Option(-1.0, max=1.0, help="Its share of the cosine; negative: chosen on the validation documents."),
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Labelled pairs to mix in: TSV (two columns) or JSON Lines."),
     validation_fraction: float = typer.Option(0.1, help="Share of the documents held out for the validation loss."),
     seed: int = typer.Option(1),
@@ -47,7 +49,8 @@ def attention(
         dim=dim, heads=heads, layers=layers, ff_dim=ff_dim, max_length=max_length,
         chunk_words=chunk_words, epochs=epochs, steps_per_epoch=steps_per_epoch,
         batch_size=batch_size, learning_rate=learning_rate, temperature=temperature,
-        init_vectors=init_vectors, pairs=str(pairs) if pairs else "",
+        init_vectors=init_vectors, lexical_dim=lexical_dim, lexical_share=lexical_share,
+        pairs=str(pairs) if pairs else "",
         validation_fraction=validation_fraction, seed=seed)
     with interrupts_name_the_checkpoint(out):
         result = train_attention(corpus, out, training, unit=unit, text_field=text_field,
@@ -55,6 +58,7 @@ def attention(
     config = result.encoder.config
     typer.echo(f"trained attention encoder: {config.vocab_size:,} token ids "
                f"({result.initialised_tokens:,} started from {init_vectors or 'random'}), "
-               f"{config.layers} layers, dimension {config.dim}; {result.train_documents:,} training "
+               f"{config.layers} layers, dimension {config.dim} + lexical {config.lexical_dim} "
+               f"(share {config.lexical_share:g}); {result.train_documents:,} training "
                f"and {result.validation_documents:,} validation documents, "
                f"{result.tokens_per_second:,.0f} tokens/s -> {out}")

@@ -14,6 +14,18 @@ token (+ position) embeddings; training then adds context. The token
 embeddings can start from a word-vector model (`word_vector_embeddings`), so
 training starts from averaged word vectors rather than from noise.
 
+A lexical channel (`lexical_dim` > 0) sits beside the transformer: each token
+id owns `LEXICAL_HASHES` fixed random +-1 entries among `lexical_dim`
+dimensions (feature hashing), weighted by the token's smooth inverse
+frequency, summed over the text and L2-normalised, i.e. a random projection
+of the text's weighted bag of tokens, what TF-IDF scores. A dense 128-d
+vector cannot keep apart the thousands of rare names and terms that tell
+two documents apart; this channel keeps them, and the transformer adds what
+words alone miss (paraphrase, topic). The text's vector is the concatenation
+`[sqrt(1 - s) * semantic, sqrt(s) * lexical]`, s = `lexical_share`, so its
+cosine is the s-weighted mix of the two channels' cosines. The channel has no
+trained weights; the trainer picks s on its validation documents.
+
 Texts longer than `max_length` tokens are truncated to their first
 `max_length` tokens, as sentence-transformers does; a text with no token seen
 in training cannot be encoded. Importing this module does not import torch.
@@ -48,10 +60,18 @@ class AttentionConfig:
     ff_dim: int = 512
     max_length: int = 128
     dropout: float = 0.0
+    lexical_dim: int = 0         # 0: no lexical channel (directories written before it existed)
+    lexical_share: float = 0.0   # share of the cosine that comes from the lexical channel
+
+
+LEXICAL_HASHES = 8  # nonzero entries per token in the lexical channel
 
 
 def build_attention_model(config: AttentionConfig):
-    """The torch module for `config`: token ids (B, T), PAD_ID-padded, in; unit rows (B, dim) out."""
+    """The torch module for `config`: token ids (B, T), PAD_ID-padded, in; unit rows out.
+
+    The rows are (B, dim + lexical_dim): the transformer's channel, then the lexical one.
+    """
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -60,6 +80,10 @@ def build_attention_model(config: AttentionConfig):
            config.max_length) < 1 or config.dim % config.heads:
         raise EncoderError(f"attention config: sizes must be positive and dim ({config.dim}) "
                            f"a multiple of heads ({config.heads})")
+    if (config.lexical_dim < 0 or 0 < config.lexical_dim < LEXICAL_HASHES
+            or not 0 <= config.lexical_share <= 1):
+        raise EncoderError(f"attention config: lexical_dim ({config.lexical_dim}) must be 0 or at "
+                           f"least {LEXICAL_HASHES}, lexical_share ({config.lexical_share}) in [0, 1]")
 
     class AttentionModel(nn.Module):
         def __init__(self, config: AttentionConfig):
@@ -79,8 +103,23 @@ def build_attention_model(config: AttentionConfig):
                     for output in (block.self_attn.out_proj, block.linear2):
                         output.weight.zero_()
                         output.bias.zero_()
+            self.lexical_dim = config.lexical_dim
+            self.lexical_share = config.lexical_share
+            if config.lexical_dim:
+                # Buffers, not parameters: saved with the weights, never trained. The weights
+                # start at 1 for real tokens; the trainer sets smooth inverse frequencies.
+                generator = torch.Generator().manual_seed(config.lexical_dim)
+                shape = (config.vocab_size, LEXICAL_HASHES)
+                self.register_buffer("lexical_buckets",                            # (V, H)
+                                     torch.randint(0, config.lexical_dim, shape, generator=generator))
+                signs = torch.randint(0, 2, shape, generator=generator)
+                self.register_buffer("lexical_signs", signs.float() * 2 - 1)      # (V, H) of +-1
+                weights = torch.ones(config.vocab_size)
+                weights[:FIRST_TOKEN_ID] = 0.0  # padding, unknown and markers say nothing
+                self.register_buffer("lexical_weights", weights)                  # (V,)
 
-        def forward(self, token_ids):
+        def semantic(self, token_ids):
+            """The transformer's channel: (B, T) ids -> (B, dim) unit rows."""
             padding = token_ids == PAD_ID                                     # (B, T) True at padding
             positions = torch.arange(token_ids.shape[1], device=token_ids.device)  # (T,)
             x = self.token_embedding(token_ids) + self.position_embedding(positions)  # (B, T, C)
@@ -88,6 +127,22 @@ def build_attention_model(config: AttentionConfig):
             keep = (~padding).unsqueeze(-1).to(x.dtype)                       # (B, T, 1)
             pooled = (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)     # (B, C)
             return F.normalize(pooled, dim=-1)                                # (B, C) unit rows
+
+        def lexical(self, token_ids):
+            """The hashed bag of tokens: (B, T) ids -> (B, lexical_dim) unit rows."""
+            batch, length = token_ids.shape
+            buckets = self.lexical_buckets[token_ids].reshape(batch, length * LEXICAL_HASHES)
+            values = (self.lexical_signs[token_ids]                             # (B, T, H)
+                      * self.lexical_weights[token_ids].unsqueeze(-1)).reshape(batch, -1)
+            bag = torch.zeros(batch, self.lexical_dim, dtype=values.dtype, device=values.device)
+            return F.normalize(bag.scatter_add_(1, buckets, values), dim=-1)  # (B, L) unit rows
+
+        def forward(self, token_ids):
+            semantic = self.semantic(token_ids)
+            if not self.lexical_dim:
+                return semantic
+            return torch.cat([math.sqrt(1 - self.lexical_share) * semantic,
+                              math.sqrt(self.lexical_share) * self.lexical(token_ids)], dim=-1)
 
     return AttentionModel(config)
 
@@ -104,7 +159,7 @@ class AttentionEncoder(NeuralEncoder):
 
     @property
     def dim(self) -> int:
-        return self.config.dim
+        return self.config.dim + self.config.lexical_dim
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The first `max_length` token ids of each text; [] (cannot encode) if none is known."""

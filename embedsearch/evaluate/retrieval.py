@@ -40,6 +40,7 @@ from ..progress import progress_bar
 TRAIN_FILE = "train.txt"
 HELDOUT_FILE = "heldout.jsonl"
 DOC_FIELD = "doc"
+MAX_CHUNKS = 8
 
 
 @dataclass
@@ -157,6 +158,14 @@ def _item_documents(index, doc_field: str) -> tuple[np.ndarray, list[str]]:
     return np.array(ids, dtype=np.int64), documents
 
 
+def spaced_chunks(chunks: Sequence[str], max_chunks: int = MAX_CHUNKS) -> list[str]:
+    """At most `max_chunks` of a document's chunks, evenly spaced, so long documents do not
+    dominate the queries and every relevant item fits in the top 10."""
+    if len(chunks) <= max_chunks:
+        return list(chunks)
+    return [chunks[i] for i in np.linspace(0, len(chunks) - 1, max_chunks).round().astype(int)]
+
+
 @dataclass
 class SplitReport:
     """What `write_retrieval_split` wrote."""
@@ -170,7 +179,7 @@ class SplitReport:
 
 def write_retrieval_split(documents: Iterable[tuple[str, str]], out_dir: str | Path, *,
                           heldout_fraction: float = 0.2, chunk_words: int = 48,
-                          max_chunks: int = 8, seed: int = 0) -> SplitReport:
+                          max_chunks: int = MAX_CHUNKS, seed: int = 0) -> SplitReport:
     """Split (document id, text) pairs into `train.txt` and `heldout.jsonl` under `out_dir`.
 
     `train.txt` holds one training document per line (a corpus for every
@@ -199,10 +208,7 @@ def write_retrieval_split(documents: Iterable[tuple[str, str]], out_dir: str | P
             if position not in heldout:
                 train.write(text + "\n")
                 continue
-            chunks = chunk_text(text, chunk_words)
-            if len(chunks) > max_chunks:
-                keep = np.linspace(0, len(chunks) - 1, max_chunks).round().astype(int)
-                chunks = [chunks[i] for i in keep]
+            chunks = spaced_chunks(chunk_text(text, chunk_words), max_chunks)
             for number, chunk in enumerate(chunks, start=1):
                 record = {"key": f"{doc_id}#{number}", "text": chunk, DOC_FIELD: doc_id}
                 held.write(json.dumps(record, ensure_ascii=False) + "\n")

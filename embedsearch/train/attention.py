@@ -22,7 +22,14 @@ checkpoint after every epoch, `--resume`), save.
 - An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
   training time does not grow with the corpus: the defaults (4 x 100 steps
   of 64 pairs) took 4 to 7 minutes on 2 cores shared with other jobs.
-- The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`).
+- The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`),
+  on the transformer's channel. The lexical channel (`lexical_dim`, see
+  `encoders/attention.py`) has no trained weights: its token weights are the
+  same smooth inverse frequencies, and once training ends the share of the
+  cosine it gets is the one, among 0, 0.1, ..., 1, that retrieves best (recall@10
+  + MRR, one chunk against the other chunks of its document) on the
+  validation documents (`choose_lexical_share`), never on the data the
+  encoder will be evaluated on.
 - The encoder directory is written when the last epoch ends. On a small
   corpus the validation loss (InfoNCE on pairs of held-out documents) turns
   up after a few epochs while retrieval still improves, so the last epoch
@@ -38,9 +45,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..chunks import chunk_text
 from ..corpus import read_corpus
-from ..encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
+from ..encoders.attention import (LEXICAL_HASHES, AttentionConfig, AttentionEncoder,
+                                  word_vector_embeddings)
+from ..encoders.base import normalize_rows
 from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
 from .loop import EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation, \
@@ -49,6 +60,9 @@ from .losses import info_nce
 from .pairs import PairConfig, PairSampler, read_labelled_pairs
 
 TRAINING_FILE = "training.json"
+LEXICAL_SHARES = tuple(tenths / 10 for tenths in range(11))
+DEFAULT_LEXICAL_SHARE = 0.8  # when the validation documents are too few to choose on
+MIN_CHOICE_DOCUMENTS = 5
 
 
 @dataclass
@@ -72,6 +86,8 @@ class AttentionTraining:
     word_dropout: float = 0.1
     min_crop: float = 0.6
     init_vectors: str = "glove-6b-50d"  # "" for random token embeddings
+    lexical_dim: int = 2048             # width of the lexical channel; 0: none
+    lexical_share: float = -1.0         # its share of the cosine; < 0: chosen on validation documents
     frequency_smoothing: float = 3e-4   # SIF start: rows scaled by a / (a + p(token)); 0: off
     pairs: str = ""                     # a labelled pairs file (TSV or JSON Lines), optional
     validation_fraction: float = 0.1
@@ -89,6 +105,9 @@ class AttentionTraining:
             raise InputError("batch size must be at least 2: the other pairs are the negatives")
         if self.dim % self.heads:
             raise InputError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
+        if self.lexical_dim < 0 or 0 < self.lexical_dim < LEXICAL_HASHES or self.lexical_share > 1:
+            raise InputError(f"lexical dim must be 0 or at least {LEXICAL_HASHES}, "
+                             "lexical share at most 1 (negative: chosen on validation documents)")
         if self.temperature <= 0 or self.learning_rate <= 0:
             raise InputError("temperature and learning rate must be positive")
         if not (0 <= self.word_dropout < 1 and 0 < self.min_crop <= 1 and 0 <= self.neighbour_share <= 1):
@@ -108,6 +127,7 @@ class AttentionResult:
     validation_documents: int
     initialised_tokens: int
     tokens_per_second: float
+    lexical_choice: list[dict]  # the validation score of each share tried ([] if not chosen)
 
 
 class ScheduledOptimizer:
@@ -225,7 +245,9 @@ def train_attention(corpus: str | Path, out: str | Path,
     # Model, initialised from word vectors.
     config = AttentionConfig(name=training.name or out.name, vocab_size=tokenizer.vocab_size,
                              dim=training.dim, heads=training.heads, layers=training.layers,
-                             ff_dim=training.ff_dim, max_length=training.max_length)
+                             ff_dim=training.ff_dim, max_length=training.max_length,
+                             lexical_dim=training.lexical_dim,
+                             lexical_share=max(training.lexical_share, 0.0))
     model = AttentionEncoder.build_model(config)
     initialised = 0
     if training.init_vectors:
@@ -239,9 +261,11 @@ def train_attention(corpus: str | Path, out: str | Path,
         with torch.no_grad():
             model.token_embedding.weight.copy_(rows)
     if training.frequency_smoothing > 0:
+        weights = frequency_weights(tokenizer.counts, training.frequency_smoothing)
         with torch.no_grad():
-            model.token_embedding.weight.mul_(
-                frequency_weights(tokenizer.counts, training.frequency_smoothing).unsqueeze(1))
+            model.token_embedding.weight.mul_(weights.unsqueeze(1))
+            if training.lexical_dim:
+                model.lexical_weights[FIRST_TOKEN_ID:] = weights[FIRST_TOKEN_ID:]
 
     # Optimiser, and the loop with a checkpoint after each epoch.
     optimizer = ScheduledOptimizer(model.parameters(), training.learning_rate, training.warmup_steps)
@@ -255,7 +279,7 @@ def train_attention(corpus: str | Path, out: str | Path,
         nonlocal trained_tokens
         if model.training:
             trained_tokens += int((batch != PAD_ID).sum())
-        vectors = model(batch)  # (2B, C)
+        vectors = model.semantic(batch)  # (2B, C)
         half = len(batch) // 2
         return info_nce(vectors[:half], vectors[half:], training.temperature, symmetric=True), half
 
@@ -270,6 +294,12 @@ def train_attention(corpus: str | Path, out: str | Path,
         train_batches=train_batches, loss_of=loss_of,
         validation_batches=(lambda: validation) if validation else None,
         checkpoint=checkpoint, history=history, show_progress=show_progress)
+    lexical_choice = []
+    if training.lexical_dim and training.lexical_share < 0:
+        lexical_choice = choose_lexical_share(model, validation_chunks, tokenizer, training.max_length)
+        share = (max(lexical_choice, key=lambda row: row["score"])["share"] if lexical_choice
+                 else DEFAULT_LEXICAL_SHARE)
+        config.lexical_share = model.lexical_share = share
     seconds = time.perf_counter() - started
     training_seconds = sum(stats.seconds for stats in history[start_epoch:])
 
@@ -278,11 +308,48 @@ def train_attention(corpus: str | Path, out: str | Path,
     tokens_per_second = trained_tokens / training_seconds if training_seconds > 0 else 0.0
     (out / TRAINING_FILE).write_text(json.dumps({
         "training": asdict(training), "corpus": str(corpus), "documents": len(texts),
-        "initialised_tokens": initialised, "seconds": round(seconds, 1),
+        "initialised_tokens": initialised, "lexical_share": config.lexical_share,
+        "lexical_choice": lexical_choice, "seconds": round(seconds, 1),
         "trained_tokens": trained_tokens, "tokens_per_second": round(tokens_per_second, 1),
         "history": [asdict(stats) for stats in history]}, indent=2) + "\n")
     return AttentionResult(encoder, history, len(train_texts), len(validation_texts),
-                           initialised, tokens_per_second)
+                           initialised, tokens_per_second, lexical_choice)
+
+
+def choose_lexical_share(model, document_chunks: Sequence[Sequence[str]], tokenizer,
+                         max_length: int, shares: Sequence[float] = LEXICAL_SHARES) -> list[dict]:
+    """Retrieval on the chunks of `document_chunks` (one list per document) for each share.
+
+    Each chunk is a query and the other chunks of its document are relevant,
+    as in `embedsearch eval retrieval` (at most 8 evenly spaced chunks per document). Returns one row per share, {share,
+    recall@10, mrr, score = recall@10 + mrr}; [] when fewer than
+    `MIN_CHOICE_DOCUMENTS` documents have two chunks or more (too little to choose on).
+    """
+    import torch
+
+    from ..encoders.neural import encode_token_lists
+    from ..evaluate.retrieval import evaluate_matrix, spaced_chunks
+
+    documents = [spaced_chunks(chunks) for chunks in document_chunks if len(chunks) > 1]
+    if len(documents) < MIN_CHOICE_DOCUMENTS:
+        return []
+    texts = [chunk for chunks in documents for chunk in chunks]
+    labels = [str(number) for number, chunks in enumerate(documents) for _ in chunks]
+    token_lists = [ids[:max_length] for ids in tokenizer.encode_batch(texts)]
+    width = model.token_embedding.embedding_dim
+    model.eval()
+    both, _ = encode_token_lists(
+        token_lists, lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
+        width + model.lexical_dim)
+    semantic, lexical = (normalize_rows(part) for part in np.split(both, [width], axis=1))
+    rows = []
+    for share in shares:
+        mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
+        result = evaluate_matrix(mixed, labels).as_dict()
+        rows.append({"share": share, "recall@10": round(result["recall@10"], 4),
+                     "mrr": round(result["mrr"], 4),
+                     "score": round(result["recall@10"] + result["mrr"], 4)})
+    return rows
 
 
 def _epoch_line(stats: EpochStats, epochs: int, batch_size: int) -> str:
