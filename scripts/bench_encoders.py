@@ -2,7 +2,8 @@
 
 For each encoder at its default sizes: word vectors (word2vec trained here,
 and the built-in GloVe 6B 50d for encoding), the token+position embedder and
-the attention encoder. Training runs are short (a few batches or one pass
+the attention encoder (and, as the baseline for its lexical channel, the
+same encoder without it). Training runs are short (a few batches or one pass
 over the Lee corpus): long enough for a steady rate, not for a good model.
 Encoding is timed on the Lee corpus' news articles cut into ~48-word chunks.
 
@@ -69,12 +70,15 @@ def bench_token_position(workdir: Path) -> dict:
             "train_wall_seconds": round(wall, 2), "train_cpu_seconds": round(cpu, 2)}
 
 
-def bench_attention(workdir: Path, steps: int) -> dict:
+def bench_attention(workdir: Path, steps: int, lexical_dim: int | None = None) -> dict:
+    """Defaults, or with another lexical channel width (0: the transformer alone)."""
     from embedsearch.train.attention import AttentionTraining, train_attention
 
     training = AttentionTraining(epochs=1, steps_per_epoch=steps, validation_batches=1)
-    result, wall, cpu = timed(lambda: train_attention(LEE, workdir / "attention", training,
-                                                      show_progress=False))
+    if lexical_dim is not None:
+        training.lexical_dim = lexical_dim
+    out = workdir / f"attention-{lexical_dim}"
+    result, wall, cpu = timed(lambda: train_attention(LEE, out, training, show_progress=False))
     return {"encoder": result.encoder, "train_tokens_per_second": round(result.tokens_per_second, 1),
             "train_wall_seconds": round(wall, 2), "train_cpu_seconds": round(cpu, 2)}
 
@@ -99,7 +103,9 @@ def main(argv=None) -> int:
             **bench_word2vec(workdir), **encode_rate(glove, texts, args.repeats)}
         print("word vectors done", file=sys.stderr)
         for name, bench in (("token+position", lambda: bench_token_position(workdir)),
-                            ("attention", lambda: bench_attention(workdir, args.attention_steps))):
+                            ("attention", lambda: bench_attention(workdir, args.attention_steps)),
+                            ("attention, transformer only (--lexical-dim 0)",
+                             lambda: bench_attention(workdir, args.attention_steps, lexical_dim=0))):
             figures = bench()
             encoder = figures.pop("encoder")
             results[name] = {**figures, **encode_rate(encoder, texts, args.repeats)}
