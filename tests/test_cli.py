@@ -99,8 +99,8 @@ def run_cli(*args, cwd, env_home):
                           text=True, cwd=cwd, env=env, timeout=120)
 
 
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 1, (result.stdout, result.stderr)
+def assert_one_line_error(result, *fragments, code=1):
+    assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -127,6 +127,11 @@ def test_errors_are_one_clear_line(built, home, vectors_file, tmp_path):
                               "--out", "e"), "no text found")
     assert_one_line_error(cli("build", "--corpus", str(tmp_path / "nope"), "--encoder",
                               str(vectors_file), "--out", "e"), "corpus not found")
+    # Option values and names that the command line parser refuses: usage errors, exit code 2.
+    assert_one_line_error(cli("train", "attention", "--corpus", str(empty), "--out", "x",
+                              "--lexical-share", "1.5"), "--lexical-share", "--help", code=2)
+    assert_one_line_error(cli("neighbors", "king", "--index", built, "--no-such-option"),
+                          "--no-such-option", code=2)
 
 
 def test_dimension_mismatch_is_reported(home, glove_slice, tmp_path):

@@ -41,10 +41,26 @@ def main() -> None:
         typer.echo("aborted", err=True)
         sys.exit(1)
     except Exception as error:  # click's usage errors arrive here in standalone_mode=False
+        if not _is_usage_error(error):
+            raise
+        context = getattr(error, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        typer.echo(f"error: {error.format_message()}{hint}", err=True)
+        sys.exit(error.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Whether `error` is click's (a bad option value, an unknown option, ...).
+
+    typer before 0.2x raises the click package's exceptions; later versions
+    vendor click, and its exceptions derive from `typer.TyperException` instead.
+    """
+    classes = tuple(getattr(typer, name) for name in ("TyperException",) if hasattr(typer, name))
+    try:
         import click
 
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
-    sys.exit(code if isinstance(code, int) else 0)
+        classes += (click.ClickException,)
+    except ImportError:
+        pass
+    return isinstance(error, classes) and hasattr(error, "format_message")
