@@ -12,6 +12,7 @@ selector from item ids to its internal ids itself.
 Types (`--index-type`):
   flat              exact search                      params: -
   hnsw              graph, IndexHNSWFlat              params: M, efConstruction, efSearch
+                    (the store adds reordered_nodes, see `reorder`)
   ivfsq8            IVF, 8-bit scalar quantiser       params: nlist, nprobe
   ivfpq             IVF, product quantiser + exact    params: nlist, m, nbits, nprobe, rerank
                     rerank from the raw vectors

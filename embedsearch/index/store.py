@@ -15,7 +15,9 @@ read back in chunks: the FAISS index is then created for the final count
 (`auto` picks its type there, IVF trains on a sample of the rows), and a
 build never holds more than one chunk of vectors beside the index. Index
 types that cannot remove ids (HNSW) keep deleted ids as tombstones, filtered
-inside every search, until `compact` rebuilds them away.
+inside every search, until `compact` rebuilds them away. An HNSW graph is
+renumbered at commit when it has doubled since it was last renumbered, so that
+neighbours in space are neighbours in memory (`reorder`).
 
 >>> with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:  # doctest: +SKIP
 ...     writer.add(items, vectors)
@@ -41,6 +43,7 @@ from .ann import ann_search
 from .items import ITEMS_FILE, ItemsReader, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
 from .paths import resolve_index_path
+from .reorder import reorder_if_due
 from .threads import search_threads
 from .vector_file import VectorFile, vector_file_name
 
@@ -464,7 +467,11 @@ class IndexWriter:
         import faiss
 
         try:
+            fresh = self.faiss is None
             self._flush()
+            if self.manifest.index_type == "hnsw":
+                self.manifest.index_params = reorder_if_due(self.faiss, self.manifest.index_params,
+                                                            fresh=fresh)
             if self.tuning is not None and self.tuning.recall is not None and self.manifest.count:
                 from .tuning import tune
 
