@@ -188,6 +188,15 @@ def test_auto_picks_by_size_and_memory(tmp_path):
         assert index.manifest.index_type == "ivfpq"
         assert index.manifest.tuning["target_recall"] == 0.95
         assert index.manifest.tuning["recall_at_10"] >= 0.95
+        # Several (nprobe, rerank) pairs reach the target here: each deeper rerank with fewer
+        # probes than the last depth needed; the fastest on the sample is the one kept.
+        candidates = index.manifest.tuning["candidates"]
+        assert len(candidates) >= 2 and all(row["recall_at_10"] >= 0.95 for row in candidates)
+        probes = [row["params"]["nprobe"] for row in candidates]
+        reranks = [row["params"]["rerank"] for row in candidates]
+        assert probes == sorted(set(probes), reverse=True) and reranks == sorted(set(reranks))
+        fastest = min(candidates, key=lambda row: row["ms_per_query"])
+        assert index.manifest.index_params == fastest["params"]
 
 
 def test_parse_options():
