@@ -234,7 +234,8 @@ def supports_removal(index: faiss.Index) -> bool:
         return False
 
 
-def _hnsw_of(index: faiss.Index):
+def hnsw_of(index: faiss.Index):
+    """The `IndexHNSW` of an index (bare or inside an id map), else None."""
     inner = faiss.downcast_index(index)
     if isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
         inner = faiss.downcast_index(inner.index)
@@ -245,7 +246,7 @@ def search_knob(index: faiss.Index) -> str | None:
     """'efSearch' for HNSW, 'nprobe' for IVF, None for exact or other indexes."""
     if faiss.try_extract_index_ivf(index) is not None:
         return "nprobe"
-    return "efSearch" if _hnsw_of(index) is not None else None
+    return "efSearch" if hnsw_of(index) is not None else None
 
 
 def search_parameters(index: faiss.Index, selector: faiss.IDSelector | None,
@@ -258,7 +259,7 @@ def search_parameters(index: faiss.Index, selector: faiss.IDSelector | None,
         nprobe = int(params.get("nprobe", ivf.nprobe))
         return faiss.SearchParametersIVF(sel=selector, nprobe=min(nprobe, ivf.nlist))
     if knob == "efSearch":
-        default = _hnsw_of(index).hnsw.efSearch
+        default = hnsw_of(index).hnsw.efSearch
         return faiss.SearchParametersHNSW(sel=selector, efSearch=int(params.get("efSearch", default)))
     if selector is None:
         return None

@@ -40,6 +40,7 @@ from ..errors import IndexCorruptError, InputError
 from ..progress import progress_bar
 from . import faiss_types, versions
 from .ann import ann_search
+from .huge_pages import use_huge_pages
 from .items import ITEMS_FILE, ItemsReader, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
 from .paths import resolve_index_path
@@ -84,10 +85,16 @@ class Index:
         except RuntimeError as error:
             raise IndexCorruptError(f"{version_dir}: cannot read the FAISS index ({_first_line(error)})") from None
         self._check_agreement()
+        if in_memory:  # a long-lived process: worth 2 MB pages for the graph (a hint)
+            use_huge_pages(self.faiss)
 
     @classmethod
     def open(cls, name_or_path: str | Path, *, in_memory: bool = False) -> "Index":
-        """Open an index by name (under indexes/) or path; `in_memory` reads FAISS whole."""
+        """Open an index by name (under indexes/) or path.
+
+        `in_memory` is for processes that answer many queries: FAISS is read whole
+        (not memory-mapped) and an HNSW graph is put on 2 MB pages (`huge_pages`).
+        """
         directory = resolve_index_path(name_or_path)
         for attempt in range(3):
             version_dir = versions.current_version(directory)

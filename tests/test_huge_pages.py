@@ -1,0 +1,44 @@
+"""2 MB pages for an HNSW graph: a hint that never changes an answer, and is taken when the kernel can."""
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from embedsearch.index.huge_pages import HUGE_PAGE, collapse, use_huge_pages
+
+SMAPS = Path("/proc/self/smaps_rollup")
+
+
+def anonymous_huge_bytes() -> int:
+    line = next(line for line in SMAPS.read_text().splitlines() if line.startswith("AnonHugePages"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((20_000, 50)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_huge_pages_keep_every_answer_and_are_really_used_when_granted(data):
+    graph = faiss.IndexIDMap(faiss.IndexHNSWFlat(50, 32, faiss.METRIC_INNER_PRODUCT))
+    graph.add_with_ids(data, np.arange(len(data)) * 3)
+    before = graph.search(data[:200], 10)
+    huge_before = anonymous_huge_bytes() if SMAPS.exists() else 0
+    advised = use_huge_pages(graph)
+    assert advised % HUGE_PAGE == 0
+    if advised and SMAPS.exists():  # the kernel took the hint: the pages are now 2 MB ones
+        assert anonymous_huge_bytes() - huge_before >= advised
+    after = graph.search(data[:200], 10)
+    assert np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0])
+
+
+def test_other_indexes_and_small_ranges_are_left_alone(data):
+    flat = faiss.IndexFlatIP(50)
+    flat.add(data)
+    assert use_huge_pages(flat) == 0
+    small = np.zeros(HUGE_PAGE // 4, dtype=np.uint8)  # holds no whole 2 MB page
+    assert collapse(small.ctypes.data, small.nbytes) == 0
