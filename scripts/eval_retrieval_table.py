@@ -142,7 +142,7 @@ def encoder_row(kind: str, workdir: Path) -> dict:
     spec, timing = trained_encoder("attention" if kind in CHANNELS else kind, workdir)
     encoder = load_encoder(spec)
     if kind in CHANNELS:
-        encoder.config.lexical_share = encoder.model.lexical_share = CHANNELS[kind]
+        encoder.set_lexical_share(CHANNELS[kind])
     index_path = workdir / "indexes" / kind
     build_corpus_index(workdir / HELDOUT_FILE, encoder, index_path, key_field="key",
                        overwrite=True, show_progress=False)

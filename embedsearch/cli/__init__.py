@@ -56,7 +56,7 @@ def _is_usage_error(error: Exception) -> bool:
     typer before 0.2x raises the click package's exceptions; later versions
     vendor click, and its exceptions derive from `typer.TyperException` instead.
     """
-    classes = tuple(getattr(typer, name) for name in ("TyperException",) if hasattr(typer, name))
+    classes = (typer.TyperException,) if hasattr(typer, "TyperException") else ()
     try:
         import click
 

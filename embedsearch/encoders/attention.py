@@ -161,6 +161,14 @@ class AttentionEncoder(NeuralEncoder):
     def dim(self) -> int:
         return self.config.dim + self.config.lexical_dim
 
+    def set_lexical_share(self, share: float) -> None:
+        """Mix the two channels anew: 0 is the transformer alone, 1 the hashed bag of tokens alone."""
+        if not 0 <= share <= 1 or (share and not self.config.lexical_dim):
+            raise EncoderError(f"lexical share {share}: must be in [0, 1], and 0 for an encoder "
+                               "without a lexical channel")
+        self.config.lexical_share = self.model.lexical_share = share
+        self._fingerprint = None  # the share is part of the config, hence of the fingerprint
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The first `max_length` token ids of each text; [] (cannot encode) if none is known."""
         return [ids[:self.config.max_length] if any(i >= FIRST_TOKEN_ID for i in ids) else []

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
+from functools import lru_cache
 
 import faiss
 
@@ -55,6 +56,7 @@ def collapse(address: int, nbytes: int) -> int:
     return stop - start if madvise(start, stop - start, MADV_COLLAPSE) == 0 else 0
 
 
+@lru_cache(maxsize=1)
 def _madvise():
     if not sys.platform.startswith("linux"):
         return None

@@ -208,7 +208,7 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
     # Several (nprobe, rerank) pairs reach the target: keep the fastest, timed on the sample.
     timed = [(search_seconds(index, candidate, vectors, queries, k, selector), candidate, measured)
              for candidate, measured in reached]
-    seconds, candidate, measured = min(timed, key=lambda row: row[0])
+    _, candidate, measured = min(timed, key=lambda row: row[0])
     report["candidates"] = [{"params": c, "recall_at_10": round(m, 4),
                              "ms_per_query": round(1000 * t / len(queries), 4)} for t, c, m in timed]
     return candidate, {**report, "recall_at_10": round(measured, 4), "reached": True}

@@ -294,16 +294,15 @@ def train_attention(corpus: str | Path, out: str | Path,
         train_batches=train_batches, loss_of=loss_of,
         validation_batches=(lambda: validation) if validation else None,
         checkpoint=checkpoint, history=history, show_progress=show_progress)
+    encoder = AttentionEncoder(model, config, tokenizer)
     lexical_choice = []
     if training.lexical_dim and training.lexical_share < 0:
-        lexical_choice = choose_lexical_share(model, validation_chunks, tokenizer, training.max_length)
-        share = (max(lexical_choice, key=lambda row: row["score"])["share"] if lexical_choice
-                 else DEFAULT_LEXICAL_SHARE)
-        config.lexical_share = model.lexical_share = share
+        lexical_choice = choose_lexical_share(encoder, validation_chunks)
+        encoder.set_lexical_share(max(lexical_choice, key=lambda row: row["score"])["share"]
+                                  if lexical_choice else DEFAULT_LEXICAL_SHARE)
     seconds = time.perf_counter() - started
     training_seconds = sum(stats.seconds for stats in history[start_epoch:])
 
-    encoder = AttentionEncoder(model, config, tokenizer)
     encoder.save(out)
     tokens_per_second = trained_tokens / training_seconds if training_seconds > 0 else 0.0
     (out / TRAINING_FILE).write_text(json.dumps({
@@ -316,14 +315,16 @@ def train_attention(corpus: str | Path, out: str | Path,
                            initialised, tokens_per_second, lexical_choice)
 
 
-def choose_lexical_share(model, document_chunks: Sequence[Sequence[str]], tokenizer,
-                         max_length: int, shares: Sequence[float] = LEXICAL_SHARES) -> list[dict]:
+def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Sequence[str]],
+                         shares: Sequence[float] = LEXICAL_SHARES) -> list[dict]:
     """Retrieval on the chunks of `document_chunks` (one list per document) for each share.
 
     Each chunk is a query and the other chunks of its document are relevant,
-    as in `embedsearch eval retrieval` (at most 8 evenly spaced chunks per document). Returns one row per share, {share,
-    recall@10, mrr, score = recall@10 + mrr}; [] when fewer than
-    `MIN_CHOICE_DOCUMENTS` documents have two chunks or more (too little to choose on).
+    as in `embedsearch eval retrieval` (at most 8 evenly spaced chunks per
+    document). The transformer runs once; the shares only re-weight its rows
+    and the lexical rows. Returns one row per share, {share, recall@10, mrr,
+    score = recall@10 + mrr}; [] when fewer than `MIN_CHOICE_DOCUMENTS`
+    documents have two chunks or more (too little to choose on).
     """
     import torch
 
@@ -335,12 +336,11 @@ def choose_lexical_share(model, document_chunks: Sequence[Sequence[str]], tokeni
         return []
     texts = [chunk for chunks in documents for chunk in chunks]
     labels = [str(number) for number, chunks in enumerate(documents) for _ in chunks]
-    token_lists = [ids[:max_length] for ids in tokenizer.encode_batch(texts)]
-    width = model.token_embedding.embedding_dim
-    model.eval()
+    model, width = encoder.model.eval(), encoder.config.dim
     both, _ = encode_token_lists(
-        token_lists, lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
-        width + model.lexical_dim)
+        encoder.token_ids(texts),
+        lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
+        encoder.dim)
     semantic, lexical = (normalize_rows(part) for part in np.split(both, [width], axis=1))
     rows = []
     for share in shares:
