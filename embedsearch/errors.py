@@ -36,3 +36,16 @@ class IndexLockedError(EmbedsearchError):
 
 class EncoderError(EmbedsearchError):
     """An encoder cannot be loaded, or cannot encode what it was given."""
+
+
+class EncoderChangedError(EncoderError):
+    """The encoder an index was built with has changed since (same spec, other fingerprint).
+
+    Its old vectors and new ones are not comparable: the index must be re-encoded.
+    """
+
+    def __init__(self, directory, encoder_name: str, recorded: str, current: str):
+        self.directory, self.recorded, self.current = directory, recorded, current
+        super().__init__(f"encoder {encoder_name} changed since {directory} was built "
+                         f"(fingerprint {recorded} -> {current}): its vectors no longer match "
+                         "new ones; rebuild the index to re-encode its items")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import gensim
 
-from embedsearch.chunks import chunk_text
+from embedsearch.corpus import chunk_text
 
 LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
 

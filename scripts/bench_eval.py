@@ -94,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = args.index
         if path is None:
-            from embedsearch.build import build_vocabulary_index
+            from embedsearch.indexing.build import build_vocabulary_index
             from embedsearch.encoders import load_encoder
 
             path = Path(scratch) / "glove"

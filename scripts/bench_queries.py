@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from embedsearch import query
-from embedsearch.build import build_vocabulary_index
+from embedsearch.indexing.build import build_vocabulary_index
 from embedsearch.encoders import load_encoder
 from embedsearch.index import Index
 
@@ -40,7 +40,7 @@ def per_query(index: Index, keyed, words: list[str], rounds: int = 4) -> tuple[l
     """
     mismatches = 0
     for word in words:
-        hits = query.neighbours(index, word, k=10)
+        hits = query.neighbors(index, word, k=10)
         expected = keyed.most_similar(word, topn=10)
         scores_match = np.allclose([h.score for h in hits], [s for _, s in expected], atol=1e-5)
         if not scores_match or {h.key for h in hits} ^ {k for k, _ in expected} and not _tied(hits, expected):
@@ -49,7 +49,7 @@ def per_query(index: Index, keyed, words: list[str], rounds: int = 4) -> tuple[l
     for _ in range(rounds):
         for word in words:
             started = time.perf_counter()
-            query.neighbours(index, word, k=10)
+            query.neighbors(index, word, k=10)
             ours.append(time.perf_counter() - started)
         for word in words:
             started = time.perf_counter()

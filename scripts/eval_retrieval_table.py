@@ -36,7 +36,7 @@ from pathlib import Path
 
 import gensim
 
-from embedsearch.build import build_corpus_index
+from embedsearch.indexing.build import build_corpus_index
 from embedsearch.corpus import read_corpus
 from embedsearch.evaluate.retrieval import (HELDOUT_FILE, TRAIN_FILE, evaluate_index,
                                             evaluate_matrix, write_retrieval_split)
@@ -92,7 +92,7 @@ def tfidf_row(workdir: Path) -> dict:
     """TF-IDF fitted on the training part's chunks, searched exactly (sparse cosine)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from embedsearch.chunks import chunk_text
+    from embedsearch.corpus import chunk_text
 
     train_chunks = [chunk for line in open(workdir / TRAIN_FILE, encoding="utf-8")
                     for chunk in chunk_text(line)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedsearch.build import build_vocabulary_index
+from embedsearch.indexing.build import build_vocabulary_index
 from embedsearch.encoders import WordVectors, load_encoder
 
 SLICE = 20000

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedsearch import analogy as engine
-from embedsearch.analogy import analogies, rank_answers
-from embedsearch.build import build_vocabulary_index
+from embedsearch.query import ranking as engine
+from embedsearch.query import analogies
+from embedsearch.query.ranking import rank_answers
+from embedsearch.indexing.build import build_vocabulary_index
 from embedsearch.encoders import WordVectors
 from embedsearch.errors import InputError, UnknownWordsError
 from embedsearch.index import Index, IndexWriter

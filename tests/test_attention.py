@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from embedsearch.build import build_corpus_index
+from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.attention import (AttentionConfig, AttentionEncoder, build_attention_model,
@@ -198,7 +198,7 @@ def test_an_index_built_with_the_encoder_answers_from_its_vectors(trained, corpu
 
     with Index.open(tmp_path / "lee") as index:
         assert np.allclose(index.vectors_of(range(len(texts))), vectors, atol=1e-6)
-        hits = query.neighbours(index, "Fires burn near Sydney homes", k=5)
+        hits = query.neighbors(index, "Fires burn near Sydney homes", k=5)
         expected = np.argsort(-(vectors @ encoder.encode(["Fires burn near Sydney homes"])[0]))[:5]
         assert [hit.id for hit in hits] == expected.tolist()
 

@@ -56,7 +56,7 @@ def test_build_then_info_and_list(built, home):
 def test_neighbors_json_matches_the_python_api(built, home):
     payload = invoke_json(["neighbors", "computer", "--index", built, "-k", "5"])
     with Index.open(home / built) as index:
-        expected = query.neighbours(index, "computer", k=5)
+        expected = query.neighbors(index, "computer", k=5)
     assert [(p["key"], p["rank"]) for p in payload] == [(h.key, i + 1) for i, h in enumerate(expected)]
     np.testing.assert_allclose([p["score"] for p in payload], [h.score for h in expected], atol=1e-6)
     table = runner.invoke(app, ["neighbors", "computer", "--index", built, "-k", "5"])

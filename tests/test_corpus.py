@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from embedsearch import query
-from embedsearch.build import build_corpus_index
+from embedsearch.indexing.build import build_corpus_index
 from embedsearch.corpus import CorpusReport, read_corpus
 from embedsearch.errors import InputError
 from embedsearch.index import Index
@@ -74,15 +74,15 @@ def test_corpus_index_build_and_query(tmp_path, glove_slice):
     assert report.items == 5 and report.skipped == {"no known word": 1}
     with Index.open(tmp_path / "news") as index:
         assert index.manifest.encoder.fingerprint == encoder.fingerprint()
-        hits = query.neighbours(index, "goal in the match", k=2)
+        hits = query.neighbors(index, "goal in the match", k=2)
         assert {h.key for h in hits} == {"d1", "d3"}
         query_vector = encoder.encode(["goal in the match"])[0]
         for hit in hits:
             expected = query_vector @ encoder.encode([texts[int(hit.key[1:])]])[0]
             assert hit.score == pytest.approx(expected, abs=1e-5)
-        by_key = query.neighbours(index, "d0", k=1)  # an item key: its own vector, itself excluded
+        by_key = query.neighbors(index, "d0", k=1)  # an item key: its own vector, itself excluded
         assert by_key[0].key == "d5" and by_key[0].score == pytest.approx(1.0, abs=1e-5)
-        filtered = query.neighbours(index, "money", k=5, where="json_extract(metadata, '$.topic') = 0")
+        filtered = query.neighbors(index, "money", k=5, where="json_extract(metadata, '$.topic') = 0")
         assert {h.key for h in filtered} == {"d0", "d2"}
         np.testing.assert_allclose(index.vectors_of([0]), glove_slice.encode([texts[0]]), atol=1e-6)
 

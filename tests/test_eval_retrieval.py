@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedsearch.chunks import chunk_text, split_sentences
+from embedsearch.corpus import chunk_text, split_sentences
 from embedsearch.cli import app
 from embedsearch.corpus import Item
 from embedsearch.errors import InputError

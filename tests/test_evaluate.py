@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedsearch.analogy import analogies, exact_search
-from embedsearch.build import build_vocabulary_index
+from embedsearch.query import analogies, exact_search
+from embedsearch.indexing.build import build_vocabulary_index
 from embedsearch.cli import app
 from embedsearch.encoders import WordVectors
 from embedsearch.errors import InputError
@@ -24,6 +24,7 @@ from embedsearch.evaluate import evaluate_analogies, evaluate_ann, evaluate_word
 from embedsearch.evaluate.vocabulary import gensim_test_file, item_keys, vocabulary_ids
 from embedsearch.evaluate.word_pairs import default_pair_files
 from embedsearch.index import Index
+from helpers import assert_exact_top_k, assert_same_ranking
 
 ROWS = 20000
 RESTRICT = 18000
@@ -39,14 +40,16 @@ def planted(glove) -> WordVectors:
     vectors = np.array(glove.vectors[:ROWS])
     row = {word: i for i, word in enumerate(words)}
     rng = np.random.default_rng(0)
+    # Every planted vector is taken before the first insert shifts the rows.
     athens = vectors[row["athens"]] + 0.05 * rng.standard_normal(50).astype(np.float32)
     germany = vectors[row["germany"]] + 0.05 * rng.standard_normal(50).astype(np.float32)
+    coffee = vectors[row["coffee"]].copy()
     words.insert(3, "France")
     vectors = np.insert(vectors, 3, germany, axis=0)
     words.insert(15000, "Athens")
     vectors = np.insert(vectors, 15000, athens, axis=0)
     words.insert(5, "Café")  # non-ASCII: SQLite's upper() cannot fold it, Python's must
-    vectors = np.insert(vectors, 5, vectors[row["coffee"]], axis=0)
+    vectors = np.insert(vectors, 5, coffee, axis=0)
     return WordVectors(words, vectors, name="planted")
 
 
@@ -133,14 +136,6 @@ def test_3cosmul_evaluation_uses_the_same_rules(index, keyed, questions_file):
     assert checked > 20
 
 
-def assert_same_ranking(hits, expected):
-    """Same scores in order, and the same keys except where neighbouring scores tie."""
-    assert len(hits) == len(expected)
-    np.testing.assert_allclose([h.score for h in hits], [s for _, s in expected], atol=TOLERANCE)
-    for hit, (key, _) in zip(hits, expected):
-        assert hit.key == key or any(abs(s - hit.score) < TOLERANCE for k, s in expected if k == hit.key)
-
-
 def sample_questions(index, questions_file, count=40):
     """Spread-out questions (a, b, c) of the file whose words are all in the index."""
     rows = [tuple(line.lower().split()[:3]) for line in questions_file.read_text().splitlines()
@@ -207,7 +202,7 @@ def test_bad_evaluation_files_are_one_clear_error(index, tmp_path):
 
 
 def test_word_benchmarks_need_a_word_index(planted, tmp_path):
-    from embedsearch.build import build_corpus_index
+    from embedsearch.indexing.build import build_corpus_index
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the king and the queen\nparis is in france\n")
@@ -219,10 +214,13 @@ def test_word_benchmarks_need_a_word_index(planted, tmp_path):
 
 
 def test_exact_search_is_brute_force(index):
-    queries = index.vectors_of([5, 500, 5000])
+    # "Café" (planted) shares coffee's vector: query rows by key, and let ties fall either way.
+    rows = index.ids_for_keys(["king", "water", "Café"])
+    queries = index.vectors_of([rows["king"], rows["water"], rows["Café"]])
     ids, scores = exact_search(index, queries, 7, restrict_vocab=RESTRICT)
-    expected = np.argsort(-(queries @ np.array(index.vectors[:RESTRICT]).T), axis=1)[:, :7]
-    assert (ids == expected).all() and ids[:, 0].tolist() == [5, 500, 5000]
+    assert_exact_top_k(ids, scores, queries @ np.array(index.vectors[:RESTRICT]).T)
+    assert ids[:2, 0].tolist() == [rows["king"], rows["water"]]
+    assert set(index.keys_of(ids[2, :2].tolist()).values()) == {"Café", "coffee"}
     np.testing.assert_allclose(scores[:, 0], 1.0, atol=TOLERANCE)
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from embedsearch.build import build_corpus_index
+from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
-from embedsearch.errors import InputError
+from embedsearch.errors import EncoderChangedError, InputError
 from embedsearch.index import Index, IndexWriter, versions
-from embedsearch.update import update_corpus_index
+from embedsearch.indexing.add import add_corpus
 
 runner = CliRunner()
 WORDS = "king queen royal palace crown fish sea boat wave bird sky cloud land rules swim fly".split()
@@ -47,7 +47,7 @@ def test_add_skips_unchanged_upserts_changed_and_prunes(tmp_path, vectors_file, 
 
     write(corpus / "a.txt", ["king rules land", "queen wears crown", "fish swim sea"])
     write(corpus / "b.txt", ["bird fly sky", "boat sea wave"])
-    report = update_corpus_index(out, corpus, show_progress=False)
+    report = add_corpus(out, corpus, show_progress=False)
     assert (report.added, report.updated, report.unchanged, report.deleted) == (2, 1, 2, 0)
     with Index.open(out) as index:
         assert index.count == 5
@@ -59,10 +59,10 @@ def test_add_skips_unchanged_upserts_changed_and_prunes(tmp_path, vectors_file, 
         assert hits[0].key == "b.txt:1"
 
     # unchanged files cost nothing; removed lines go with --prune
-    again = update_corpus_index(out, corpus, show_progress=False)
+    again = add_corpus(out, corpus, show_progress=False)
     assert (again.added, again.updated, again.unchanged) == (0, 0, 5)
     write(corpus / "b.txt", ["bird fly sky"])
-    pruned = update_corpus_index(out, corpus, prune=True, show_progress=False)
+    pruned = add_corpus(out, corpus, prune=True, show_progress=False)
     assert pruned.deleted == 1
     with Index.open(out) as index:
         assert index.ids_for_keys(["b.txt:2"]) == {}
@@ -77,8 +77,8 @@ def test_add_refuses_a_changed_encoder_and_a_vocabulary_index(tmp_path, vectors_
     build_corpus_index(corpus, load_encoder(vectors_file), out, show_progress=False)
     with vectors_file.open("a") as handle:
         handle.write("newword " + " ".join(["0.1"] * 8) + "\n")
-    with pytest.raises(InputError, match="fingerprint differs"):
-        update_corpus_index(out, corpus, show_progress=False)
+    with pytest.raises(EncoderChangedError, match="rebuild the index"):
+        add_corpus(out, corpus, show_progress=False)
 
 
 def test_cli_delete_info_compact_reindex(tmp_path, vectors_file, home):
@@ -121,7 +121,7 @@ def test_killed_reindex_leaves_the_old_index_usable(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from embedsearch.index import IndexWriter
-        writer = IndexWriter.rebuild({str(path)!r}, index_type="hnsw")
+        writer = IndexWriter.reindex({str(path)!r}, index_type="hnsw")
         writer._flush()
         print("written", flush=True)
         time.sleep(60)
@@ -137,7 +137,7 @@ def test_killed_reindex_leaves_the_old_index_usable(tmp_path):
         assert index.manifest.index_type == "flat" and index.count == 3000
         assert index.search(rows[42], k=1)[0][0].id == 42
     # The next writer clears the dead copy and reindexes.
-    with IndexWriter.rebuild(path, index_type="hnsw"):
+    with IndexWriter.reindex(path, index_type="hnsw"):
         pass
     assert not list(path.glob(versions.TMP_PREFIX + "*"))
     with Index.open(path) as index:
@@ -150,7 +150,7 @@ def test_failing_reindex_changes_nothing(tmp_path):
     path = tmp_path / "idx"
     from embedsearch.corpus import Item
     from embedsearch.index import EncoderInfo
-    from embedsearch.index.maintenance import reindex
+    from embedsearch.indexing.maintenance import reindex
 
     with IndexWriter.create(path, EncoderInfo("t", "test", "t", "f"), 16) as writer:
         writer.add([Item(f"k{i}", "") for i in range(len(rows))], rows)

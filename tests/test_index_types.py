@@ -10,7 +10,7 @@ from embedsearch.corpus import Item
 from embedsearch.errors import InputError
 from embedsearch.index import EncoderInfo, Index, IndexWriter
 from embedsearch.index import faiss_types, tuning
-from embedsearch.index.maintenance import compact, reindex
+from embedsearch.indexing.maintenance import compact, reindex
 
 DIM = 16
 N = 2000

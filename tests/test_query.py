@@ -8,9 +8,9 @@ import pytest
 from embedsearch import query
 from embedsearch.errors import InputError, UnknownWordsError
 from embedsearch.index import Index
+from helpers import TOLERANCE, assert_same_ranking
 
 WORDS = ["computer", "king", "paris", "running", "blue", "science", "water"]
-TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -19,27 +19,15 @@ def index(word_index_path):
         yield opened
 
 
-def assert_same_ranking(hits, expected):
-    """Same scores in order, and the same keys except where neighbouring scores tie."""
-    assert len(hits) == len(expected)
-    ours = np.array([h.score for h in hits])
-    theirs = np.array([score for _, score in expected])
-    np.testing.assert_allclose(ours, theirs, atol=TOLERANCE)
-    for position, (hit, (key, score)) in enumerate(zip(hits, expected)):
-        if hit.key != key:
-            tied = [k for k, s in expected if abs(s - hit.score) < TOLERANCE]
-            assert hit.key in tied, f"rank {position}: {hit.key} vs {key}"
-
-
 @pytest.mark.parametrize("word", WORDS)
 def test_neighbours_match_gensim(index, keyed_vectors, word):
-    hits = query.neighbours(index, word, k=10)
+    hits = query.neighbors(index, word, k=10)
     assert word not in [h.key for h in hits]
     assert_same_ranking(hits, keyed_vectors.most_similar(word, topn=10))
 
 
 def test_text_neighbours_are_gensim_most_similar_of_its_words(index, keyed_vectors):
-    hits = query.neighbours(index, "ice cream", k=8)
+    hits = query.neighbors(index, "ice cream", k=8)
     assert_same_ranking(hits, keyed_vectors.most_similar(positive=["ice", "cream"], topn=8))
 
 
@@ -84,29 +72,29 @@ def test_doesnt_match_matches_gensim(index, keyed_vectors):
 
 def test_filter_runs_inside_the_search(index, keyed_vectors):
     """`position < 2000` (frequency rank) is gensim's restrict_vocab=2000, with k full results."""
-    hits = query.neighbours(index, "computer", k=10, where="position < 2000")
+    hits = query.neighbors(index, "computer", k=10, where="position < 2000")
     assert len(hits) == 10 and all(h.id < 2000 for h in hits)
     assert_same_ranking(hits, keyed_vectors.most_similar("computer", topn=10, restrict_vocab=2000))
-    narrow = query.neighbours(index, "computer", k=10, where="key IN ('software', 'water', 'car')")
+    narrow = query.neighbors(index, "computer", k=10, where="key IN ('software', 'water', 'car')")
     assert sorted(h.key for h in narrow) == ["car", "software", "water"]
-    assert query.neighbours(index, "computer", where="key = 'no-such-word'") == []
+    assert query.neighbors(index, "computer", where="key = 'no-such-word'") == []
 
 
 def test_unknown_words_are_named(index):
     with pytest.raises(UnknownWordsError, match="qwxzzy"):
         query.analogy(index, "man", "qwxzzy", "woman")
     with pytest.raises(UnknownWordsError, match="zzzq vvvq"):
-        query.neighbours(index, "zzzq vvvq")
+        query.neighbors(index, "zzzq vvvq")
 
 
 def test_bad_filter_and_method_are_input_errors(index):
     with pytest.raises(InputError, match="malformed filter"):
-        query.neighbours(index, "king", where="position <")
+        query.neighbors(index, "king", where="position <")
     with pytest.raises(InputError, match="method"):
         query.analogy(index, "a", "b", "c", method="div")
 
 
 def test_raw_vector_query(index, keyed_vectors):
     vector = keyed_vectors.get_vector("king", norm=True)
-    hits = query.neighbours(index, vector=vector, k=3)
+    hits = query.neighbors(index, vector=vector, k=3)
     assert hits[0].key == "king" and hits[0].score == pytest.approx(1.0, abs=1e-5)

@@ -8,13 +8,13 @@ import torch
 from typer.testing import CliRunner
 
 from embedsearch import query
-from embedsearch.build import build_corpus_index, build_vocabulary_index
+from embedsearch.indexing.build import build_corpus_index, build_vocabulary_index
 from embedsearch.cli import app
 from embedsearch.encoders import WordVectors, load_encoder
-from embedsearch.errors import InputError
+from embedsearch.errors import EncoderChangedError, InputError
 from embedsearch.index import Index
 from embedsearch.index.versions import current_version
-from embedsearch.rebuild import rebuild_index
+from embedsearch.indexing.rebuild import rebuild_index
 from embedsearch.train.token_position import TokenPositionTraining, train_token_position
 from test_token_position import FAST, tiny_corpus
 
@@ -97,6 +97,14 @@ def test_rebuild_reencodes_a_corpus_index_when_the_encoder_changed(encoder_dir, 
         keys_before = index.keys_of(np.arange(index.count))
     new = perturb(directory)
     assert new.fingerprint() != old.fingerprint()
+    # Before the rebuild, a text query would mix old vectors with the new encoder's: refused.
+    with Index.open(tmp_path / "index") as index:
+        with pytest.raises(EncoderChangedError, match="rebuild the index"):
+            query.neighbors(index, "apple banana", k=3)
+        with pytest.raises(EncoderChangedError):
+            query.similarity(index, "apple banana", "king queen")
+    refused = runner.invoke(app, ["neighbors", "apple banana", "--index", str(tmp_path / "index")])
+    assert refused.exit_code == 1 and isinstance(refused.exception, EncoderChangedError)
     result = runner.invoke(app, ["rebuild", str(tmp_path / "index")])
     assert result.exit_code == 0, result.output
     assert "changed" in result.output and f"re-encoded {len(lines)} items" in result.output
@@ -109,7 +117,7 @@ def test_rebuild_reencodes_a_corpus_index_when_the_encoder_changed(encoder_dir, 
         assert texts == lines
         np.testing.assert_allclose(index.vectors_of(np.arange(index.count)), new.encode(texts),
                                    atol=1e-6)
-        hits = query.neighbours(index, "apple banana", k=3)
+        hits = query.neighbors(index, "apple banana", k=3)
     expected = np.argsort(-(new.encode(lines) @ new.encode(["apple banana"])[0]))[:3]
     assert [h.id for h in hits] == expected.tolist()
     assert "unchanged" in rebuild_index(tmp_path / "index", show_progress=False).lines()[0]

@@ -15,7 +15,7 @@ import pytest
 
 from embedsearch.corpus import Item
 from embedsearch.index import EncoderInfo, Index, IndexWriter, faiss_types
-from embedsearch.index.maintenance import compact
+from embedsearch.indexing.maintenance import compact
 from embedsearch.index.reorder import REORDERED_PARAM, reorder, reorder_if_due
 
 DIM = 16
@@ -33,7 +33,7 @@ def one_thread():
     faiss.omp_set_num_threads(before)
 
 
-def unit_rows(n, seed, centres=40):
+def normalize_rows(n, seed, centres=40):
     """Unit vectors in Gaussian blobs around shared centres, like real embeddings."""
     rng = np.random.default_rng(seed)
     centre_vectors = np.random.default_rng(1234).normal(size=(centres, DIM))
@@ -71,7 +71,7 @@ def level0_links(graph):
 
 
 def test_reorder_renumbers_the_same_graph():
-    vectors = unit_rows(N, seed=0)
+    vectors = normalize_rows(N, seed=0)
     plain = bare_index(vectors)
     reordered = faiss.clone_index(plain)
     permutation = reorder(reordered)
@@ -88,7 +88,7 @@ def test_reorder_renumbers_the_same_graph():
     assert np.array_equal(renamed, old_links[permutation])
     assert permutation[inner.hnsw.entry_point] == faiss.downcast_index(plain.index).hnsw.entry_point
 
-    queries = unit_rows(200, seed=1)
+    queries = normalize_rows(200, seed=1)
     plain_scores, plain_ids = search(plain, queries)
     scores, ids = search(reordered, queries)
     assert np.array_equal(ids, plain_ids) and np.array_equal(scores, plain_scores)
@@ -96,7 +96,7 @@ def test_reorder_renumbers_the_same_graph():
 
 def test_graph_edges_become_short_in_memory():
     nodes = 8000  # 20 clusters
-    plain = bare_index(unit_rows(nodes, seed=0))
+    plain = bare_index(normalize_rows(nodes, seed=0))
     reordered = faiss.clone_index(plain)
     reorder(reordered)
 
@@ -111,7 +111,7 @@ def test_graph_edges_become_short_in_memory():
 
 
 def test_store_reorders_at_build_and_answers_like_the_plain_graph(tmp_path):
-    vectors, queries = unit_rows(N, seed=0), unit_rows(100, seed=1)
+    vectors, queries = normalize_rows(N, seed=0), normalize_rows(100, seed=1)
     with IndexWriter.create(tmp_path / "ix", ENCODER, DIM, index_type="hnsw",
                             index_params=PARAMS) as writer:
         writer.add(items(0, N), vectors)
@@ -133,8 +133,8 @@ def test_store_reorders_at_build_and_answers_like_the_plain_graph(tmp_path):
 
 
 def test_tombstones_and_growth_after_a_reorder(tmp_path):
-    first, second, third = unit_rows(N, seed=0), unit_rows(500, seed=2), unit_rows(2000, seed=3)
-    queries = unit_rows(100, seed=1)
+    first, second, third = normalize_rows(N, seed=0), normalize_rows(500, seed=2), normalize_rows(2000, seed=3)
+    queries = normalize_rows(100, seed=1)
     path = tmp_path / "ix"
     with IndexWriter.create(path, ENCODER, DIM, index_type="hnsw", index_params=PARAMS) as writer:
         writer.add(items(0, N), first)
@@ -168,7 +168,7 @@ def test_tombstones_and_growth_after_a_reorder(tmp_path):
 
 
 def test_compact_rebuilds_and_reorders_the_live_rows(tmp_path):
-    vectors, queries = unit_rows(N, seed=0), unit_rows(100, seed=1)
+    vectors, queries = normalize_rows(N, seed=0), normalize_rows(100, seed=1)
     path = tmp_path / "ix"
     with IndexWriter.create(path, ENCODER, DIM, index_type="hnsw", index_params=PARAMS) as writer:
         writer.add(items(0, N), vectors)
@@ -188,9 +188,9 @@ def test_compact_rebuilds_and_reorders_the_live_rows(tmp_path):
 
 
 def test_due_only_when_the_graph_has_doubled():
-    small = bare_index(unit_rows(700, seed=0))
+    small = bare_index(normalize_rows(700, seed=0))
     assert REORDERED_PARAM not in reorder_if_due(small, dict(PARAMS), fresh=True)  # one cluster
-    index = bare_index(unit_rows(N, seed=0))
+    index = bare_index(normalize_rows(N, seed=0))
     before = faiss.vector_to_array(index.id_map).copy()
     kept = reorder_if_due(index, {**PARAMS, REORDERED_PARAM: 1500}, fresh=False)
     assert kept[REORDERED_PARAM] == 1500

@@ -22,7 +22,7 @@ DIM = 8
 ENCODER = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0")
 
 
-def unit_rows(n, seed=0):
+def normalize_rows(n, seed=0):
     rows = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
@@ -34,12 +34,12 @@ def items(n, start=0, prefix="item"):
 
 def build(path, n=100, seed=0):
     with IndexWriter.create(path, ENCODER, DIM) as writer:
-        writer.add(items(n), unit_rows(n, seed))
+        writer.add(items(n), normalize_rows(n, seed))
     return path
 
 
 def test_add_get_count_and_reopen(tmp_path):
-    vectors = unit_rows(50)
+    vectors = normalize_rows(50)
     path = build(tmp_path / "idx", 50)
     with Index.open(path) as index:
         assert index.count == 50 and index.faiss.ntotal == 50
@@ -55,7 +55,7 @@ def test_add_get_count_and_reopen(tmp_path):
 
 def test_delete_and_upsert_keep_faiss_and_sqlite_in_step(tmp_path):
     path = build(tmp_path / "idx", 20)
-    replacement = unit_rows(2, seed=9)
+    replacement = normalize_rows(2, seed=9)
     with IndexWriter.update(path) as writer:
         assert writer.delete(keys=["item1", "item2", "nope"], ids=[5]) == 3
         ids = writer.upsert([Item("item3", "new text"), Item("brand-new", "hello")], replacement)
@@ -66,7 +66,7 @@ def test_delete_and_upsert_keep_faiss_and_sqlite_in_step(tmp_path):
         assert index.get(key="item3")["text"] == "new text"
         hit = index.search(replacement[:1], k=1)[0][0]
         assert (hit.id, hit.key) == (3, "item3")
-        all_hits = index.search(unit_rows(1, seed=4), k=100)[0]
+        all_hits = index.search(normalize_rows(1, seed=4), k=100)[0]
         assert {h.id for h in all_hits} == {i for i in range(21) if i not in (1, 2, 5)}
 
 
@@ -74,7 +74,7 @@ def test_adding_an_existing_key_is_refused(tmp_path):
     path = build(tmp_path / "idx", 5)
     with pytest.raises(InputError, match="already in the index"):
         with IndexWriter.update(path) as writer:
-            writer.add(items(1), unit_rows(1))
+            writer.add(items(1), normalize_rows(1))
     with Index.open(path) as index:
         assert index.count == 5
 
@@ -82,7 +82,7 @@ def test_adding_an_existing_key_is_refused(tmp_path):
 def test_filter_selects_inside_faiss(tmp_path):
     path = build(tmp_path / "idx", 200)
     with Index.open(path) as index:
-        query = unit_rows(1, seed=3)
+        query = normalize_rows(1, seed=3)
         hits = index.search(query, k=10, where="json_extract(metadata, '$.even') = 1")[0]
         assert len(hits) == 10 and all(h.id % 2 == 0 for h in hits)
         even = np.arange(0, 200, 2)
@@ -95,7 +95,7 @@ def test_existing_index_needs_overwrite(tmp_path):
     with pytest.raises(InputError, match="--overwrite"):
         IndexWriter.create(path, ENCODER, DIM)
     with IndexWriter.create(path, ENCODER, DIM, overwrite=True) as writer:
-        writer.add(items(3, prefix="other"), unit_rows(3))
+        writer.add(items(3, prefix="other"), normalize_rows(3))
     with Index.open(path) as index:
         assert index.count == 3 and index.get(key="other0") is not None
 
@@ -104,7 +104,7 @@ def test_exception_inside_a_write_leaves_the_previous_version(tmp_path):
     path = build(tmp_path / "idx", 10)
     with pytest.raises(KeyboardInterrupt):
         with IndexWriter.create(path, ENCODER, DIM, overwrite=True) as writer:
-            writer.add(items(3, prefix="x"), unit_rows(3))
+            writer.add(items(3, prefix="x"), normalize_rows(3))
             raise KeyboardInterrupt
     with Index.open(path) as index:
         assert index.count == 10 and index.get(key="item9") is not None
@@ -149,7 +149,7 @@ def test_interrupted_first_build_is_a_clear_error(tmp_path):
     path = tmp_path / "idx"
     with pytest.raises(RuntimeError):
         with IndexWriter.create(path, ENCODER, DIM) as writer:
-            writer.add(items(2), unit_rows(2))
+            writer.add(items(2), normalize_rows(2))
             raise RuntimeError("boom")
     with pytest.raises(IndexNotFoundError, match="no complete index"):
         Index.open(path)

@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from embedsearch import query
-from embedsearch.build import build_corpus_index, build_vocabulary_index
+from embedsearch.indexing.build import build_corpus_index, build_vocabulary_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.token_position import TokenPositionEncoder
@@ -143,7 +143,7 @@ def test_token_index_answers_neighbours_from_the_encoders_vectors(trained, tmp_p
     assert " king" in keys and keys[0] == encoder.tokenizer.token_string(4)
     build_vocabulary_index(encoder, tmp_path / "tokens", show_progress=False)
     with Index.open(tmp_path / "tokens") as index:
-        hits = query.neighbours(index, " king", k=5)
+        hits = query.neighbors(index, " king", k=5)
     row = keys.index(" king")
     scores = vectors @ vectors[row]
     scores[row] = -np.inf
@@ -159,7 +159,7 @@ def test_corpus_index_holds_the_encoders_text_vectors(trained, tmp_path):
         assert index.count == len(lines)
         np.testing.assert_allclose(index.vectors_of(np.arange(len(lines))), encoder.encode(lines),
                                    atol=1e-6)
-        hits = query.neighbours(index, "king queen throne", k=3)
+        hits = query.neighbors(index, "king queen throne", k=3)
     expected = np.argsort(-(encoder.encode(lines) @ encoder.encode(["king queen throne"])[0]))[:3]
     assert [h.id for h in hits] == expected.tolist()
 

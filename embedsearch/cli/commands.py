@@ -88,7 +88,7 @@ def build(
       embedsearch build --vectors glove-6b-50d --out glove-auto --index-type auto --recall 0.95
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
     """
-    from ..build import build_corpus_index, build_vocabulary_index
+    from ..indexing.build import build_corpus_index, build_vocabulary_index
     from ..encoders import load_encoder
     from ..errors import InputError
     from ..index import resolve_index_path
@@ -135,7 +135,7 @@ def neighbors(
     from .. import query as queries
 
     with _open(index) as opened:
-        hits = queries.neighbours(opened, query, k=k, where=where)
+        hits = queries.neighbors(opened, query, k=k, where=where)
         _print_hits(opened, hits, as_json, f"neighbours of {query!r} in {opened.name}")
 
 

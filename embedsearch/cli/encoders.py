@@ -43,7 +43,7 @@ def embed(
 
     Example: embedsearch embed --encoder glove-6b-50d --input questions.txt --output questions.npy
     """
-    from ..embed import embed_file
+    from ..encoders.embed_file import embed_file
     from ..encoders import load_encoder
 
     model = load_encoder(encoder)
@@ -57,7 +57,7 @@ def rebuild(index: str = typer.Argument(..., help="Index name (under indexes/) o
 
     Example: embedsearch rebuild lee-tp
     """
-    from ..rebuild import rebuild_index
+    from ..indexing.rebuild import rebuild_index
 
     for line in rebuild_index(index).lines():
         typer.echo(line)

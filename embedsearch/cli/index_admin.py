@@ -38,7 +38,7 @@ def reindex(
     """
     from ..index.describe import index_summary
     from ..index.faiss_types import parse_params
-    from ..index.maintenance import reindex as reindex_index
+    from ..indexing.maintenance import reindex as reindex_index
     from ..index.tuning import parse_size
 
     manifest = reindex_index(index, index_type, index_params=parse_params(params), recall=recall,
@@ -57,7 +57,7 @@ def compact(index: str = typer.Argument(..., help="Index name or path.")):
 
     Example: embedsearch compact notes
     """
-    from ..index.maintenance import compact as compact_index
+    from ..indexing.maintenance import compact as compact_index
 
     dropped, manifest = compact_index(index)
     typer.echo(f"compacted {index}: dropped {dropped:,} tombstones, {manifest.count:,} items")
@@ -79,9 +79,9 @@ def add(
 
     Example: embedsearch add notes --corpus notes/ --prune
     """
-    from ..update import update_corpus_index
+    from ..indexing.add import add_corpus
 
-    report = update_corpus_index(index, corpus, unit=unit, text_field=text_field,
+    report = add_corpus(index, corpus, unit=unit, text_field=text_field,
                                  key_field=key_field, prune=prune)
     for line in report.lines():
         typer.echo(line)
@@ -96,7 +96,7 @@ def delete(
 
     Example: embedsearch delete notes notes.txt:12 notes.txt:13
     """
-    from ..index.maintenance import delete_keys
+    from ..indexing.maintenance import delete_keys
 
     deleted, missing = delete_keys(index, keys)
     typer.echo(f"deleted {deleted:,} items from {index}")

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import EncoderError
-from .base import Encoder, normalize_rows
+from .base import Encoder
 from .builtin import BUILTIN_VECTORS
 from .word_vectors import CONFIG_FILE, WordVectors, load_vectors_file, load_word2vec_directory
 
@@ -63,4 +63,4 @@ def load_encoder_directory(directory: Path) -> Encoder:
     return loaders[kind](directory, config)
 
 
-__all__ = ["Encoder", "WordVectors", "load_encoder", "normalize_rows"]
+__all__ = ["Encoder", "WordVectors", "load_encoder"]

@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import EncoderError
-from .base import normalize_rows
+from ..vectors import normalize_rows
 from .neural import NeuralEncoder
 from .tokenizers import FIRST_TOKEN_ID, PAD_ID, Tokenizer
 

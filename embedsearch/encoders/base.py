@@ -23,14 +23,6 @@ import numpy as np
 from ..errors import EncoderError
 
 
-def normalize_rows(matrix: np.ndarray) -> np.ndarray:
-    """Float32 copy of `matrix` with each non-zero row scaled to unit L2 norm."""
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
-
-
 def fingerprint_bytes(*chunks: bytes) -> str:
     """A short hex digest of byte strings, stable across processes and machines."""
     digest = hashlib.blake2b(digest_size=12)

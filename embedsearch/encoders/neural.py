@@ -33,7 +33,8 @@ import numpy as np
 
 from ..errors import EncoderError
 from ..files import write_atomically
-from .base import Encoder, fingerprint_bytes, normalize_rows
+from ..vectors import normalize_rows
+from .base import Encoder, fingerprint_bytes
 from .tokenizers import PAD_ID, Tokenizer, tokenizer_from_json
 
 CONFIG_FILE = "config.json"

@@ -56,7 +56,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import normalize_rows
+from ..vectors import normalize_rows
 from .neural import NeuralEncoder, encode_token_lists
 from .tokenizers import FIRST_TOKEN_ID
 

@@ -19,8 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import EncoderError, InputError
-from ..text import tokenize
-from .base import Encoder, fingerprint_bytes, fingerprint_files, normalize_rows
+from ..corpus import tokenize
+from ..vectors import normalize_rows
+from .base import Encoder, fingerprint_bytes, fingerprint_files
 
 CONFIG_FILE = "config.json"
 VECTORS_FILE = "vectors.bin"

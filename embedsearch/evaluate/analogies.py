@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analogy import ANALOGY_METHODS, ANALOGY_SIGNS, rank_answers, score_targets
+from ..query.ranking import ANALOGY_METHODS, ANALOGY_SIGNS, rank_answers, score_targets
 from ..errors import InputError
 from ..index import Index
 from ..progress import progress_bar

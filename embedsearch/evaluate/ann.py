@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..analogy import candidate_items, exact_search
+from ..query.ranking import candidate_items, exact_search
 from ..errors import InputError
 from ..index import Index
 

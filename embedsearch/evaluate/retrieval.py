@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..chunks import chunk_text
+from ..corpus import chunk_text
 from ..errors import InputError
 from ..progress import progress_bar
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from ..analogy import candidate_items
+from ..query.ranking import candidate_items
 from ..errors import InputError
 from ..index import Index
 from ..index.items import TABLE

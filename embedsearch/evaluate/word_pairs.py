@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analogy import unit_rows
+from ..vectors import normalize_rows
 from ..errors import InputError
 from ..index import Index
 from .vocabulary import gensim_test_file, read_lines, vocabulary_ids
@@ -83,8 +83,8 @@ def evaluate_word_pairs(index: Index, pairs_path: str | Path, restrict_vocab: in
                          f"'word{delimiter}word{delimiter}score' with known words")
     first_ids, second_ids, gold = zip(*known)
     unknown = len(pairs) - len(known)
-    model = np.einsum("nd,nd->n", unit_rows(index.vectors_of(first_ids)),
-                      unit_rows(index.vectors_of(second_ids)))
+    model = np.einsum("nd,nd->n", normalize_rows(index.vectors_of(first_ids)),
+                      normalize_rows(index.vectors_of(second_ids)))
     pearson = stats.pearsonr(gold, model)
     spearman = stats.spearmanr(gold, model)
     return WordPairsReport(str(pairs_path), float(pearson[0]), float(pearson[1]),

@@ -262,7 +262,7 @@ class IndexWriter:
     """
 
     def __init__(self, directory: Path, manifest: Manifest, base_version: Path | None, *,
-                 rebuild_from: Manifest | None = None, tuning=None):
+                 reindex_from: Manifest | None = None, tuning=None):
         self.directory = directory
         self.lock = versions.WriteLock(directory)
         try:
@@ -278,10 +278,10 @@ class IndexWriter:
             vector_path = self.tmp_dir / vector_file_name(manifest.vector_dtype)
             if base_version is not None:
                 shutil.copyfile(base_version / ITEMS_FILE, self.tmp_dir / ITEMS_FILE)
-                source = rebuild_from or manifest
+                source = reindex_from or manifest
                 _copy_vectors(base_version / vector_file_name(source.vector_dtype), source,
                               vector_path, manifest.vector_dtype)
-                if rebuild_from is None:
+                if reindex_from is None:
                     self.faiss = faiss_types.read_faiss_index(
                         base_version / faiss_types.FAISS_FILE, manifest.index_type, writable=True)
                     self.removable = faiss_types.supports_removal(self.faiss)
@@ -327,7 +327,7 @@ class IndexWriter:
         return cls(directory, Manifest.read(base), base)
 
     @classmethod
-    def rebuild(cls, name_or_path: str | Path, *, index_type: str | None = None,
+    def reindex(cls, name_or_path: str | Path, *, index_type: str | None = None,
                 index_params: dict | None = None, recall: float | None = None,
                 max_memory: int | None = None, vector_dtype: str | None = None) -> "IndexWriter":
         """A writer that rebuilds the FAISS index from the stored vectors, without tombstones.
@@ -354,7 +354,7 @@ class IndexWriter:
             tuning = TuningRequest.make(name, recall, max_memory)
         elif recall is not None:
             tuning = TuningRequest.make(manifest.index_type, recall, max_memory)
-        return cls(directory, manifest, base, rebuild_from=previous, tuning=tuning)
+        return cls(directory, manifest, base, reindex_from=previous, tuning=tuning)
 
     def __enter__(self):
         return self

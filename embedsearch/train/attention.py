@@ -47,11 +47,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..chunks import chunk_text
+from ..corpus import chunk_text
 from ..corpus import read_corpus
 from ..encoders.attention import (LEXICAL_HASHES, AttentionConfig, AttentionEncoder,
                                   word_vector_embeddings)
-from ..encoders.base import normalize_rows
+from ..vectors import normalize_rows
 from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
 from .loop import EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation, \

@@ -18,7 +18,7 @@ from ..corpus import read_corpus
 from ..encoders.word_vectors import WordVectors, load_word2vec_directory, save_word2vec_directory
 from ..errors import InputError
 from ..progress import progress_bar
-from ..text import tokenize
+from ..corpus import tokenize
 
 
 def stable_hash(text: str) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
+from ..errors import InputError
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".cor"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}

@@ -12,17 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from . import versions
-from .manifest import Manifest
-from .paths import resolve_index_path
-from .store import IndexWriter
+from ..index import versions
+from ..index.manifest import Manifest
+from ..index.paths import resolve_index_path
+from ..index.store import IndexWriter
 
 
 def reindex(name_or_path: str | Path, index_type: str, *, index_params: dict | None = None,
             recall: float | None = None, max_memory: int | None = None,
             vector_dtype: str | None = None) -> Manifest:
     """Rebuild the FAISS index as `index_type` from the stored vectors; returns the new manifest."""
-    writer = IndexWriter.rebuild(name_or_path, index_type=index_type, index_params=index_params,
+    writer = IndexWriter.reindex(name_or_path, index_type=index_type, index_params=index_params,
                                  recall=recall, max_memory=max_memory, vector_dtype=vector_dtype)
     with writer:
         pass
@@ -32,7 +32,7 @@ def reindex(name_or_path: str | Path, index_type: str, *, index_params: dict | N
 def compact(name_or_path: str | Path) -> tuple[int, Manifest]:
     """Rebuild the same index type without tombstones; returns (tombstones dropped, manifest)."""
     dropped = Manifest.read(versions.current_version(resolve_index_path(name_or_path))).tombstones
-    writer = IndexWriter.rebuild(name_or_path)
+    writer = IndexWriter.reindex(name_or_path)
     with writer:
         pass
     return dropped, writer.manifest

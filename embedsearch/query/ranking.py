@@ -1,4 +1,4 @@
-"""Batched analogies: many questions "a is to b as c is to ?" answered at once.
+"""The exact ranking engine: many signed-term questions scored against every candidate row at once.
 
 Answering one question at a time costs a full pass over the vocabulary each
 (gensim's `evaluate_word_analogies` makes 19,544 such passes on the Google
@@ -20,8 +20,8 @@ shifted cosines (1 + cos) / 2 over that of the negative ones plus 1e-6, as
 `restrict_vocab`: on a vocabulary index ids are frequency ranks, so these are
 the N most frequent words); `where` keeps the items matching a SQL filter.
 
->>> analogies(index, [("man", "king", "woman"), ("paris", "france", "rome")], k=1)  # doctest: +SKIP
-[[Hit(id=2060, key='queen', score=0.852...)], [Hit(id=931, key='italy', score=0.861...)]]
+Exact nearest neighbours are the one-term case (`exact_search`), the
+reference approximate indexes are measured against.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .index import Hit, Index
+from ..errors import InputError
+from ..index import Hit, Index
+from ..vectors import normalize_rows
 
 ANALOGY_METHODS = ("add", "mul")
 ANALOGY_SIGNS = (-1, 1, 1)  # a is negative, b and c are positive: b - a + c
@@ -77,16 +78,15 @@ def candidate_items(index: Index, restrict_vocab: int | None = None,
     return Candidates(index, limit, ids[ids < limit])
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+def check_method(method: str) -> None:
+    """An error naming the methods unless `method` is one of `ANALOGY_METHODS`."""
+    if method not in ANALOGY_METHODS:
+        raise InputError(f"unknown analogy method {method!r}: use add (3CosAdd) or mul (3CosMul)")
 
 
 def cosadd_queries(terms: np.ndarray, signs: Sequence[int]) -> np.ndarray:
     """3CosAdd query vectors: the unit signed sum of each question's unit terms, (n, dim)."""
-    return unit_rows(np.einsum("ntd,t->nd", terms, np.asarray(signs, dtype=np.float32)))
+    return normalize_rows(np.einsum("ntd,t->nd", terms, np.asarray(signs, dtype=np.float32)))
 
 
 def cosmul_combine(cosines: np.ndarray, signs: Sequence[int]) -> np.ndarray:
@@ -121,8 +121,7 @@ def rank_answers(index: Index, terms: np.ndarray, signs: Sequence[int],
     be answered with (its own words). `progress`, if given, is a tqdm-like bar
     advanced by the number of questions answered.
     """
-    if method not in ANALOGY_METHODS:
-        raise InputError(f"unknown analogy method {method!r}: use add (3CosAdd) or mul (3CosMul)")
+    check_method(method)
     if any(sign not in (-1, 1) for sign in signs) or not any(sign > 0 for sign in signs):
         raise InputError("terms must be signed +1 or -1, with at least one positive term")
     terms = np.asarray(terms, dtype=np.float32)
@@ -292,33 +291,3 @@ def hits_of(index: Index, ids: np.ndarray, scores: np.ndarray) -> list[list[Hit]
     keys = index.keys_of(np.unique(ids[ids >= 0]))
     return [[Hit(int(i), keys[int(i)], float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
             for row_ids, row_scores in zip(ids, scores)]
-
-
-def analogies(index: Index, questions: Sequence[tuple[str, str, str]], k: int = 10,
-              method: str = "add", restrict_vocab: int | None = None, *,
-              where: str | None = None, show_progress: bool = False) -> list[list[Hit]]:
-    """Answer many questions (a, b, c), "a is to b as c is to ?", at once.
-
-    Terms resolve as in `query.most_similar` (a word, as given or lower-cased;
-    a text; an item key); an unknown word is an error naming it. Each
-    question's own items are never among its answers.
-    """
-    from .progress import progress_bar
-    from .query import resolve_terms
-
-    questions = [tuple(q) for q in questions]
-    if any(len(q) != 3 for q in questions):
-        raise InputError("each analogy question needs exactly three terms: a, b, c")
-    unique = list(dict.fromkeys(term for q in questions for term in q))
-    resolved = dict(zip(unique, resolve_terms(index, unique))) if unique else {}
-    terms = np.zeros((len(questions), 3, index.dim), dtype=np.float32)
-    exclude = []
-    for row, question in enumerate(questions):
-        found = [resolved[term] for term in question]
-        terms[row] = [term.vector for term in found]
-        exclude.append(set().union(*(term.ids for term in found)))
-    with progress_bar(total=len(questions), unit="questions",
-                      disable=not show_progress) as bar:
-        ids, scores = rank_answers(index, terms, ANALOGY_SIGNS, exclude, k=k, method=method,
-                                   restrict_vocab=restrict_vocab, where=where, progress=bar)
-    return hits_of(index, ids, scores)

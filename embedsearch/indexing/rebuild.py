@@ -21,12 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..corpus import Item
+from ..encoders import Encoder
+from ..errors import InputError
+from ..index import Index, IndexWriter
+from ..progress import progress_bar
 from .build import add_encoded, add_vocabulary, encoder_info
-from .corpus import Item
-from .encoders import Encoder, load_encoder
-from .errors import EncoderError, InputError
-from .index import Index, IndexWriter
-from .progress import progress_bar
+from .encoder_check import load_index_encoder
 
 
 @dataclass
@@ -87,11 +88,7 @@ def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
     with Index.open(name_or_path) as index:
         recorded = index.manifest.encoder
         if encoder is None:
-            try:
-                encoder = load_encoder(recorded.spec)
-            except EncoderError as error:
-                raise EncoderError(f"cannot reload the encoder of {index.directory} "
-                                   f"({recorded.spec}): {error}") from None
+            encoder = load_index_encoder(index.manifest, index.directory, check=False)
         report = RebuildReport(index.directory, encoder.name, recorded.fingerprint,
                                encoder.fingerprint())
         if not report.changed:

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoders import Encoder
-from .errors import InputError
-from .files import write_atomically
-from .progress import progress_bar
+from .base import Encoder
+from ..errors import InputError
+from ..files import write_atomically
+from ..progress import progress_bar
 
 BATCH_LINES = 1024
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from .corpus import CorpusReport, Item, read_corpus
-from .encoders import Encoder
-from .errors import InputError
-from .index import EncoderInfo, IndexWriter
-from .progress import progress_bar
+from ..corpus import CorpusReport, Item, read_corpus
+from ..encoders import Encoder
+from ..errors import InputError
+from ..index import EncoderInfo, IndexWriter
+from ..progress import progress_bar
 
 BATCH_SIZE = 4096
 
@@ -93,13 +93,20 @@ def add_vocabulary(writer: IndexWriter, words, vectors, bar) -> Counter:
     return skipped
 
 
-def add_encoded(writer: IndexWriter, encoder: Encoder, items: list[Item]) -> int:
-    """Encode `items`, add those the encoder can encode; returns how many it could not."""
+def encode_items(encoder: Encoder, items: list[Item]):
+    """(items the encoder can encode, their vectors, the items it cannot), in order."""
     vectors, encodable = encoder.encode_batch([item.text for item in items])
     kept = [item for item, ok in zip(items, encodable) if ok]
+    lost = [item for item, ok in zip(items, encodable) if not ok]
+    return kept, vectors[encodable], lost
+
+
+def add_encoded(writer: IndexWriter, encoder: Encoder, items: list[Item]) -> int:
+    """Encode `items`, add those the encoder can encode; returns how many it could not."""
+    kept, vectors, lost = encode_items(encoder, items)
     if kept:
-        writer.add(kept, vectors[encodable])
-    return len(items) - len(kept)
+        writer.add(kept, vectors)
+    return len(lost)
 
 
 def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,

@@ -7,8 +7,8 @@ that are no longer in them are deleted. The index's own encoder is reloaded
 from its manifest and must still have the same fingerprint, so old and new
 vectors are comparable. Everything lands in one atomic version.
 
->>> update_corpus_index("notes", "notes/")   # doctest: +SKIP
-UpdateReport(added=12, updated=3, unchanged=4810, deleted=0, ...)
+>>> add_corpus("notes", "notes/")   # doctest: +SKIP
+AddReport(added=12, updated=3, unchanged=4810, deleted=0, ...)
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from .corpus import CorpusReport, read_corpus
-from .errors import InputError
-from .index import Index, IndexWriter
-from .index.items import content_hash
-from .progress import progress_bar
+from ..corpus import CorpusReport, read_corpus
+from ..errors import InputError
+from ..index import Index, IndexWriter
+from ..index.items import content_hash
+from ..progress import progress_bar
+from .build import encode_items
+from .encoder_check import load_index_encoder
 
 BATCH_SIZE = 4096
 
 
 @dataclass
-class UpdateReport:
+class AddReport:
+    """What `add_corpus` did, item by item, for the end-of-command report."""
+
     path: Path
     added: int = 0
     updated: int = 0
@@ -47,34 +51,28 @@ class UpdateReport:
         return lines
 
 
-def _index_encoder(name: str | Path):
-    from .encoders import load_encoder
-
+def _corpus_index_encoder(name: str | Path):
     with Index.open(name) as index:
         manifest = index.manifest
         directory = index.directory
     if manifest.content != "corpus":
         raise InputError(f"{directory} indexes a vocabulary, not a corpus: nothing to add to it")
-    encoder = load_encoder(manifest.encoder.spec)
-    if encoder.fingerprint() != manifest.encoder.fingerprint:
-        raise InputError(f"encoder {manifest.encoder.name} changed since {directory} was built "
-                         "(fingerprint differs): rebuild the index with --overwrite")
-    return encoder
+    return load_index_encoder(manifest, directory)
 
 
-def update_corpus_index(name: str | Path, corpus: str | Path, *, unit: str = "line",
+def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
                         text_field: str = "text", key_field: str | None = None,
-                        prune: bool = False, show_progress: bool = True) -> UpdateReport:
+                        prune: bool = False, show_progress: bool = True) -> AddReport:
     """Add new and changed items of `corpus` to the corpus index `name`."""
     started = time.perf_counter()
-    encoder = _index_encoder(name)
+    encoder = _corpus_index_encoder(name)
     corpus_report = CorpusReport()
     items = read_corpus(corpus, unit=unit, text_field=text_field, key_field=key_field,
                         report=corpus_report)
     seen: dict[str, set[str]] = {}
     with IndexWriter.update(name) as writer, \
             progress_bar(unit="items", disable=not show_progress) as bar:
-        report = UpdateReport(writer.directory)
+        report = AddReport(writer.directory)
         while batch := list(islice(items, BATCH_SIZE)):
             unique = {}
             for item in batch:
@@ -88,14 +86,12 @@ def update_corpus_index(name: str | Path, corpus: str | Path, *, unit: str = "li
                        if stored.get(item.key) != content_hash(item.text, item.metadata)]
             report.unchanged += len(unique) - len(changed)
             if changed:
-                vectors, encodable = encoder.encode_batch([item.text for item in changed])
-                kept = [item for item, ok in zip(changed, encodable) if ok]
-                lost = [item.key for item, ok in zip(changed, encodable) if not ok]
+                kept, vectors, lost = encode_items(encoder, changed)
                 corpus_report.skipped["no known word"] += len(lost)
                 # A changed item that no longer encodes must not keep its old vector.
-                report.deleted += writer.delete(keys=[key for key in lost if key in stored])
+                report.deleted += writer.delete(keys=[i.key for i in lost if i.key in stored])
                 if kept:
-                    writer.upsert(kept, vectors[encodable])
+                    writer.upsert(kept, vectors)
                 report.updated += sum(item.key in stored for item in kept)
                 report.added += sum(item.key not in stored for item in kept)
             bar.update(len(batch))

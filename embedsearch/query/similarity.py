@@ -1,0 +1,40 @@
+"""Similarity of words or texts, and the odd one out, as gensim's `similarity` and `doesnt_match`.
+
+>>> round(similarity(index, "king", "queen"), 4)  # doctest: +SKIP
+0.7839
+>>> doesnt_match(index, ["breakfast", "cereal", "dinner", "lunch"])  # doctest: +SKIP
+'cereal'
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..index import Index
+from ..vectors import normalize_rows
+from .terms import lookup_word_ids, resolve_terms
+
+
+def similarity(index: Index, first: str, second: str) -> float:
+    """Cosine similarity of two words or texts."""
+    return float(similarity_matrix(index, [first, second])[0, 1])
+
+
+def similarity_matrix(index: Index, terms: Sequence[str]) -> np.ndarray:
+    """Cosine similarity of every pair of words or texts, (n, n) float32."""
+    vectors = np.stack([t.vector for t in resolve_terms(index, terms)])
+    return vectors @ vectors.T
+
+
+def doesnt_match(index: Index, words: Sequence[str]) -> str:
+    """The word furthest from the mean of the others (gensim's `doesnt_match`)."""
+    found = lookup_word_ids(index, words)
+    used = [w for w in words if w in found]
+    if len(used) < 2:
+        raise InputError("give at least two known words to find the odd one out")
+    vectors = index.vectors_of([found[w] for w in used])
+    mean = normalize_rows(vectors.mean(axis=0))
+    return min(zip(vectors @ mean, used))[1]

@@ -1,0 +1,81 @@
+"""Query terms: a word, a text or an item key, turned into a unit vector and the items it stands for.
+
+On a vocabulary index (one item per word) a term is looked up by key, as
+given and then lower-cased, and a text is the normalised mean of its known
+words' unit vectors, as gensim's `most_similar(positive=[...])` does. On a
+corpus index a term that is an item key uses that item's vector; anything
+else is encoded with the index's own encoder, loaded once per open index and
+checked against the manifest (dimension and fingerprint), so a changed
+encoder is an error rather than silently wrong neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from ..corpus import tokenize
+from ..errors import UnknownWordsError
+from ..index import Index
+from ..indexing.encoder_check import load_index_encoder
+from ..vectors import normalize_rows
+
+
+@dataclass
+class Term:
+    """A resolved query term: its unit vector and the item ids it stands for."""
+
+    text: str
+    vector: np.ndarray
+    ids: set[int] = field(default_factory=set)
+
+
+def index_encoder(index: Index):
+    """The encoder `index` was built with, loaded and checked once per open index."""
+    encoder = getattr(index, "_query_encoder", None)
+    if encoder is None:
+        encoder = index._query_encoder = load_index_encoder(index.manifest, index.directory)
+    return encoder
+
+
+def lookup_word_ids(index: Index, words: Sequence[str]) -> dict[str, int]:
+    """word -> id, trying the word as given, then lower-cased (GloVe is lower-case)."""
+    found = index.ids_for_keys(list(words))
+    missing = [w for w in words if w not in found]
+    if missing:
+        lowered = index.ids_for_keys([w.lower() for w in missing])
+        for word in missing:
+            if word.lower() in lowered:
+                found[word] = lowered[word.lower()]
+    return found
+
+
+def resolve_terms(index: Index, terms: Sequence[str]) -> list[Term]:
+    """Vectors of words, texts or item keys; an error naming those that cannot be resolved."""
+    by_key = lookup_word_ids(index, terms)
+    resolved: dict[int, Term] = {}
+    pending = []
+    for position, term in enumerate(terms):
+        if term in by_key:
+            item_id = by_key[term]
+            resolved[position] = Term(term, index.vectors_of([item_id])[0], {item_id})
+        else:
+            pending.append(position)
+    if pending and index.manifest.content == "vocabulary":
+        unknown = []
+        for position in pending:
+            ids = lookup_word_ids(index, tokenize(terms[position]))
+            if not ids:
+                unknown.append(terms[position])
+                continue
+            vector = normalize_rows(index.vectors_of(list(ids.values())).mean(axis=0))
+            resolved[position] = Term(terms[position], vector, set(ids.values()))
+        if unknown:
+            raise UnknownWordsError(unknown, f"index {index.name}")
+    elif pending:
+        vectors = index_encoder(index).encode([terms[p] for p in pending])
+        for position, vector in zip(pending, vectors):
+            resolved[position] = Term(terms[position], vector)
+    return [resolved[p] for p in range(len(terms))]

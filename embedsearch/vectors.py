@@ -1,0 +1,20 @@
+"""Row normalisation, the one place every layer makes vectors unit length.
+
+Every vector embedsearch stores or compares is L2-normalised float32, so that
+the inner product is the cosine. Encoders, queries and evaluations all call
+this one function, which keeps a zero row zero rather than turning it into NaN.
+
+>>> normalize_rows([[3.0, 4.0], [0.0, 0.0]]).tolist()
+[[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def normalize_rows(matrix) -> np.ndarray:
+    """Float32 copy of `matrix` (or of one vector) with each non-zero row at unit L2 norm."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
