@@ -24,22 +24,10 @@ def _open(index_name: str):
     return Index.open(index_name)
 
 
-def _hits_payload(index, hits) -> list[dict]:
-    """Hits as dicts; corpus items also carry their text, source, position, metadata."""
-    rows = index.items.rows([h.id for h in hits]) if index.manifest.content != "vocabulary" else {}
-    payload = []
-    for rank, hit in enumerate(hits, start=1):
-        entry = {"rank": rank, "key": hit.key, "score": round(hit.score, 6), "id": hit.id}
-        row = rows.get(hit.id)
-        if row:
-            entry.update(text=row["text"], source=row["source"], position=row["position"],
-                         metadata=row["metadata"])
-        payload.append(entry)
-    return payload
-
-
 def _print_hits(index, hits, as_json: bool, title: str) -> None:
-    payload = _hits_payload(index, hits)
+    from ..query.results import hits_payload
+
+    payload = hits_payload(index, hits)
     if as_json:
         print_json(payload)
         return
@@ -180,15 +168,12 @@ def similarity(
         raise InputError("give at least two words or texts to compare")
     with _open(index) as opened:
         matrix = queries.similarity_matrix(opened, terms)
-    if len(terms) == 2:
-        score = float(matrix[0, 1])
-        if as_json:
-            print_json({"a": terms[0], "b": terms[1], "score": round(score, 6)})
-        else:
-            typer.echo(f"{terms[0]} / {terms[1]}: {score:.4f}")
-        return
     if as_json:
-        print_json({"terms": terms, "matrix": [[round(float(v), 6) for v in row] for row in matrix]})
+        from ..query.results import similarity_payload
+
+        print_json(similarity_payload(terms, matrix))
+    elif len(terms) == 2:
+        typer.echo(f"{terms[0]} / {terms[1]}: {float(matrix[0, 1]):.4f}")
     else:
         print_table([""] + terms, [[t] + [float(v) for v in row] for t, row in zip(terms, matrix)])
 
@@ -207,7 +192,12 @@ def doesnt_match(
 
     with _open(index) as opened:
         odd = queries.doesnt_match(opened, words)
-    print_json({"words": words, "odd_one_out": odd}) if as_json else typer.echo(odd)
+    if as_json:
+        from ..query.results import odd_one_out_payload
+
+        print_json(odd_one_out_payload(words, odd))
+    else:
+        typer.echo(odd)
 
 
 @app.command()
