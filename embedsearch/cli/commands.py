@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -206,16 +205,10 @@ def info(index: str = typer.Argument(..., help="Index name or path."), as_json: 
 
     Example: embedsearch info glove-6b-50d
     """
-    from dataclasses import asdict
+    from ..index.catalog import index_info
 
     with _open(index) as opened:
-        manifest = asdict(opened.manifest)
-        manifest["path"] = str(opened.directory)
-        manifest["version"] = opened.version_dir.name
-        manifest["size_bytes"] = sum(f.stat().st_size for f in opened.version_dir.iterdir())
-        from ..index.describe import compaction_due
-
-        manifest["compaction_due"] = compaction_due(opened.manifest)
+        manifest = index_info(opened)
     if as_json:
         print_json(manifest)
         return
@@ -230,7 +223,7 @@ def info(index: str = typer.Argument(..., help="Index name or path."), as_json: 
     typer.echo(f"{'encoder':>12}: {encoder['name']} ({encoder['kind']}, {encoder['spec']})")
     typer.echo(f"{'fingerprint':>12}: {encoder['fingerprint']}")
     typer.echo(f"{'size':>12}: {manifest['size_bytes'] / 1e6:.1f} MB")
-    typer.echo(f"{'updated':>12}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(manifest['updated_at']))}")
+    typer.echo(f"{'updated':>12}: {manifest['updated_at']}")
 
 
 @app.command("list")
@@ -239,20 +232,11 @@ def list_indexes(as_json: bool = JsonOption):
 
     Example: embedsearch list
     """
-    from ..errors import EmbedsearchError
-    from ..index import Index, indexes_home
+    from ..index import indexes_home
+    from ..index.catalog import list_indexes
 
     home = indexes_home()
-    entries = []
-    for directory in sorted(p for p in home.glob("*") if p.is_dir()) if home.is_dir() else []:
-        try:
-            with Index.open(directory) as opened:
-                manifest = opened.manifest
-                entries.append({"name": directory.name, "count": manifest.count, "dim": manifest.dim,
-                                 "content": manifest.content, "encoder": manifest.encoder.name,
-                                 "index_type": manifest.index_type})
-        except EmbedsearchError as error:
-            entries.append({"name": directory.name, "error": str(error)})
+    entries = list_indexes(home)
     if as_json:
         print_json(entries)
     elif not entries:
