@@ -26,7 +26,7 @@ from ..encoders import Encoder
 from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..progress import progress_bar
-from .build import add_encoded, add_vocabulary, encoder_info
+from .build import add_encoded, add_vocabulary, encoder_info, skipped_lines
 from .encoder_check import load_index_encoder
 
 
@@ -52,8 +52,7 @@ class RebuildReport:
                     f"{self.new_fingerprint}); nothing to do"]
         lines = [f"{self.path}: encoder {self.encoder} changed ({self.old_fingerprint} -> "
                  f"{self.new_fingerprint}); re-encoded {self.items:,} items in {self.seconds:.1f} s"]
-        lines += [f"skipped {count:,} ({reason})" for reason, count in sorted(self.skipped.items())]
-        return lines
+        return lines + skipped_lines(self.skipped)
 
 
 def _writer_for(index: Index, encoder: Encoder) -> IndexWriter:
