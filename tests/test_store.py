@@ -92,7 +92,7 @@ def test_filter_selects_inside_faiss(tmp_path):
 
 def test_existing_index_needs_overwrite(tmp_path):
     path = build(tmp_path / "idx", 5)
-    with pytest.raises(InputError, match="--overwrite"):
+    with pytest.raises(InputError, match="`overwrite=True`"):
         IndexWriter.create(path, ENCODER, DIM)
     with IndexWriter.create(path, ENCODER, DIM, overwrite=True) as writer:
         writer.add(items(3, prefix="other"), normalize_rows(3))

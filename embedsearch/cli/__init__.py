@@ -2,7 +2,7 @@
 
 Imports of numpy, FAISS, gensim and torch happen inside the commands, so a
 query on a word index never pays for torch. Errors a user can cause become one
-line on stderr and exit code 1; Ctrl-C exits 130 with the index untouched.
+line on stderr and exit code 1; Ctrl-C prints what was kept and exits 130.
 """
 
 from __future__ import annotations
@@ -25,19 +25,22 @@ app.add_typer(eval_app, name="eval")
 def main() -> None:
     """Entry point: run the app, turning domain errors into one clear line."""
     from ..errors import EmbedsearchError
+    from .errors import cli_message
 
     try:
         # Outside standalone mode click returns a `typer.Exit` code instead of exiting.
         code = app(standalone_mode=False)
     except EmbedsearchError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {cli_message(str(error))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing was changed", err=True)
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except typer.Abort:
+    except typer.Abort as abort:
+        # click turns Ctrl-C into Abort (after printing a newline) outside standalone mode.
+        if isinstance(abort.__context__, KeyboardInterrupt):
+            _interrupted()
         typer.echo("aborted", err=True)
         sys.exit(1)
     except Exception as error:  # click's usage errors arrive here in standalone_mode=False
@@ -48,6 +51,13 @@ def main() -> None:
         typer.echo(f"error: {error.format_message()}{hint}", err=True)
         sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: say what was kept (a write is all or nothing) and exit 130, as shells expect."""
+    typer.echo("interrupted: nothing half-written was kept; every index is at its last "
+               "complete version", err=True)
+    sys.exit(130)
 
 
 def _is_usage_error(error: Exception) -> bool:

@@ -310,9 +310,9 @@ class IndexWriter:
         from .tuning import TuningRequest
 
         directory = resolve_index_path(name_or_path)
-        if not overwrite and (directory / versions.CURRENT_FILE).exists():
-            raise InputError(f"index {directory} already exists: pass --overwrite to replace it")
+        versions.check_writable(directory, overwrite)
         name, parsed = faiss_types.parse_index_type(index_type)
+        index_params = faiss_types.check_params(index_type, index_params)
         vector_file_name(vector_dtype)
         manifest = Manifest(encoder=encoder, dim=dim, index_type=name,
                             index_params={**parsed, **(index_params or {})}, content=content,
@@ -349,7 +349,7 @@ class IndexWriter:
         if index_type is not None:
             name, parsed = faiss_types.parse_index_type(index_type)
             manifest.index_type = name
-            manifest.index_params = {**parsed, **(index_params or {})}
+            manifest.index_params = {**parsed, **faiss_types.check_params(index_type, index_params)}
             manifest.tuning = {}
             tuning = TuningRequest.make(name, recall, max_memory)
         elif recall is not None:

@@ -60,7 +60,7 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
     """
     vocabulary = encoder.vocabulary()
     if vocabulary is None:
-        raise InputError(f"encoder {encoder.name} has no vocabulary to index; use --corpus")
+        raise InputError(f"encoder {encoder.name} has no vocabulary to index; index a corpus with it instead")
     words, vectors = vocabulary
     started = time.perf_counter()
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",

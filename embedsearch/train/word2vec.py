@@ -67,7 +67,7 @@ def train_word2vec(corpus: str | Path, out: str | Path, config: Word2VecConfig =
     model.build_vocab(sentences)
     if not model.wv.index_to_key:
         raise InputError(f"no word in {corpus} occurs at least {config.min_count} times; "
-                         "lower --min-count or give a larger corpus")
+                         "lower `min_count` or give a larger corpus")
 
     class EpochBar(CallbackAny2Vec):
         def __init__(self, bar):
