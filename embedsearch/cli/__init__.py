@@ -13,13 +13,15 @@ import typer
 
 from .app import app
 # Importing these modules registers their commands on `app`, `train_app` or `eval_app`.
-from . import commands, encoders, index_admin  # noqa: F401
+from . import commands, queries, encoders, index_admin  # noqa: F401
 from . import train_attention, train_token_position, eval_retrieval  # noqa: F401
 from .train import train_app
 from .evaluate import eval_app
 
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
+
+INTERRUPTED = 130  # the exit code of a process stopped by SIGINT, as shells report it
 
 
 def main() -> None:
@@ -37,10 +39,7 @@ def main() -> None:
         _interrupted()
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except typer.Abort as abort:
-        # click turns Ctrl-C into Abort (after printing a newline) outside standalone mode.
-        if isinstance(abort.__context__, KeyboardInterrupt):
-            _interrupted()
+    except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(1)
     except Exception as error:  # click's usage errors arrive here in standalone_mode=False
@@ -50,6 +49,8 @@ def main() -> None:
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
         typer.echo(f"error: {error.format_message()}{hint}", err=True)
         sys.exit(error.exit_code)
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code, silently
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -57,7 +58,7 @@ def _interrupted() -> None:
     """Ctrl-C: say what was kept (a write is all or nothing) and exit 130, as shells expect."""
     typer.echo("interrupted: nothing half-written was kept; every index is at its last "
                "complete version", err=True)
-    sys.exit(130)
+    sys.exit(INTERRUPTED)
 
 
 def _is_usage_error(error: Exception) -> bool:
