@@ -5,9 +5,9 @@ word) wrapped so that `ignored` travels with it: the CLI prints it on
 stderr and in `--json`, the HTTP API returns it, and no interface has to
 recompute which words of a text the vectors did not know.
 
->>> hits = neighbors(index, "new york xqzvbn")  # doctest: +SKIP
->>> hits[0].key, hits.ignored
-('york', ['xqzvbn'])
+    hits = neighbors(index, "new york xqzvbn")
+    hits[0].key, hits.ignored
+    # ('chicago', ['xqzvbn'])
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ among its answers, as in gensim's `most_similar`. Many queries resolve
 their terms together and go to the index in ONE search call, so FAISS
 spreads them over its threads.
 
->>> [hit.key for hit in neighbors(index, "computer", k=3)]  # doctest: +SKIP
-['computers', 'software', 'technology']
->>> [hits[0].key for hits in neighbors_batch(index, ["king", "paris"], k=1)]  # doctest: +SKIP
-['prince', 'france']
+    [hit.key for hit in neighbors(index, "computer", k=3)]
+    # ['computers', 'software', 'technology']
+    [hits[0].key for hits in neighbors_batch(index, ["king", "paris"], k=1)]
+    # ['prince', 'france']
 """
 
 from __future__ import annotations

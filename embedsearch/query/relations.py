@@ -5,8 +5,8 @@ vectors: `n_similarity` is the cosine of the two sets' mean vectors,
 `distances` is 1 - cosine, `closer_than(a, b)` the items nearer a than b is,
 and `rank(a, b)` one more than their number.
 
->>> rank(index, "king", "queen")  # doctest: +SKIP
-1
+    rank(index, "king", "prince")
+    # 1
 """
 
 from __future__ import annotations
