@@ -16,7 +16,8 @@ import pytest
 from embedsearch.corpus import Item
 from embedsearch.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
 from embedsearch.index import EncoderInfo, Index, IndexWriter
-from embedsearch.index import versions
+from embedsearch.index import checksums, versions
+from embedsearch.index.manifest import Manifest
 
 DIM = 8
 ENCODER = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0")
@@ -164,6 +165,11 @@ def test_disagreeing_parts_are_reported(tmp_path):
     connection.execute("DELETE FROM items WHERE id = 4")
     connection.commit()
     connection.close()
+    with pytest.raises(IndexCorruptError, match="items.db does not match its checksum"):
+        Index.open(path)
+    manifest = Manifest.read(live)  # checksums that agree with the files: the counts still disagree
+    manifest.files = checksums.record(live)
+    manifest.write(live)
     with pytest.raises(IndexCorruptError, match="manifest says 10 items, FAISS holds 10, SQLite holds 9"):
         Index.open(path)
 

@@ -95,6 +95,11 @@ def fold_chunk(similarities, rows, term_rows, signs, cosmul, chunk_ids, excluded
                 threshold = best_scores[question, k - 1]  # an empty slot scores -inf; NaN never wins
                 _score_segment(similarities, term_rows[question], signs, cosmul, segment, size,
                                scores, spare)
+                beaten = False
+                for x in range(size):  # a vector loop; the scalar one below runs rarely
+                    beaten |= scores[x] > threshold
+                if not beaten:
+                    continue
                 for x in range(size):
                     if scores[x] > threshold:
                         threshold = _insert(best_scores[question], best_ids[question], scores[x],
