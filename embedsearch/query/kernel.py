@@ -26,7 +26,7 @@ NO_NEGATIVE = np.float32(1 + 1e-6)  # the denominator when no term is negative
 SEGMENT = 256  # rows scored into a small buffer before any of them is compared
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _score_segment(similarities, rows, signs, cosmul, segment, size, scores, spare):
     """One question's scores of a segment's first `size` rows into `scores` (float32, gensim's
     order of operations), one term at a time so that each loop is a plain vector operation."""
