@@ -374,6 +374,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20, help="kills per kind of write")
     parser.add_argument("--seconds", type=float, default=60, help="how long the readers read")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=("kills", "readers", "damaged"), action="append",
+                        help="run only these experiments (repeatable; default all three)")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -386,30 +388,44 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="stress-") as scratch:
         root = Path(scratch)
-        results = {"kills": [kill_trials(root, op, trials, rng)
-                             for op in ("build", "add", "reindex", "delete")],
-                   "readers": readers_and_writer(root, seconds),
-                   "damaged": damaged_files(root, rng)}
+        wanted = args.only or ("kills", "readers", "damaged")
+        results = {}
+        if "kills" in wanted:
+            results["kills"] = [kill_trials(root, op, trials, rng)
+                                for op in ("build", "add", "reindex", "delete")]
+        if "readers" in wanted:
+            results["readers"] = readers_and_writer(root, seconds)
+        if "damaged" in wanted:
+            results["damaged"] = damaged_files(root, rng)
     if args.json:
         print(json.dumps(results))
         return
+    print_report(results)
+
+
+def print_report(results: dict) -> None:
     print("kill -9 during writes")
     print(f"  {'write':8} {'trials':>6} {'failures':>8} {'lost':>5} {'before':>6} {'after':>6}  write s")
-    for row in results["kills"]:
+    for row in results.get("kills", []):
         print(f"  {row['operation']:8} {row['trials']:6} {row['failures']:8} {row['lost_items']:5} "
               f"{row['before']:6} {row['after']:6}  {row['write_seconds']}")
         for problem in row["problems"][:5]:
             print(f"    {problem}")
-    readers = results["readers"]
+    readers = results.get("readers")
+    if readers:
+        print_readers(readers)
+    print("damaged files")
+    for row in results.get("damaged", []):
+        print(f"  {row['file']:16} {row['damage']:15} {row['verdict'][:110]}")
+
+
+def print_readers(readers: dict) -> None:
     print(f"readers during writes ({readers['readers']} readers, {readers['seconds']} s, "
           f"{readers['commits']} commits): {readers['queries']} queries, {readers['errors']} errors, "
           f"{readers['wrong']} wrong answers, {readers['half_written']} half-written versions seen")
     for message in readers["messages"]:
         print(f"    {message}")
     print(f"  a reader holding an old version after two more commits: {readers['old_reader']}")
-    print("damaged files")
-    for row in results["damaged"]:
-        print(f"  {row['file']:16} {row['damage']:15} {row['verdict'][:110]}")
 
 
 if __name__ == "__main__":
