@@ -212,3 +212,24 @@ def test_faiss_and_torch_share_a_process(tmp_path):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "ok" and time.time() - started < 120
+
+
+def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path):
+    path = build(tmp_path / "idx", 10)
+    live = versions.current_version(path)
+    manifest = Manifest.read(live)
+    assert set(manifest.files) == {"items.db", "vectors.f32", "index.faiss"}
+    data = bytearray((live / "vectors.f32").read_bytes())
+    data[17] ^= 0xFF  # one flipped byte: same size, other numbers
+    (live / "vectors.f32").write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match="vectors.f32 does not match its checksum"):
+        Index.open(path)
+    manifest.files = {}  # a format 1 manifest records no checksums: only the structural checks
+    manifest.write(live)
+    text = (live / "manifest.json").read_text().replace('"format_version": 2', '"format_version": 1')
+    (live / "manifest.json").write_text(text)
+    with Index.open(path) as index:
+        assert index.count == 10
+    (path / "CURRENT").write_text("../../elsewhere\n")
+    with pytest.raises(IndexCorruptError, match="does not name a version"):
+        Index.open(path)
