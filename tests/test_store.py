@@ -219,6 +219,11 @@ def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path
     live = versions.current_version(path)
     manifest = Manifest.read(live)
     assert set(manifest.files) == {"items.db", "vectors.f32", "index.faiss"}
+    text = (live / "manifest.json").read_text()
+    (live / "manifest.json").write_text(text.replace('"count": 10', '"count": 11'))
+    with pytest.raises(IndexCorruptError, match="manifest.json does not match its checksum"):
+        Index.open(path)
+    (live / "manifest.json").write_text(text)
     data = bytearray((live / "vectors.f32").read_bytes())
     data[17] ^= 0xFF  # one flipped byte: same size, other numbers
     (live / "vectors.f32").write_bytes(bytes(data))
