@@ -94,5 +94,5 @@ def test_train_word2vec_saves_vectors_with_counts(tmp_path):
 def test_train_word2vec_rejects_a_corpus_with_no_frequent_word(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("one two three\n")
-    with pytest.raises(InputError, match="min_count"):
+    with pytest.raises(InputError, match="`min_count`"):
         train_word2vec(corpus, tmp_path / "out", Word2VecTraining(min_count=5), show_progress=False)

@@ -12,10 +12,14 @@ search goes through the index's FAISS type (`Index.search`).
 """
 
 from .analogy import analogies, analogy, most_similar
-from .neighbors import neighbors
+from .answers import Hits, OddOneOut, Similarities
+from .neighbors import neighbors, neighbors_batch
 from .ranking import exact_search
-from .similarity import doesnt_match, similarity, similarity_matrix
+from .relations import closer_than, distances, n_similarity, rank
+from .similarity import compare, doesnt_match, odd_one_out, similarity, similarity_matrix
 from .terms import Term, resolve_terms
 
-__all__ = ["Term", "analogies", "analogy", "doesnt_match", "exact_search", "most_similar",
-           "neighbors", "resolve_terms", "similarity", "similarity_matrix"]
+__all__ = ["Hits", "OddOneOut", "Similarities", "Term", "analogies", "analogy", "closer_than",
+           "compare", "distances", "doesnt_match", "exact_search", "most_similar", "n_similarity",
+           "neighbors", "neighbors_batch", "odd_one_out", "rank", "resolve_terms", "similarity",
+           "similarity_matrix"]

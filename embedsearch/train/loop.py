@@ -134,7 +134,7 @@ def resume_checkpoint(path: str | Path, *, model, optimizer, config: dict,
         changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
         details = ", ".join(f"{k}={saved.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
         raise InputError(f"cannot resume from {path}: it was trained with {details}; "
-                         "use the same options or drop --resume")
+                         "use the same options or drop `resume=True`")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     history = [EpochStats(**h) for h in state.get("history", [])]

@@ -124,7 +124,7 @@ def train_token_position(corpus: str | Path, out: str | Path,
         validation_stream, training.model.context, training.model.context)
     if len(train_inputs) == 0:
         raise InputError(f"{corpus} is too short: {len(train_stream)} training tokens for a "
-                         f"context of {training.model.context}; use a smaller context")
+                         f"context of {training.model.context}; use a smaller `context`")
     train_windows = torch.from_numpy(np.stack([train_inputs, train_targets], axis=1))  # (N, 2, T)
     validation_windows = torch.from_numpy(np.stack([validation_inputs, validation_targets], axis=1))
 

@@ -85,8 +85,8 @@ def train_word2vec(corpus: str | Path, out: str | Path, training: Word2VecTraini
                      hashfxn=stable_hash)
     model.build_vocab(sentences)
     if not model.wv.index_to_key:
-        raise InputError(f"no word in {corpus} occurs at least {training.min_count} times "
-                         "(min_count): lower it or give a larger corpus")
+        raise InputError(f"no word in {corpus} occurs at least {training.min_count} times; "
+                         "lower `min_count` or give a larger corpus")
 
     class EpochBar(CallbackAny2Vec):
         def __init__(self, bar):
