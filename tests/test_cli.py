@@ -168,5 +168,5 @@ def test_word_query_imports_neither_torch_nor_gensim(built, home, tmp_path):
     assert heavy.strip() == "[]"
     with Index.open(built) as index:
         expected = query.neighbors(index, "king", k=10)
-    assert [(p["key"], p["rank"]) for p in json.loads(output)] == \
+    assert [(p["key"], p["rank"]) for p in json.loads(output)["hits"]] == \
         [(hit.key, rank) for rank, hit in enumerate(expected, start=1)]
