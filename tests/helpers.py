@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import typing
 from dataclasses import fields
 
@@ -87,3 +88,27 @@ def tiny_token_position_encoder(seed: int = 0, pooling: str = "embedding"):
                                  pooling=pooling)
     torch.manual_seed(seed)
     return TokenPositionEncoder(TokenPositionModel(config), config, tokenizer)
+
+
+TOPICS = {
+    "royal": "king queen prince princess crown throne palace royal kingdom court".split(),
+    "fruit": "apple banana cherry orange grape melon juice sweet ripe orchard".split(),
+    "code": "computer program software code data network server bug compile keyboard".split(),
+}
+GLUE = "the a of and in to with was is".split()
+
+
+def tiny_corpus(path, lines_per_topic=20, seed=0):
+    """Lines of 10 words, each line about one topic: a corpus with something to learn."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(lines_per_topic):
+        for words in TOPICS.values():
+            lines.append(" ".join(rng.choice(words) if i % 2 == 0 else rng.choice(GLUE)
+                                  for i in range(10)))
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+# A token+position training of seconds (flat settings for `training_of`).
+FAST_TOKEN_POSITION = dict(context=8, dim=16, hidden=32, epochs=3, batch_size=16, learning_rate=1e-2)
