@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from pathlib import Path
 
-from ..errors import IndexLockedError, IndexNotFoundError, InputError
+from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
 
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 TMP_PREFIX = "tmp-"
+VERSION_NAME = re.compile(r"v[0-9]{6}")
 
 
 def is_index_dir(directory: Path) -> bool:
@@ -51,6 +53,11 @@ def current_version(index_dir: Path) -> Path:
             f"{index_dir} has no complete index (an interrupted first build): "
             "build it again with `overwrite=True`"
         ) from None
+    except UnicodeDecodeError:
+        name = ""
+    if not VERSION_NAME.fullmatch(name) or not (index_dir / name).is_dir():
+        raise IndexCorruptError(f"{index_dir / CURRENT_FILE} does not name a version of the index "
+                                f"({name[:40]!r}); rebuild it")
     return index_dir / name
 
 
@@ -94,7 +101,7 @@ def publish(index_dir: Path, tmp_dir: Path, final_dir: Path) -> None:
     previous = None
     try:
         previous = current_version(index_dir)
-    except IndexNotFoundError:
+    except (IndexNotFoundError, IndexCorruptError):
         pass
     os.rename(tmp_dir, final_dir)
     pointer = index_dir / (CURRENT_FILE + ".tmp")
