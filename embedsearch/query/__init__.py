@@ -12,10 +12,10 @@ search goes through the index's FAISS type (`Index.search`).
 """
 
 from .analogy import analogies, analogy, most_similar
-from .neighbors import neighbors
+from .neighbors import neighbors, neighbors_batch
 from .ranking import exact_search
 from .similarity import doesnt_match, similarity, similarity_matrix
 from .terms import Term, resolve_terms
 
 __all__ = ["Term", "analogies", "analogy", "doesnt_match", "exact_search", "most_similar",
-           "neighbors", "resolve_terms", "similarity", "similarity_matrix"]
+           "neighbors", "neighbors_batch", "resolve_terms", "similarity", "similarity_matrix"]
