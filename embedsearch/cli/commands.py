@@ -15,6 +15,22 @@ IndexOption = typer.Option(..., "--index", "-i", help="Index name (under indexes
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 WhereOption = typer.Option(None, "--where", "-w",
                            help="SQL filter over item columns, e.g. \"source = 'a.txt'\".")
+FilterOption = typer.Option(None, "--filter", "-f",
+                            help='JSON filter over item columns and metadata, e.g. '
+                                 '\'{"source": "a.txt", "year": {"$gte": 2020}}\'.')
+
+
+def _where(where: str | None, filter_json: str | None):
+    """The search filter: --where (SQL) or --filter (JSON), not both."""
+    if where is not None and filter_json is not None:
+        from ..errors import InputError
+
+        raise InputError("give --where (SQL) or --filter (JSON), not both")
+    if filter_json is not None:
+        from ..index.filters import parse_filter
+
+        return parse_filter(filter_json)
+    return where
 
 
 def _open(index_name: str):
@@ -113,16 +129,20 @@ def neighbors(
     index: str = IndexOption,
     k: int = typer.Option(10, "-k", min=1, help="How many neighbours."),
     where: Optional[str] = WhereOption,
+    filter_json: Optional[str] = FilterOption,
     as_json: bool = JsonOption,
 ):
     """Nearest neighbours of a word, a text or an item.
 
-    Example: embedsearch neighbors computer --index glove-6b-50d -k 10
+    Examples:
+      embedsearch neighbors computer --index glove-6b-50d -k 10
+      embedsearch neighbors "river bank" --index notes --filter '{"year": {"$gte": 2020}}'
     """
     from .. import query as queries
 
+    condition = _where(where, filter_json)
     with _open(index) as opened:
-        hits = queries.neighbors(opened, query, k=k, where=where)
+        hits = queries.neighbors(opened, query, k=k, where=condition)
         _print_hits(opened, hits, as_json, f"neighbours of {query!r} in {opened.name}")
 
 
@@ -135,6 +155,7 @@ def analogy(
     k: int = typer.Option(10, "-k", min=1),
     method: str = typer.Option("add", help="add = 3CosAdd (most_similar), mul = 3CosMul."),
     where: Optional[str] = WhereOption,
+    filter_json: Optional[str] = FilterOption,
     as_json: bool = JsonOption,
 ):
     """A is to B as C is to ? (B - A + C).
@@ -143,8 +164,9 @@ def analogy(
     """
     from .. import query as queries
 
+    condition = _where(where, filter_json)
     with _open(index) as opened:
-        hits = queries.analogy(opened, a, b, c, k=k, method=method, where=where)
+        hits = queries.analogy(opened, a, b, c, k=k, method=method, where=condition)
         _print_hits(opened, hits, as_json, f"{a} : {b} :: {c} : ?")
 
 

@@ -30,7 +30,14 @@ def serve(
       embedsearch serve glove-6b-50d
       embedsearch serve notes --host 0.0.0.0 --port 8080 --api-key "$KEY"
     """
-    from ..server.run import explorer_url, make_server
+    try:
+        from ..server.run import explorer_url, make_server
+        import fastapi, uvicorn  # noqa: F401,E401
+    except ImportError as error:
+        from ..errors import InputError
+
+        raise InputError(f"embedsearch serve needs the server extra ({error.name} is missing): "
+                         "pip install 'embedsearch[server]'") from None
 
     server, sock = make_server(names or None, host=host, port=port, api_key=api_key,
                                read_api_key=read_api_key, allow_sql=allow_sql)

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..errors import FilterError
 from .filters import Where
-from .sql_guard import install_time_limit, last_refusal, sandboxed_connection, time_limit
+from .sql_guard import (forget_refusal, install_time_limit, last_refusal, sandboxed_connection,
+                        time_limit)
 
 ITEMS_FILE = "items.db"
 TABLE = "items"
@@ -101,13 +102,14 @@ class ItemsReader:
             if self._sandbox is None:
                 self._sandbox = sandboxed_connection(self.path, TABLE)
             connection = self._sandbox
+            forget_refusal()
         try:
             with time_limit(where.time_limit):
                 cursor = connection.execute(f"SELECT id FROM {TABLE} WHERE {where.sql}",
                                             where.params)
                 ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
         except sqlite3.DatabaseError as error:
-            if where.sandboxed and "not authorized" in str(error):
+            if where.sandboxed and ("not authorized" in str(error) or "prohibited" in str(error)):
                 raise FilterError(f"SQL filter refused: {last_refusal()} is not allowed "
                                  "(only reading the items table and plain functions)") from None
             raise FilterError(

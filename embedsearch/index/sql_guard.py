@@ -85,19 +85,26 @@ def _authorizer(table: str):
     def authorize(action, first, second, database, trigger):
         if action == sqlite3.SQLITE_SELECT:
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_READ and first == table and database == "main":
+        # A read of no column (counting rows, a cross join) comes with no database name.
+        if action == sqlite3.SQLITE_READ and first == table and database in ("main", None):
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION and (second or "").lower() in ALLOWED_FUNCTIONS:
             return sqlite3.SQLITE_OK
-        _state.refused = _describe(action, first, second)
+        if getattr(_state, "refused", None) is None:  # the first refusal is the one to name
+            _state.refused = _describe(action, first, second)
         return sqlite3.SQLITE_DENY
 
     return authorize
 
 
+def forget_refusal() -> None:
+    """Start a statement with no refusal recorded."""
+    _state.refused = None
+
+
 def last_refusal() -> str:
-    """What the sandbox last refused on this thread, for the error message."""
-    return getattr(_state, "refused", "a statement outside the sandbox")
+    """What the sandbox first refused in this thread's last statement, for the error message."""
+    return getattr(_state, "refused", None) or "a statement outside the sandbox"
 
 
 def _describe(action: int, first, second) -> str:
