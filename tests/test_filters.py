@@ -23,7 +23,7 @@ NEVER_ENDING = "id IN (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 F
 
 
 @pytest.fixture(scope="module")
-def corpus_index(tmp_path_factory):
+def corpus_index(tmp_path_factory, vectors_file):
     folder = tmp_path_factory.mktemp("filters")
     lines = []
     words = ["king", "queen", "river", "bank", "money", "computer", "bread", "castle"]
@@ -35,7 +35,7 @@ def corpus_index(tmp_path_factory):
         lines.append(json.dumps(record))
     (folder / "docs.jsonl").write_text("\n".join(lines) + "\n")
     path = folder / "docs"
-    build_corpus_index(folder / "docs.jsonl", load_encoder("glove-6b-50d"), path, key_field="id",
+    build_corpus_index(folder / "docs.jsonl", load_encoder(str(vectors_file)), path, key_field="id",
                        show_progress=False)
     return path
 

@@ -43,10 +43,10 @@ def write_corpus(path, texts=TEXTS):
 
 
 @pytest.fixture(scope="module")
-def corpus_path(tmp_path_factory):
+def corpus_path(tmp_path_factory, vectors_file):
     folder = tmp_path_factory.mktemp("served")
     path = folder / "notes"
-    build_corpus_index(write_corpus(folder / "notes.jsonl"), load_encoder("glove-6b-50d"), path,
+    build_corpus_index(write_corpus(folder / "notes.jsonl"), load_encoder(str(vectors_file)), path,
                        key_field="id", show_progress=False)
     return path
 
@@ -185,9 +185,9 @@ def test_projection_of_a_neighbourhood_and_of_a_sample(client, words, notes):
 
 
 @pytest.fixture
-def writable(tmp_path):
+def writable(tmp_path, vectors_file):
     path = tmp_path / "diary"
-    build_corpus_index(write_corpus(tmp_path / "diary.jsonl"), load_encoder("glove-6b-50d"), path,
+    build_corpus_index(write_corpus(tmp_path / "diary.jsonl"), load_encoder(str(vectors_file)), path,
                        key_field="id", show_progress=False)
     return path
 
@@ -212,7 +212,7 @@ def test_write_then_read(writable):
 
 
 def test_readers_keep_answering_during_a_write(writable):
-    many = [{"key": f"new{i}", "text": f"{TEXTS[i % len(TEXTS)]} number {i}"} for i in range(3000)]
+    many = [{"key": f"new{i}", "text": f"{TEXTS[i % len(TEXTS)]} number {i}"} for i in range(1000)]
     answers, failures = [], []
     with running_server([str(writable)]) as url:
         def read(stop):
