@@ -230,6 +230,7 @@ function renderHits(title, hits, answer) {
   const list = element("ol");
   list.id = "results";
   const best = hits.length ? Math.max(...hits.map((h) => h.score)) : 1;
+  const worst = hits.length ? Math.min(...hits.map((h) => h.score)) : 0;
   for (const hit of hits) {
     const item = element("li");
     const button = element("button", "hit");
@@ -239,7 +240,7 @@ function renderHits(title, hits, answer) {
     button.append(element("span", "rank", String(hit.rank)), element("span", "key", hit.key));
     const score = element("span", "score", hit.score.toFixed(4));
     const bar = element("span", "bar");
-    bar.style.width = Math.max(4, 100 * hit.score / (best || 1)) + "%";
+    bar.style.width = (best > worst ? 15 + 85 * (hit.score - worst) / (best - worst) : 100) + "%";
     score.append(bar);
     button.append(score);
     if (hit.text && hit.text !== hit.key) button.append(element("span", "text", hit.text));
@@ -263,7 +264,7 @@ async function drawMap(request, title, links) {
   const data = await api(`/indexes/${encodeURIComponent(indexName())}/projection`,
                          withFilter(request));
   mapPoints = data.points;
-  $("map-title").textContent = "Map " + (title || "");
+  $("map-title").textContent = title || "Map";
   $("map-count").textContent = `${mapPoints.length} points, ${data.method.toUpperCase()}`;
   mapLinks = links || [];
   updateColourChoices();
@@ -334,8 +335,7 @@ function renderMap() {
   }
   const field = $("colour-by").value;
   const {colour, legend} = colourScale(field);
-  const labelled = mapPoints.length <= 120;
-  mapPoints.forEach((point, i) => {
+  const circles = mapPoints.map((point, i) => {
     const circle = document.createElementNS(SVG, "circle");
     circle.setAttribute("class", "point " + point.role);
     circle.setAttribute("cx", px(point.x));
@@ -346,16 +346,10 @@ function renderMap() {
     circle.addEventListener("mousemove", (event) => hover(point, event));
     circle.addEventListener("mouseleave", () => $("tooltip").classList.add("hidden"));
     circle.addEventListener("click", () => explore(point.key));
-    svg.append(circle);
-    if (labelled || point.role !== "sample") {
-      const label = document.createElementNS(SVG, "text");
-      label.setAttribute("class", point.role);
-      label.setAttribute("x", px(point.x) + 8);
-      label.setAttribute("y", py(point.y) + 4);
-      label.textContent = point.key.length > 24 ? point.key.slice(0, 23) + "…" : point.key;
-      svg.append(label);
-    }
+    return circle;
   });
+  svg.append(...circles);
+  placeLabels(svg, px, py, width, height);
   $("legend").replaceChildren(...legend.map(([swatch, text]) => {
     const entry = element("span");
     const dot = element("i");
@@ -363,6 +357,36 @@ function renderMap() {
     entry.append(dot, document.createTextNode(text));
     return entry;
   }));
+}
+
+// Labels go where they overlap no other label: right, left, above or below their point, in
+// order of importance (query and terms first, then by score); a label with no free place is
+// left out (its point keeps its tooltip).
+function placeLabels(svg, px, py, width, height) {
+  const order = mapPoints.map((p, i) => i).sort((i, j) => importance(mapPoints[j]) - importance(mapPoints[i]));
+  const taken = [];
+  for (const i of order) {
+    const point = mapPoints[i];
+    const text = point.key.length > 24 ? point.key.slice(0, 23) + "…" : point.key;
+    const big = point.role === "query" || point.role === "term";
+    const w = text.length * (big ? 8 : 6.6) + 4, h = big ? 15 : 13;
+    const x = px(point.x), y = py(point.y);
+    const spots = [[x + 9, y - h / 2], [x - 9 - w, y - h / 2], [x - w / 2, y - 9 - h], [x - w / 2, y + 9]];
+    const spot = spots.find(([sx, sy]) => sx >= 0 && sy >= 0 && sx + w <= width && sy + h <= height &&
+      !taken.some(([tx, ty, tw, th]) => sx < tx + tw && tx < sx + w && sy < ty + th && ty < sy + h));
+    if (!spot) continue;
+    taken.push([spot[0], spot[1], w, h]);
+    const label = document.createElementNS(SVG, "text");
+    label.setAttribute("class", point.role);
+    label.setAttribute("x", spot[0] + 2);
+    label.setAttribute("y", spot[1] + h - 3);
+    label.textContent = text;
+    svg.append(label);
+  }
+}
+
+function importance(point) {
+  return (point.role === "query" ? 3 : point.role === "term" ? 2 : 0) + (point.score || 0);
 }
 
 function hover(point, event) {
