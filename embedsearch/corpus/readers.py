@@ -6,9 +6,9 @@ Nothing is loaded whole: readers yield one item at a time, so a corpus larger
 than memory streams through. Bytes that are not UTF-8 are replaced (U+FFFD)
 and counted in the report, never fatal.
 
->>> report = CorpusReport()
->>> [item.key for item in read_corpus("notes.txt", report=report)]  # doctest: +SKIP
-['notes.txt:1', 'notes.txt:2']
+    report = CorpusReport()
+    [item.key for item in read_corpus("notes.txt", report=report)]
+    # ['notes.txt:1', 'notes.txt:2']
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ inside every search, until `compact` rebuilds them away. An HNSW graph is
 renumbered at commit when it has doubled since it was last renumbered, so that
 neighbours in space are neighbours in memory (`reorder`).
 
->>> with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:  # doctest: +SKIP
-...     writer.add(items, vectors)
->>> Index.open("demo").search(vectors[:1], k=5)                              # doctest: +SKIP
+    with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:
+        writer.add(items, vectors)
+    Index.open("demo").search(vectors[:1], k=5)
 """
 
 from __future__ import annotations

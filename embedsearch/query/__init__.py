@@ -5,10 +5,10 @@ Every function takes an opened `Index` and returns the same shape: hits
 and batches share one exact ranking engine (`ranking`), and approximate
 search goes through the index's FAISS type (`Index.search`).
 
->>> from embedsearch import Index, query
->>> with Index.open("glove-6b-50d") as index:  # doctest: +SKIP
-...     query.analogy(index, "man", "king", "woman")[0].key
-'queen'
+    from embedsearch import Index, query
+    with Index.open("glove-6b-50d") as index:
+        query.analogy(index, "man", "king", "woman")[0].key
+    # 'queen'
 """
 
 from .analogy import analogies, analogy, most_similar

@@ -4,11 +4,11 @@ The rules and scores follow gensim's KeyedVectors (`most_similar`,
 `most_similar_cosmul`), which the tests check. Every form goes through the
 batch engine in `ranking`; a single question is a batch of one.
 
->>> analogy(index, "man", "king", "woman")[0].key  # doctest: +SKIP
-'queen'
->>> [hits[0].key for hits in analogies(index, [("man", "king", "woman"),
-...                                             ("paris", "france", "rome")], k=1)]  # doctest: +SKIP
-['queen', 'italy']
+    analogy(index, "man", "king", "woman")[0].key
+    # 'queen'
+    [hits[0].key for hits in analogies(index, [("man", "king", "woman"),
+                                                ("paris", "france", "rome")], k=1)]
+    # ['queen', 'italy']
 """
 
 from __future__ import annotations

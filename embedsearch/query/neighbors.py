@@ -3,8 +3,8 @@
 The query's own items (the word itself, the words of a text) are never
 among its answers, as in gensim's `most_similar`.
 
->>> [hit.key for hit in neighbors(index, "computer", k=3)]  # doctest: +SKIP
-['computers', 'software', 'technology']
+    [hit.key for hit in neighbors(index, "computer", k=3)]
+    # ['computers', 'software', 'technology']
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Similarity of words or texts, and the odd one out, as gensim's `similarity` and `doesnt_match`.
 
->>> round(similarity(index, "king", "queen"), 4)  # doctest: +SKIP
-0.7839
->>> doesnt_match(index, ["breakfast", "cereal", "dinner", "lunch"])  # doctest: +SKIP
-'cereal'
+    round(similarity(index, "king", "queen"), 4)
+    # 0.7839
+    doesnt_match(index, ["breakfast", "cereal", "dinner", "lunch"])
+    # 'cereal'
 """
 
 from __future__ import annotations
