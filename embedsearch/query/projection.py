@@ -7,9 +7,9 @@ the browser never receives the whole index. PCA is the default (exact,
 deterministic: each axis is signed so that its largest loading is positive);
 UMAP is used when asked for and umap-learn is installed.
 
->>> points = projection(index, "computer", k=20)  # doctest: +SKIP
->>> points.coordinates.shape, points.roles[0]      # doctest: +SKIP
-((21, 2), 'query')
+    points = projection(index, "computer", k=20)
+    points.coordinates.shape, points.roles[0]
+    # ((21, 2), 'query')
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The FastAPI application: the API routes, the explorer's static files, errors, limits, keys.
 
->>> app = create_app(["glove-6b-50d"])          # doctest: +SKIP
->>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+    app = create_app(["glove-6b-50d"])
+    uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 
 from __future__ import annotations
