@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[server]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -36,6 +36,7 @@ demo: install
 	$(EMBEDSEARCH) similarity boy girl --index $(DEMO_INDEX)
 	$(EMBEDSEARCH) similarity computer water --index $(DEMO_INDEX)
 	$(EMBEDSEARCH) similarity paper knife --index $(DEMO_INDEX)
+	@echo "explore it in a browser: $(EMBEDSEARCH) serve $(DEMO_INDEX)   (then open http://127.0.0.1:8000/)"
 
 test: install-test
 	$(BIN)/python -m pytest

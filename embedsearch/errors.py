@@ -13,6 +13,10 @@ class InputError(EmbedsearchError):
     """The user's input (a file, an option, a filter) cannot be used."""
 
 
+class FilterError(InputError):
+    """A filter (JSON or SQL) is malformed, refused, or ran too long."""
+
+
 class UnknownWordsError(EmbedsearchError):
     """One or more words are not in the vocabulary; `words` lists them."""
 

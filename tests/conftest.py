@@ -40,6 +40,19 @@ def keyed_vectors(glove_slice):
     return keyed
 
 
+@pytest.fixture(scope="session")
+def vectors_file(glove_slice, tmp_path_factory):
+    """The GloVe slice as a word2vec binary file, the way users bring their own vectors
+    (and a corpus encoder that reloads in milliseconds)."""
+    from gensim.models import KeyedVectors
+
+    keyed = KeyedVectors(glove_slice.dim)
+    keyed.add_vectors(glove_slice.words, glove_slice.vectors)
+    path = tmp_path_factory.mktemp("vectors") / "slice.bin"
+    keyed.save_word2vec_format(str(path), binary=True)
+    return path
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """An empty indexes home for CLI tests."""

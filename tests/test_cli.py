@@ -18,18 +18,6 @@ from embedsearch.index import Index
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def vectors_file(glove_slice, tmp_path_factory):
-    """The GloVe slice as a word2vec binary file, the way users bring their own vectors."""
-    from gensim.models import KeyedVectors
-
-    keyed = KeyedVectors(glove_slice.dim)
-    keyed.add_vectors(glove_slice.words, glove_slice.vectors)
-    path = tmp_path_factory.mktemp("vectors") / "slice.bin"
-    keyed.save_word2vec_format(str(path), binary=True)
-    return path
-
-
 @pytest.fixture
 def built(home, vectors_file):
     result = runner.invoke(app, ["build", "--vectors", str(vectors_file), "--out", "words"])

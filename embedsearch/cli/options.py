@@ -68,3 +68,17 @@ CsvOption = typer.Option(False, "--csv", help="Print CSV with a header row.")
 QueriesOption: Optional[Path] = typer.Option(
     None, "--queries", exists=True, dir_okay=False,
     help="Answer one query per line of this file (as with the query '-' for standard input).")
+FilterOption = typer.Option(None, "--filter", "-f",
+                            help='JSON filter over item columns and metadata, e.g. '
+                                 '\'{"source": "a.txt", "year": {"$gte": 2020}}\'.')
+
+
+def search_filter(where: str | None, filter_json: str | None):
+    """The search filter: --where (SQL) or --filter (JSON), not both."""
+    if where is not None and filter_json is not None:
+        raise typer.BadParameter("give --where (SQL) or --filter (JSON), not both")
+    if filter_json is not None:
+        from ..index.filters import parse_filter
+
+        return parse_filter(filter_json)
+    return where

@@ -15,7 +15,8 @@ import typer
 from .answers import print_answers, print_odd_one_out, print_similarities
 from .app import app
 from .options import (CsvOption, IndexOption, JsonlOption, JsonOption, KOption, MethodOption,
-                      QueriesOption, StrictOption, WhereOption, output_format)
+                      QueriesOption, StrictOption, WhereOption, output_format,
+                      FilterOption, search_filter)
 
 STDIN = "-"
 
@@ -37,6 +38,7 @@ def neighbors(
     index: str = IndexOption,
     k: int = KOption,
     where: Optional[str] = WhereOption,
+    filter_json: Optional[str] = FilterOption,
     strict: bool = StrictOption,
     queries_file: Optional[Path] = QueriesOption,
     as_json: bool = JsonOption,
@@ -54,6 +56,7 @@ def neighbors(
     from .batch import block_lines, query_lines, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
+    where = search_filter(where, filter_json)
     with _open(index) as opened:
         if _batch(query, queries_file):
             stream_answers(query_lines(queries_file),
@@ -78,6 +81,7 @@ def analogy(
     k: int = KOption,
     method: str = MethodOption,
     where: Optional[str] = WhereOption,
+    filter_json: Optional[str] = FilterOption,
     strict: bool = StrictOption,
     queries_file: Optional[Path] = QueriesOption,
     as_json: bool = JsonOption,
@@ -95,6 +99,7 @@ def analogy(
     from .batch import block_lines, query_lines, split_terms, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
+    where = search_filter(where, filter_json)
     with _open(index) as opened:
         if _batch(a, queries_file):
             def answer(lines):
@@ -131,6 +136,7 @@ def most_similar(
     k: int = KOption,
     method: str = MethodOption,
     where: Optional[str] = WhereOption,
+    filter_json: Optional[str] = FilterOption,
     strict: bool = StrictOption,
     as_json: bool = JsonOption,
     as_jsonl: bool = JsonlOption,
@@ -144,6 +150,7 @@ def most_similar(
     from .. import query as queries
 
     output = output_format(as_json, as_jsonl, as_csv)
+    where = search_filter(where, filter_json)
     with _open(index) as opened:
         hits = queries.most_similar(opened, positive, negative or [], k=k, method=method,
                                     where=where, strict=strict)

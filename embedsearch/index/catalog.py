@@ -41,16 +41,18 @@ def list_indexes(home: str | Path | None = None) -> list[dict]:
     rather than hidden, so a damaged index is noticed.
     """
     home = Path(home) if home is not None else indexes_home()
-    entries = []
-    for directory in sorted(p for p in home.glob("*") if p.is_dir()) if home.is_dir() else []:
-        try:
-            with Index.open(directory) as opened:
-                manifest = opened.manifest
-                entries.append({"name": directory.name, "count": manifest.count,
-                                "dim": manifest.dim, "content": manifest.content,
-                                "encoder": manifest.encoder.name,
-                                "index_type": manifest.index_type,
-                                "updated_at": iso_time(manifest.updated_at)})
-        except EmbedsearchError as error:
-            entries.append({"name": directory.name, "error": str(error)})
-    return entries
+    directories = sorted(p for p in home.glob("*") if p.is_dir()) if home.is_dir() else []
+    return [index_entry(directory) for directory in directories]
+
+
+def index_entry(directory: Path) -> dict:
+    """One line of the listing: name, count, dim, content, encoder, type, update time (or error)."""
+    try:
+        with Index.open(directory) as opened:
+            manifest = opened.manifest
+            return {"name": directory.name, "count": manifest.count, "dim": manifest.dim,
+                    "content": manifest.content, "encoder": manifest.encoder.name,
+                    "index_type": manifest.index_type,
+                    "updated_at": iso_time(manifest.updated_at)}
+    except EmbedsearchError as error:
+        return {"name": directory.name, "error": str(error)}

@@ -7,7 +7,9 @@ frequency rank, 0 = most frequent), `metadata` (JSON) and `content_hash`
 
 Writes go through sqlite-utils on a private copy of the database; reads open
 the published file read-only and immutable, which needs no locks and cannot
-change anything, so a user's `--where` expression is safe to run.
+change anything, so a user's `--where` expression is safe to run. Every
+filter has a time limit; SQL from remote clients also runs sandboxed
+(`sql_guard`), and JSON filters arrive as parameterised SQL (`filters`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import FilterError
+from .filters import Where
+from .sql_guard import (forget_refusal, install_time_limit, last_refusal, sandboxed_connection,
+                        time_limit)
 
 ITEMS_FILE = "items.db"
 TABLE = "items"
@@ -60,9 +65,13 @@ class ItemsReader:
         self.connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
                                           check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
+        install_time_limit(self.connection)
+        self._sandbox: sqlite3.Connection | None = None
 
     def close(self) -> None:
         self.connection.close()
+        if self._sandbox is not None:
+            self._sandbox.close()
 
     def count(self) -> int:
         return self.connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
@@ -84,16 +93,31 @@ class ItemsReader:
         cursor.row_factory = None  # plain tuples: 20 % faster than sqlite3.Row here
         return dict(select_in(cursor, "id, key", "id", [int(i) for i in ids]))
 
-    def ids_where(self, where: str) -> np.ndarray:
-        """Ids of the items matching a SQL WHERE expression over the item columns."""
+    def ids_where(self, where: str | Where) -> np.ndarray:
+        """Ids of the items matching a SQL WHERE expression (or a `Where`) over the item columns."""
+        if not isinstance(where, Where):
+            where = Where(where)
+        connection = self.connection
+        if where.sandboxed:
+            if self._sandbox is None:
+                self._sandbox = sandboxed_connection(self.path, TABLE)
+            connection = self._sandbox
+            forget_refusal()
         try:
-            cursor = self.connection.execute(f"SELECT id FROM {TABLE} WHERE {where}")
-            ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
-        except (sqlite3.Error, sqlite3.Warning) as error:
-            raise InputError(
-                f"malformed filter {where!r}: {error} (columns: {', '.join(COLUMNS)}; "
+            with time_limit(where.time_limit):
+                cursor = connection.execute(f"SELECT id FROM {TABLE} WHERE {where.sql}",
+                                            where.params)
+                ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
+        except sqlite3.DatabaseError as error:
+            if where.sandboxed and ("not authorized" in str(error) or "prohibited" in str(error)):
+                raise FilterError(f"SQL filter refused: {last_refusal()} is not allowed "
+                                 "(only reading the items table and plain functions)") from None
+            raise FilterError(
+                f"malformed filter {where.sql!r}: {error} (columns: {', '.join(COLUMNS)}; "
                 "JSON fields via json_extract(metadata, '$.name'))"
             ) from None
+        except sqlite3.Warning as error:
+            raise FilterError(f"malformed filter {where.sql!r}: {error}") from None
         return ids
 
     def iter_rows(self, batch_size: int = 10000):

@@ -18,8 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import Sequence
 
-from ..corpus import CorpusReport, read_corpus
+from ..corpus import CorpusReport, Item, read_corpus
 from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import content_hash
@@ -80,19 +81,7 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
                     continue
                 unique[item.key] = item
                 seen.setdefault(item.source, set()).add(item.key)
-            stored = writer.items.hashes_for_keys(list(unique))
-            changed = [item for item in unique.values()
-                       if stored.get(item.key) != content_hash(item.text, item.metadata)]
-            report.unchanged += len(unique) - len(changed)
-            if changed:
-                kept, vectors, lost = encode_items(encoder, changed)
-                corpus_report.skipped["no known word"] += len(lost)
-                # A changed item that no longer encodes must not keep its old vector.
-                report.deleted += writer.delete(keys=[i.key for i in lost if i.key in stored])
-                if kept:
-                    writer.upsert(kept, vectors)
-                report.updated += sum(item.key in stored for item in kept)
-                report.added += sum(item.key not in stored for item in kept)
+            _upsert_changed(writer, encoder, list(unique.values()), report, corpus_report)
             bar.update(len(batch))
         if prune:
             for source, keys in seen.items():
@@ -102,3 +91,46 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
     report.seconds = time.perf_counter() - started
     report.skipped = corpus_report.skipped
     return report
+
+
+def upsert_items(name: str | Path, items: Sequence[Item]) -> AddReport:
+    """Add items to the corpus index `name`, or replace those whose key exists and changed.
+
+    Each key may appear once; the items are encoded with the index's own
+    encoder and land in one atomic version (the HTTP API's write endpoint).
+    """
+    started = time.perf_counter()
+    counts = Counter(item.key for item in items)
+    repeated = sorted(key for key, count in counts.items() if count > 1)
+    if repeated:
+        raise InputError(f"keys given more than once: {', '.join(repeated[:5])}")
+    encoder = _corpus_index_encoder(name)
+    corpus_report = CorpusReport()
+    with IndexWriter.update(name) as writer:
+        report = AddReport(writer.directory)
+        for start in range(0, len(items), BATCH_SIZE):
+            _upsert_changed(writer, encoder, list(items[start:start + BATCH_SIZE]), report,
+                            corpus_report)
+        report.count = writer.manifest.count
+    report.seconds = time.perf_counter() - started
+    report.skipped = corpus_report.skipped
+    return report
+
+
+def _upsert_changed(writer: IndexWriter, encoder, items: list[Item], report: AddReport,
+                    corpus_report: CorpusReport) -> None:
+    """Encode and upsert those of `items` (unique keys) that are new or changed."""
+    stored = writer.items.hashes_for_keys([item.key for item in items])
+    changed = [item for item in items
+               if stored.get(item.key) != content_hash(item.text, item.metadata)]
+    report.unchanged += len(items) - len(changed)
+    if not changed:
+        return
+    kept, vectors, lost = encode_items(encoder, changed)
+    corpus_report.skipped["no known word"] += len(lost)
+    # A changed item that no longer encodes must not keep its old vector.
+    report.deleted += writer.delete(keys=[i.key for i in lost if i.key in stored])
+    if kept:
+        writer.upsert(kept, vectors)
+    report.updated += sum(item.key in stored for item in kept)
+    report.added += sum(item.key not in stored for item in kept)

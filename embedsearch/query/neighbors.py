@@ -25,21 +25,49 @@ from .terms import resolve_terms
 
 
 def neighbors(index: Index, query: str | None = None, *, vector: np.ndarray | None = None,
-              k: int = 10, where: str | None = None, strict: bool = False) -> Hits:
-    """The k items nearest a word, text, item key or raw vector (the query's items excluded)."""
+              k: int = 10, where=None, exclude: Sequence[str] = (), strict: bool = False) -> Hits:
+    """The k items nearest a word, text, item key or raw vector (the query's items excluded).
+
+    `where` is a SQL condition or an `index.filters.Where` (e.g. a JSON filter
+    from `parse_filter`); `exclude` lists item keys never to return; with
+    `strict`, an unknown word in a text is an error rather than ignored.
+    """
     if vector is not None:
-        return Hits(index.search(normalize_rows(vector), k, where=where)[0])
-    return neighbors_batch(index, [query], k=k, where=where, strict=strict)[0]
-
-
-def neighbors_batch(index: Index, queries: Sequence[str], *, k: int = 10,
-                    where: str | None = None, strict: bool = False) -> list[Hits]:
-    """The k nearest items of each query, answered in one index search; unknown words per query."""
-    if any(query is None or not str(query).strip() for query in queries):
+        return neighbors_batch(index, [np.asarray(vector, dtype=np.float32).reshape(-1)], k=k,
+                               where=where, exclude=exclude)[0]
+    if query is None or not query.strip():
         raise InputError("give a word, a text or an item key to search for")
+    return neighbors_batch(index, [query], k=k, where=where, exclude=exclude, strict=strict)[0]
+
+
+def neighbors_batch(index: Index, queries: Sequence[str | np.ndarray], *, k: int = 10,
+                    where=None, exclude: Sequence[str] = (), strict: bool = False) -> list[Hits]:
+    """Neighbours of many queries (words, texts, keys or raw vectors) in one search.
+
+    The terms are resolved together and every query goes to FAISS in one
+    call, which spreads a large batch over its threads. `exclude` lists item
+    keys no query may be answered with; each answer says which words it ignored.
+    """
     if not queries:
         return []
-    terms = resolve_terms(index, list(queries), strict=strict)
-    found = index.search(np.stack([term.vector for term in terms]), k, where=where,
-                         exclude=[term.ids for term in terms])
-    return [Hits(hits, term.ignored) for hits, term in zip(found, terms)]
+    texts = [(row, q) for row, q in enumerate(queries) if isinstance(q, str)]
+    if any(not text.strip() for _, text in texts):
+        raise InputError("a query in the batch is empty: give a word, a text, an item key or a vector")
+    vectors = np.zeros((len(queries), index.dim), dtype=np.float32)
+    excluded = set(index.ids_for_keys(list(exclude)).values()) if exclude else set()
+    own_items: list[set[int]] = [set(excluded) for _ in queries]
+    ignored: list[list[str]] = [[] for _ in queries]
+    for (row, _), term in zip(texts, resolve_terms(index, [text for _, text in texts],
+                                                   strict=strict)):
+        vectors[row] = term.vector
+        own_items[row] |= term.ids
+        ignored[row] = term.ignored
+    for row, query in enumerate(queries):
+        if not isinstance(query, str):
+            vector = np.asarray(query, dtype=np.float32)
+            if vector.shape != (index.dim,):
+                raise InputError(f"query {row} is a vector of shape {vector.shape}; "
+                                 f"index {index.name} has dimension {index.dim}")
+            vectors[row] = normalize_rows(vector)
+    found = index.search(vectors, k, where=where, exclude=own_items)
+    return [Hits(hits, words) for hits, words in zip(found, ignored)]

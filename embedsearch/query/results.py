@@ -58,3 +58,22 @@ def odd_one_out_payload(answer: OddOneOut) -> dict:
 def error_payload(query, message: str) -> dict:
     """A batch line that could not be answered: the others still are."""
     return {"query": query, "error": message}
+
+
+def projection_payload(index: Index, projection) -> dict:
+    """A `query.projection.Projection` as the map's points: key, x, y, role, score, id;
+    corpus items also text, source, position, metadata."""
+    rows = index.items.rows([i for i in projection.ids if i >= 0]) \
+        if index.manifest.content != "vocabulary" else {}
+    points = []
+    for item_id, label, role, score, (x, y) in zip(projection.ids, projection.labels,
+                                                  projection.roles, projection.scores,
+                                                  projection.coordinates.tolist()):
+        point = {"key": label, "x": round(x, 6), "y": round(y, 6), "role": role,
+                 "score": score, "id": item_id if item_id >= 0 else None}
+        row = rows.get(item_id)
+        if row:
+            point.update(text=row["text"], source=row["source"], position=row["position"],
+                         metadata=row["metadata"])
+        points.append(point)
+    return {"method": projection.method, "points": points}

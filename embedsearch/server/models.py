@@ -1,0 +1,208 @@
+"""The typed request and response bodies of the HTTP API, each with an example.
+
+Requests are checked here before any work: types, lengths, `k` at least 1,
+one of query or vector. The limits that depend on the server's settings (the
+largest `k`, batch sizes) are checked by the routes, which know them.
+Responses are the shapes of `query.results`, the serializer the CLI's
+`--json` prints, described here for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FILTER_DOC = ("A JSON filter over item columns (id, key, text, source, position) and metadata "
+              "fields: equality, $eq $ne $gt $gte $lt $lte $in $nin $contains, $and $or $not.")
+WHERE_DOC = "A raw SQL condition over the items table; only when the server runs with --allow-sql."
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filtered(Strict):
+    filter: Optional[dict[str, Any]] = Field(None, description=FILTER_DOC,
+                                             examples=[{"source": "notes.txt"}])
+    where: Optional[str] = Field(None, description=WHERE_DOC)
+
+
+class NeighborsRequest(Filtered):
+    query: Optional[str] = Field(None, min_length=1, description="A word, a text or an item key.")
+    vector: Optional[list[float]] = Field(None, description="A raw query vector (any length "
+                                          "scale; it is normalised), of the index's dimension.")
+    k: int = Field(10, ge=1, description="How many neighbours.")
+    exclude: list[str] = Field(default_factory=list, description="Item keys never to return.")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"query": "computer", "k": 10}, {"query": "river bank", "k": 5,
+                                                      "exclude": ["river"]}]})
+
+    @model_validator(mode="after")
+    def one_query(self):
+        if (self.query is None) == (self.vector is None):
+            raise ValueError("give exactly one of query (a word, text or key) and vector")
+        return self
+
+
+class AnalogyRequest(Filtered):
+    a: Optional[str] = Field(None, description="a (is to b)")
+    b: Optional[str] = Field(None, description="b")
+    c: Optional[str] = Field(None, description="as c is to ?")
+    positive: list[str] = Field(default_factory=list, description="The general form: terms added.")
+    negative: list[str] = Field(default_factory=list, description="Terms subtracted.")
+    method: Literal["add", "mul"] = Field("add", description="add = 3CosAdd, mul = 3CosMul.")
+    k: int = Field(10, ge=1)
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"a": "man", "b": "king", "c": "woman", "k": 5},
+                     {"positive": ["king", "woman"], "negative": ["man"], "method": "mul"}]})
+
+    @model_validator(mode="after")
+    def one_form(self):
+        triple = [self.a, self.b, self.c]
+        if any(t is not None for t in triple):
+            if any(t is None for t in triple) or self.positive or self.negative:
+                raise ValueError("give a, b and c, or positive (and negative) lists, not both")
+        elif not self.positive:
+            raise ValueError("give a, b and c (a : b :: c : ?), or a positive list")
+        return self
+
+
+class SimilarityRequest(Strict):
+    terms: list[str] = Field(..., min_length=2, description="Two words or texts (a score), or "
+                                                            "more (a matrix).")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"terms": ["king", "queen"]}, {"terms": ["king", "queen", "prince"]}]})
+
+
+class DoesntMatchRequest(Strict):
+    words: list[str] = Field(..., min_length=2, description="Words, one of which is the odd one.")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"words": ["breakfast", "cereal", "dinner", "lunch"]}]})
+
+
+class SearchRequest(Filtered):
+    queries: list[Union[str, list[float]]] = Field(
+        ..., min_length=1, description="Words, texts, item keys or raw vectors, answered together.")
+    k: int = Field(10, ge=1)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"queries": ["computer", "river bank", "king"], "k": 5}]})
+
+
+class ProjectionRequest(Filtered):
+    query: Optional[str] = Field(None, min_length=1, description="Centre of the map; with none, "
+                                                                 "a sample of the index.")
+    k: int = Field(50, ge=1, description="Neighbours of the query on the map.")
+    terms: list[str] = Field(default_factory=list, description="More terms to place "
+                                                               "(e.g. an analogy's).")
+    sample: int = Field(0, ge=0, description="Without a query: how many items to sample.")
+    method: Literal["pca", "umap"] = "pca"
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"query": "computer", "k": 30}, {"sample": 500}]})
+
+
+class NewItem(Strict):
+    key: str = Field(..., min_length=1)
+    text: str = Field(..., min_length=1)
+    source: str = ""
+    position: int = 0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpsertRequest(Strict):
+    items: list[NewItem] = Field(..., min_length=1)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [
+        {"key": "note-1", "text": "the river bank was flooded", "metadata": {"year": 2024}}]}]})
+
+
+class DeleteRequest(Strict):
+    keys: list[str] = Field(..., min_length=1)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"keys": ["note-1"]}]})
+
+
+# -- responses ---------------------------------------------------------------
+
+
+class HitModel(BaseModel):
+    rank: int
+    key: str
+    score: float
+    id: int
+    text: Optional[str] = None
+    source: Optional[str] = None
+    position: Optional[int] = None
+    metadata: Optional[dict[str, Any]] = None
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"rank": 1, "key": "computers", "score": 0.916, "id": 1841}]})
+
+
+class ScoreMatrix(BaseModel):
+    """Every pair's cosine; with two terms also their one `score`; the words that were ignored."""
+
+    terms: list[str]
+    matrix: list[list[float]]
+    score: float | None = None
+    ignored: list[str] = []
+
+
+class OddOneOut(BaseModel):
+    words: list[str]
+    odd_one_out: str
+    ignored: list[str] = []
+
+
+class SearchResponse(BaseModel):
+    results: list[list[HitModel]]
+
+
+class MapPoint(BaseModel):
+    key: str
+    x: float
+    y: float
+    role: Literal["query", "neighbor", "term", "sample"]
+    score: Optional[float] = None
+    id: Optional[int] = None
+    text: Optional[str] = None
+    source: Optional[str] = None
+    position: Optional[int] = None
+    metadata: Optional[dict[str, Any]] = None
+
+
+class ProjectionResponse(BaseModel):
+    method: str
+    points: list[MapPoint]
+
+
+class IndexSummary(BaseModel):
+    name: str
+    count: Optional[int] = None
+    dim: Optional[int] = None
+    content: Optional[str] = None
+    encoder: Optional[str] = None
+    index_type: Optional[str] = None
+    updated_at: Optional[str] = None
+    error: Optional[str] = None
+
+
+class WriteReport(BaseModel):
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    missing: list[str] = Field(default_factory=list)
+    skipped: dict[str, int] = Field(default_factory=dict)
+    count: int
+    version: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "unknown_term", "message": "not in index glove: 'qwzx'"}}]})

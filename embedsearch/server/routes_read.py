@@ -1,0 +1,148 @@
+"""Read endpoints: list and describe indexes; neighbours, analogy, similarity, odd one out,
+batch search and the explorer's 2-D map. Each calls one read-path function and
+answers with the serializer the CLI's --json uses (`query.results`).
+
+Routes are plain functions, run in the server's thread pool: FAISS and NumPy
+release the GIL, so concurrent requests run in parallel, with no lock.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from .. import query
+from ..index import Index
+from ..index.catalog import index_entry, index_info
+from ..index.filters import Where, parse_filter, untrusted_sql
+from ..query.projection import projection
+from ..query.results import (hits_payload, odd_one_out_payload, projection_payload,
+                             similarity_payload)
+from .auth import require_read
+from .errors import ApiError
+from .models import (AnalogyRequest, DoesntMatchRequest, ErrorResponse, HitModel, IndexSummary,
+                     NeighborsRequest, OddOneOut, ProjectionRequest, ProjectionResponse,
+                     ScoreMatrix, SearchRequest, SearchResponse, SimilarityRequest)
+
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)}
+router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS)
+
+
+def open_index(request: Request, name: str) -> Index:
+    return request.app.state.registry.get(name)
+
+
+def check_limit(what: str, value: int, limit: int) -> None:
+    if value > limit:
+        raise ApiError(400, "limit_exceeded", f"{what} is {value:,}; this server allows at most "
+                                              f"{limit:,}")
+
+
+def request_where(request: Request, body) -> Where | None:
+    """The request's filter: a JSON `filter`, or raw SQL `where` if the server allows it."""
+    settings = request.app.state.settings
+    seconds = settings.limits.sql_time_limit
+    if body.filter is not None and body.where is not None:
+        raise ApiError(400, "bad_filter", "give filter (JSON) or where (SQL), not both")
+    if body.where is not None:
+        if not settings.allow_sql:
+            raise ApiError(403, "sql_not_allowed", "raw SQL filters are off on this server: use "
+                                                   "the JSON filter (\"filter\"), or start the "
+                                                   "server with --allow-sql")
+        return untrusted_sql(body.where, seconds)
+    return parse_filter(body.filter, seconds) if body.filter is not None else None
+
+
+def check_vector(index: Index, vector: list[float], position: str = "vector") -> np.ndarray:
+    if len(vector) != index.dim:
+        raise ApiError(400, "wrong_dimension", f"{position} has {len(vector)} numbers; index "
+                                               f"{index.name} has dimension {index.dim}")
+    array = np.asarray(vector, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise ApiError(400, "wrong_dimension", f"{position} holds a NaN or an infinity")
+    return array
+
+
+@router.get("/indexes", response_model=list[IndexSummary], summary="List the served indexes")
+def list_indexes(request: Request):
+    return JSONResponse([index_entry(d) for d in request.app.state.registry.directories()])
+
+
+@router.get("/indexes/{name}", summary="One index's manifest, size and live version")
+def describe_index(name: str, request: Request) -> dict:
+    return JSONResponse(index_info(open_index(request, name)))
+
+
+@router.post("/indexes/{name}/neighbors", response_model=list[HitModel],
+             summary="Nearest neighbours of a word, text, item key or vector")
+def neighbors(name: str, body: NeighborsRequest, request: Request):
+    check_limit("k", body.k, request.app.state.settings.limits.max_k)
+    where = request_where(request, body)
+    index = open_index(request, name)
+    target = body.query if body.vector is None else check_vector(index, body.vector)
+    hits = query.neighbors_batch(index, [target], k=body.k, where=where, exclude=body.exclude)[0]
+    return JSONResponse(hits_payload(index, hits))
+
+
+@router.post("/indexes/{name}/analogy", response_model=list[HitModel],
+             summary="a : b :: c : ? (3CosAdd or 3CosMul), or positive/negative lists")
+def analogy(name: str, body: AnalogyRequest, request: Request):
+    limits = request.app.state.settings.limits
+    check_limit("k", body.k, limits.max_k)
+    check_limit("the number of terms", len(body.positive) + len(body.negative), limits.max_batch)
+    where = request_where(request, body)
+    index = open_index(request, name)
+    if body.a is not None:
+        hits = query.analogy(index, body.a, body.b, body.c, k=body.k, method=body.method,
+                             where=where)
+    else:
+        hits = query.most_similar(index, body.positive, body.negative, k=body.k,
+                                  method=body.method, where=where)
+    return JSONResponse(hits_payload(index, hits))
+
+
+@router.post("/indexes/{name}/similarity", response_model=ScoreMatrix,
+             summary="Cosine similarity of two terms, or the matrix of several")
+def similarity(name: str, body: SimilarityRequest, request: Request):
+    check_limit("the number of terms", len(body.terms),
+                request.app.state.settings.limits.max_batch)
+    index = open_index(request, name)
+    return JSONResponse(similarity_payload(query.compare(index, body.terms)))
+
+
+@router.post("/indexes/{name}/doesnt-match", response_model=OddOneOut,
+             summary="The word that does not belong with the others")
+def doesnt_match(name: str, body: DoesntMatchRequest, request: Request):
+    check_limit("the number of words", len(body.words),
+                request.app.state.settings.limits.max_batch)
+    index = open_index(request, name)
+    return JSONResponse(odd_one_out_payload(query.odd_one_out(index, body.words)))
+
+
+@router.post("/indexes/{name}/search", response_model=SearchResponse,
+             summary="Many queries (words, texts, keys or vectors) answered together")
+def search(name: str, body: SearchRequest, request: Request):
+    limits = request.app.state.settings.limits
+    check_limit("k", body.k, limits.max_k)
+    check_limit("the number of queries", len(body.queries), limits.max_batch)
+    where = request_where(request, body)
+    index = open_index(request, name)
+    queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")
+               for row, q in enumerate(body.queries)]
+    results = query.neighbors_batch(index, queries, k=body.k, where=where)
+    return JSONResponse({"results": [hits_payload(index, hits) for hits in results]})
+
+
+@router.post("/indexes/{name}/projection", response_model=ProjectionResponse,
+             summary="A 2-D map of a query's neighbourhood (or a sample) for the explorer")
+def project(name: str, body: ProjectionRequest, request: Request):
+    limits = request.app.state.settings.limits
+    points = (body.k + 1 if body.query is not None else body.sample) + len(body.terms)
+    check_limit("the number of points on the map", points, limits.max_projection)
+    where = request_where(request, body)
+    index = open_index(request, name)
+    mapped = projection(index, body.query, k=body.k, terms=body.terms, sample=body.sample,
+                        method=body.method, where=where)
+    return JSONResponse(projection_payload(index, mapped))

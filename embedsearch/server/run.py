@@ -1,0 +1,72 @@
+"""Running the app under uvicorn, on loopback unless a key protects it.
+
+A server bound to another address is reachable by anyone on the network, so
+it refuses to start without an API key; the check runs before anything binds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Sequence
+
+from ..errors import InputError
+from .settings import Limits
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) only accepts connections from this machine."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, api_key: str | None, read_api_key: str | None) -> None:
+    """An error unless `host` is loopback or a key is set."""
+    if not is_loopback(host) and not (api_key or read_api_key):
+        raise InputError(f"refusing to serve on {host} without an API key: anyone on the network "
+                         "could read the indexes; give --api-key (or EMBEDSEARCH_API_KEY), or "
+                         "bind to 127.0.0.1")
+
+
+def explorer_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
+    return f"http://{shown}:{port}/"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: any free port), so the address is known before serving."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as error:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port} ({error.strerror}): "
+                         "choose another --port") from None
+    sock.listen(2048)
+    return sock
+
+
+def make_server(names: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8000,
+                api_key: str | None = None, read_api_key: str | None = None,
+                allow_sql: bool = False, limits: Limits | None = None,
+                log_level: str = "info"):
+    """(uvicorn.Server, its bound socket): call `server.run(sockets=[sock])` to serve."""
+    import uvicorn
+
+    from .app import create_app
+
+    check_bind(host, api_key, read_api_key)
+    app = create_app(names, api_key=api_key, read_api_key=read_api_key, limits=limits,
+                     allow_sql=allow_sql)
+    sock = bind_socket(host, port)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False)
+    return uvicorn.Server(config), sock

@@ -1,0 +1,257 @@
+"""Neighbours over HTTP: requests per second and p50/p99 latency at 1, 4 and 16 concurrent clients.
+
+In one run, on the same query vectors (GloVe words, k=10):
+  python   the in-process Python API (`query.neighbors`), from as many threads: the baseline
+           that gives the server's overhead;
+  serve    `embedsearch serve` in its own process, over HTTP with keep-alive clients;
+  chroma   Chroma's own HTTP server (`chroma run`, from a throwaway venv outside the project)
+           holding the same vectors, its HNSW search width raised until its recall@10 matches
+           ours (both measured against exact search).
+
+    python scripts/bench_serve.py --index glove-hnsw --chroma-venv /tmp/chroma-venv
+
+Chroma is never installed into the project: give --chroma-venv a venv with chromadb in it
+(python -m venv /tmp/chroma-venv && /tmp/chroma-venv/bin/pip install chromadb), or
+--no-chroma. Clients are threads in this process, the same for both servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONCURRENCY = (1, 4, 16)
+K = 10
+CHROMA_API = "/api/v2/tenants/default_tenant/databases/default_database/collections"
+CHROMA_LOADER = """
+import sys, json, numpy as np, chromadb
+port, path, ef = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+client = chromadb.HttpClient(host="127.0.0.1", port=port)
+vectors = np.load(path)
+collection = client.get_or_create_collection(
+    "bench", configuration={"hnsw": {"space": "cosine", "ef_construction": 200, "max_neighbors": 32,
+                                     "ef_search": ef}})
+step = 5000
+for start in range(0, len(vectors), step):
+    stop = min(start + step, len(vectors))
+    collection.add(ids=[str(i) for i in range(start, stop)], embeddings=vectors[start:stop])
+print(json.dumps({"id": str(collection.id), "count": collection.count()}))
+"""
+CHROMA_EF = """
+import sys, chromadb
+client = chromadb.HttpClient(host="127.0.0.1", port=int(sys.argv[1]))
+client.get_collection("bench").modify(configuration={"hnsw": {"ef_search": int(sys.argv[2])}})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, seconds: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up")
+
+
+def measure(call, payloads, concurrency: int, requests: int) -> dict:
+    """Run `requests` calls from `concurrency` threads (each its own session); rate and latencies."""
+    latencies = np.zeros(requests)
+    counter = iter(range(requests))
+    lock = threading.Lock()
+
+    def worker():
+        session = call.session()
+        try:
+            for _ in range(5):  # warm the connection
+                call(session, payloads[0])
+            while True:
+                with lock:
+                    number = next(counter, None)
+                if number is None:
+                    return
+                started = time.perf_counter()
+                call(session, payloads[number % len(payloads)])
+                latencies[number] = time.perf_counter() - started
+        finally:
+            call.close(session)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return {"rps": requests / elapsed, "p50_ms": 1e3 * np.percentile(latencies, 50),
+            "p99_ms": 1e3 * np.percentile(latencies, 99)}
+
+
+class PythonCall:
+    def __init__(self, index):
+        from embedsearch import query
+
+        self.index, self.neighbors = index, query.neighbors
+
+    def session(self):
+        return None
+
+    def close(self, session):
+        pass
+
+    def __call__(self, session, vector):
+        return [hit.id for hit in self.neighbors(self.index, vector=vector, k=K)]
+
+
+class HttpCall:
+    """POST one query vector; `ids` turns the answer into item ids."""
+
+    def __init__(self, url: str, body, ids):
+        self.url, self.body, self.ids = url, body, ids
+
+    def session(self):
+        import httpx
+
+        # httpcore writes headers and body separately: without TCP_NODELAY, Nagle's algorithm
+        # and the server's delayed ACK add ~40 ms to every POST, whoever the server is.
+        nodelay = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        return httpx.Client(timeout=60, transport=nodelay)
+
+    def close(self, session):
+        session.close()
+
+    def __call__(self, session, vector):
+        response = session.post(self.url, content=json.dumps(self.body(vector)),
+                                headers={"content-type": "application/json"})
+        response.raise_for_status()
+        return self.ids(response.json())
+
+
+def recall(call, vectors, exact_ids) -> float:
+    session = call.session()
+    try:
+        found = [set(call(session, v)) for v in vectors]
+    finally:
+        call.close(session)
+    return float(np.mean([len(f & set(e.tolist())) / K for f, e in zip(found, exact_ids)]))
+
+
+def start_chroma(venv: Path, vectors: np.ndarray, ef: int, workdir: Path):
+    """`chroma run` on loopback with the vectors loaded; (process, port, collection id)."""
+    port = free_port()
+    process = subprocess.Popen([str(venv / "bin" / "chroma"), "run", "--path", str(workdir / "db"),
+                                "--host", "127.0.0.1", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+    np.save(workdir / "vectors.npy", vectors)
+    started = time.perf_counter()
+    loaded = subprocess.run([str(venv / "bin" / "python"), "-c", CHROMA_LOADER, str(port),
+                             str(workdir / "vectors.npy"), str(ef)],
+                            check=True, capture_output=True, text=True)
+    info = json.loads(loaded.stdout.strip().splitlines()[-1])
+    print(f"chroma: loaded {info['count']:,} vectors in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    return process, port, info["id"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", default="glove-6b-50d")
+    parser.add_argument("--queries", type=int, default=500, help="distinct query words")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per measurement")
+    parser.add_argument("--chroma-venv", type=Path, default=Path("/tmp/chroma-venv"))
+    parser.add_argument("--no-chroma", action="store_true")
+    parser.add_argument("--chroma-ef", type=int, nargs="+", default=[100, 200, 400],
+                        help="Chroma ef_search values tried, smallest first, until recall matches")
+    args = parser.parse_args()
+
+    from embedsearch.index import Index
+    from embedsearch.query import exact_search
+
+    index = Index.open(args.index, in_memory=True)
+    rng = np.random.default_rng(0)
+    ids = np.sort(rng.choice(min(index.count, 100_000), args.queries, replace=False))
+    vectors = index.vectors_of(ids)
+    exact_ids, _ = exact_search(index, vectors, K)
+    print(f"index {index.name}: {index.count:,} x {index.dim}, {index.manifest.index_type} "
+          f"{json.dumps(index.manifest.index_params)}; {args.queries} query words, k={K}; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "embedsearch", "serve", str(index.directory),
+                               "--port", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    chroma = None
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/indexes")
+        ours = HttpCall(f"http://127.0.0.1:{port}/indexes/{index.name}/neighbors",
+                        lambda v: {"vector": v.tolist(), "k": K},
+                        lambda hits: [hit["id"] for hit in hits])
+        systems = {"python": PythonCall(index), "serve": ours}
+        our_recall = recall(ours, vectors, exact_ids)
+        recalls = {"python": recall(systems["python"], vectors, exact_ids), "serve": our_recall}
+        if not args.no_chroma:
+            chroma, chroma_port, collection = start_chroma(args.chroma_venv, np.asarray(
+                index.vectors_of(np.arange(index.manifest.rows))), args.chroma_ef[0], workdir)
+            chroma_call = HttpCall(
+                f"http://127.0.0.1:{chroma_port}{CHROMA_API}/{collection}/query",
+                lambda v: {"query_embeddings": [v.tolist()], "n_results": K, "include": ["distances"]},
+                lambda answer: [int(i) for i in answer["ids"][0]])
+            for ef in args.chroma_ef:
+                if ef != args.chroma_ef[0]:
+                    subprocess.run([str(args.chroma_venv / "bin" / "python"), "-c", CHROMA_EF,
+                                    str(chroma_port), str(ef)], check=True)
+                recalls["chroma"] = recall(chroma_call, vectors, exact_ids)
+                print(f"chroma ef_search={ef}: recall@10 {recalls['chroma']:.4f} "
+                      f"(ours {our_recall:.4f})", flush=True)
+                if recalls["chroma"] >= our_recall - 0.002:
+                    break
+            systems["chroma"] = chroma_call
+        print(f"\n{'system':8} {'recall@10':>9} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        results = {}
+        for concurrency in CONCURRENCY:
+            for name, call in systems.items():
+                result = results[name, concurrency] = measure(call, list(vectors), concurrency,
+                                                              args.requests)
+                print(f"{name:8} {recalls[name]:9.4f} {concurrency:7d} {result['rps']:8.0f} "
+                      f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f}", flush=True)
+        overhead = results["serve", 1]["p50_ms"] - results["python", 1]["p50_ms"]
+        print(f"\nserver overhead at 1 client, p50: {overhead:.2f} ms")
+        if "chroma" in systems:
+            ratio = results["serve", 16]["rps"] / results["chroma", 16]["rps"]
+            print(f"throughput at 16 clients, serve / chroma: {ratio:.2f}x")
+        print(f"load at the end: {os.getloadavg()[0]:.1f}")
+    finally:
+        server.terminate()
+        server.wait(10)
+        if chroma is not None:
+            chroma.terminate()
+            chroma.wait(30)
+        shutil.rmtree(workdir, ignore_errors=True)
+        index.close()
+
+
+if __name__ == "__main__":
+    main()

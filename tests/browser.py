@@ -1,0 +1,73 @@
+"""Headless Chromium for the explorer's tests and its screenshot: Debian's chromium and
+chromium-driver, driven by selenium, with nothing downloaded and a fresh profile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from contextlib import contextmanager
+
+INSTALL_HINT = "apt-get install -y chromium chromium-driver (and pip install selenium)"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage")
+
+
+def find_browser() -> tuple[str, str] | None:
+    """(chromium binary, chromedriver) if both are installed, else None."""
+    binary = next(filter(None, (shutil.which(n) for n in ("chromium", "chromium-browser"))), None)
+    driver = shutil.which("chromedriver")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return None
+    return (binary, driver) if binary and driver else None
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 800):
+    """A selenium driver on headless Chromium with a throwaway profile, window width x height."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver_path = find_browser()
+    profile = tempfile.mkdtemp(prefix="embedsearch-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={width},{height}")
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextmanager
+def running_server(names, **settings):
+    """A real uvicorn server on a free loopback port, in a thread; yields its base URL."""
+    from embedsearch.server.run import make_server
+
+    server, sock = make_server(names, host="127.0.0.1", port=0, log_level="warning", **settings)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the server did not start")
+            thread.join(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def require_browser_env() -> bool:
+    return os.environ.get("EMBEDSEARCH_REQUIRE_BROWSER") == "1"
