@@ -78,3 +78,22 @@ def test_bad_sizes_and_damaged_merges_are_errors():
     with pytest.raises(EncoderError, match="stands for no byte"):
         tokenizer_from_json('{"kind": "bpe", "format_version": 1, "merges": [["a", " "]], '
                             '"counts": null, "tiktoken": true}')
+
+
+def test_token_position_trains_with_its_own_bpe(tmp_path):
+    from typer.testing import CliRunner
+
+    from embedsearch.cli import app
+    from embedsearch.encoders import load_encoder
+    from test_token_position import tiny_corpus
+
+    tiny_corpus(tmp_path / "corpus.txt", lines_per_topic=10)
+    result = CliRunner().invoke(app, [
+        "train", "token-position", "--corpus", str(tmp_path / "corpus.txt"), "--out",
+        str(tmp_path / "tp"), "--tokenizer", "bpe", "--vocab-size", "300", "--context", "8",
+        "--dim", "16", "--hidden", "32", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    encoder = load_encoder(tmp_path / "tp")
+    assert isinstance(encoder.tokenizer, BpeTokenizer) and encoder.tokenizer.vocab_size <= 300
+    assert encoder.config.vocab_size == encoder.tokenizer.vocab_size
+    assert encoder.encode(["any text at all, even ✓"]).shape == (1, 16)

@@ -13,7 +13,8 @@ from .train import interrupts_name_the_checkpoint, train_app
 def token_position(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
-    tokenizer: str = typer.Option("gpt2", help="'gpt2' (BPE, compact vocabulary) or 'char' (characters, e.g. for names)."),
+    tokenizer: str = typer.Option("gpt2", help="'gpt2' (GPT-2 BPE, compact vocabulary), 'bpe' (a byte-level BPE trained on the corpus) or 'char' (characters, e.g. for names)."),
+    vocab_size: int = typer.Option(8000, min=260, help="--tokenizer bpe: ids of the trained BPE (bytes and special ids included)."),
     context: int = typer.Option(16, min=1, help="Context length: tokens the model sees, and the training window."),
     dim: int = typer.Option(64, min=1, help="Embedding dimension."),
     hidden: int = typer.Option(128, min=1, help="Size of the tanh hidden layer."),
@@ -33,12 +34,13 @@ def token_position(
 
     Examples:
       embedsearch train token-position --corpus lee_background.cor --out encoders/lee-tp --epochs 3
+      embedsearch train token-position --corpus lee_background.cor --out encoders/lee-bpe --tokenizer bpe --vocab-size 4000
       embedsearch train token-position --corpus names.txt --out encoders/names --tokenizer char --context 5 --stride 1
     """
     from ..train.token_position import TokenPositionTraining, train_token_position
 
     training = TokenPositionTraining(
-        tokenizer=tokenizer, context=context, dim=dim, hidden=hidden, stride=stride, pooling=pooling,
+        tokenizer=tokenizer, bpe_vocab_size=vocab_size, context=context, dim=dim, hidden=hidden, stride=stride, pooling=pooling,
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         validation_fraction=validation_fraction, min_count=min_count, seed=seed)
     with interrupts_name_the_checkpoint(out):

@@ -29,7 +29,8 @@ import numpy as np
 
 from ..corpus import read_corpus
 from ..encoders.token_position import POOLINGS, TokenPositionConfig, TokenPositionEncoder
-from ..encoders.tokenizers import END_ID, PAD_ID, START_ID, TOKENIZERS, UNKNOWN_ID, fit_tokenizer
+from ..encoders.tokenizers import (DEFAULT_BPE_VOCAB_SIZE, END_ID, FIRST_TOKEN_ID, PAD_ID,
+                                   START_ID, TOKENIZERS, UNKNOWN_ID, fit_tokenizer)
 from ..errors import InputError
 from .loop import (EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation,
                    start_run)
@@ -40,6 +41,7 @@ class TokenPositionTraining:
     """Everything that decides a training run (the model's sizes included)."""
 
     tokenizer: str = "gpt2"
+    bpe_vocab_size: int = DEFAULT_BPE_VOCAB_SIZE  # ids of a trained BPE (tokenizer "bpe")
     context: int = 16
     dim: int = 64
     hidden: int = 128
@@ -61,6 +63,9 @@ class TokenPositionTraining:
         for field_name in ("context", "dim", "hidden", "epochs", "batch_size", "min_count"):
             if getattr(self, field_name) < 1:
                 raise InputError(f"{field_name} must be at least 1")
+        if self.bpe_vocab_size < FIRST_TOKEN_ID + 256:
+            raise InputError(f"a BPE vocabulary needs at least {FIRST_TOKEN_ID + 256} ids "
+                             "(the 256 bytes and the special ids)")
         if self.stride < 0:
             raise InputError("stride must be at least 1 (or 0 for the context length)")
         return self
@@ -119,7 +124,8 @@ def train_token_position(corpus: str | Path, out: str | Path,
              if item.text.strip()]
     if not texts:
         raise InputError(f"no text found in {corpus}")
-    tokenizer = fit_tokenizer(training.tokenizer, texts, min_count=training.min_count)
+    tokenizer = fit_tokenizer(training.tokenizer, texts, min_count=training.min_count,
+                              vocab_size=training.bpe_vocab_size)
     train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
                                                           training.seed)
     stride = training.stride or training.context
