@@ -14,6 +14,10 @@ from .train import interrupts_name_the_checkpoint, train_app
 def attention(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file; one document per item."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
+    tokenizer: str = typer.Option("gpt2", help="'gpt2' (GPT-2 BPE, compact vocabulary) or 'bpe' (a byte-level BPE trained on the corpus)."),
+    vocab_size: int = typer.Option(8000, min=260, help="--tokenizer bpe: ids of the trained BPE (bytes and special ids included)."),
+    teacher: str = typer.Option("", help="Encoder to distil from, e.g. all-minilm-l6-v2 (any encoder spec; '' for none). Needed only while training."),
+    distill_weight: float = typer.Option(10.0, min=0.0, help="Weight of the distillation loss beside InfoNCE."),
     dim: int = typer.Option(128, min=1, help="Model dimension (the vectors' length)."),
     heads: int = typer.Option(4, min=1, help="Attention heads per layer (must divide --dim)."),
     layers: int = typer.Option(2, min=1, help="Self-attention layers."),
@@ -41,12 +45,14 @@ def attention(
 
     Examples:
       embedsearch train attention --corpus data/wiki_lee.txt --out encoders/attention
+      embedsearch train attention --corpus news.txt --out encoders/student --teacher all-minilm-l6-v2
       embedsearch build --corpus notes.jsonl --encoder encoders/attention --out notes
     """
     from ..train.attention import AttentionTraining, train_attention
 
     training = AttentionTraining(
-        dim=dim, heads=heads, layers=layers, ff_dim=ff_dim, max_length=max_length,
+        tokenizer=tokenizer, bpe_vocab_size=vocab_size, teacher=teacher,
+        distill_weight=distill_weight, dim=dim, heads=heads, layers=layers, ff_dim=ff_dim, max_length=max_length,
         chunk_words=chunk_words, epochs=epochs, steps_per_epoch=steps_per_epoch,
         batch_size=batch_size, learning_rate=learning_rate, temperature=temperature,
         init_vectors=init_vectors, lexical_dim=lexical_dim, lexical_share=lexical_share,
@@ -56,6 +62,10 @@ def attention(
         result = train_attention(corpus, out, training, unit=unit, text_field=text_field,
                                  resume=resume, report=typer.echo)
     config = result.encoder.config
+    if result.teacher_agreement:
+        typer.echo(f"agreement with {teacher} on the validation texts: "
+                   f"{result.teacher_agreement[0]['agreement']:.3f} before training, "
+                   f"{result.teacher_agreement[-1]['agreement']:.3f} after")
     typer.echo(f"trained attention encoder: {config.vocab_size:,} token ids "
                f"({result.initialised_tokens:,} started from {init_vectors or 'random'}), "
                f"{config.layers} layers, dimension {config.dim} + lexical {config.lexical_dim} "
