@@ -55,11 +55,12 @@ def trained(row: str, workdir: Path, train_path: Path) -> tuple[str | Path, floa
             train_word2vec(train_path, out, Word2VecConfig(min_count=2, epochs=10),
                            show_progress=False)
         else:
+            from embedsearch.encoders.configs import TokenPositionConfig
             from embedsearch.train.token_position import TokenPositionTraining, train_token_position
 
-            tokenizer = "bpe" if row.endswith("-bpe") else "gpt2"
+            model = TokenPositionConfig(tokenizer="bpe" if row.endswith("-bpe") else "gpt2", hidden=64)
             train_token_position(train_path, out, TokenPositionTraining(
-                tokenizer=tokenizer, epochs=1, hidden=64, min_count=2), show_progress=False)
+                model=model, epochs=1, min_count=2), show_progress=False)
         timing.write_text(json.dumps(round(time.perf_counter() - started, 1)))
     return out, json.loads(timing.read_text())
 

@@ -11,6 +11,7 @@ from embedsearch.evaluate.graded import pair_cosines
 from embedsearch.train.attention import AttentionTraining, train_attention
 from embedsearch.train.distill import teacher_pool
 from embedsearch.train.losses import similarity_distillation
+from helpers import training_of
 from test_attention import LEE, TINY
 
 
@@ -55,9 +56,9 @@ def test_the_pool_holds_chunks_views_and_documents(teacher_dir):
 def test_the_student_moves_towards_the_teacher(corpus, teacher_dir, tmp_path):
     settings = dict(TINY, lexical_dim=0, epochs=3, steps_per_epoch=8)
     taught = train_attention(corpus, tmp_path / "taught",
-                             AttentionTraining(teacher=str(teacher_dir), distill_weight=50.0,
-                                               **settings), show_progress=False)
-    alone = train_attention(corpus, tmp_path / "alone", AttentionTraining(**settings),
+                             training_of(AttentionTraining, teacher=str(teacher_dir),
+                                         distill_weight=50.0, **settings), show_progress=False)
+    alone = train_attention(corpus, tmp_path / "alone", training_of(AttentionTraining, **settings),
                             show_progress=False)
     steps = [row["agreement"] for row in taught.teacher_agreement]
     assert steps[0] < steps[1] < steps[-1]  # before training, then after each epoch

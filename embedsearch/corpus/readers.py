@@ -6,9 +6,9 @@ Nothing is loaded whole: readers yield one item at a time, so a corpus larger
 than memory streams through. Bytes that are not UTF-8 are replaced (U+FFFD)
 and counted in the report, never fatal.
 
->>> report = CorpusReport()
->>> [item.key for item in read_corpus("notes.txt", report=report)]  # doctest: +SKIP
-['notes.txt:1', 'notes.txt:2']
+    report = CorpusReport()
+    [item.key for item in read_corpus("notes.txt", report=report)]
+    # ['notes.txt:1', 'notes.txt:2']
 """
 
 from __future__ import annotations
@@ -88,12 +88,19 @@ def read_corpus(path: str | Path, *, unit: str = "line", text_field: str = "text
             yield item
 
 
+BINARY_PROBE = 8192  # bytes read to tell text from binary: a NUL byte never occurs in text
+
+
 def _decoded_lines(file: Path, report: CorpusReport) -> Iterator[tuple[int, str]]:
     try:
         handle = open(file, "rb")
     except OSError as error:
         raise InputError(f"cannot read {file}: {error.strerror}") from None
     with handle:
+        if b"\0" in handle.read(BINARY_PROBE):
+            raise InputError(f"{file} is a binary file, not text: give a text, Markdown or "
+                             "JSON Lines file")
+        handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -128,8 +135,18 @@ def _read_paragraphs(file: Path, source: str, report: CorpusReport) -> Iterator[
         yield Item(f"{source}#{paragraph}", " ".join(lines), source, paragraph)
 
 
+def _check_fields(file: Path, record: dict, text_field: str, key_field: str | None) -> None:
+    """The first record names the fields: a text or key field it lacks is a mistake, not a skip."""
+    for argument, name in (("text_field", text_field), ("key_field", key_field)):
+        if name is not None and name not in record:
+            fields = ", ".join(sorted(record)) or "none"
+            raise InputError(f"{file}: the records have no field {name!r} (`{argument}`); "
+                             f"their fields are: {fields}")
+
+
 def _read_jsonl(file: Path, source: str, text_field: str, key_field: str | None,
                 report: CorpusReport) -> Iterator[Item]:
+    checked = False
     for number, line in _decoded_lines(file, report):
         if not line.strip():
             continue
@@ -141,6 +158,9 @@ def _read_jsonl(file: Path, source: str, text_field: str, key_field: str | None,
         if not isinstance(record, dict):
             report.skip("JSON line is not an object")
             continue
+        if not checked:
+            _check_fields(file, record, text_field, key_field)
+            checked = True
         text = record.pop(text_field, None)
         if not isinstance(text, str) or not text.strip():
             report.skip(f"no {text_field!r} text field")
