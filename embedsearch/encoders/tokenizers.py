@@ -108,7 +108,29 @@ class Tokenizer:
         return tokenizer_from_json(text)
 
 
-class Gpt2Tokenizer(Tokenizer):
+class ByteTokenizer(Tokenizer):
+    """A tokenizer whose tokens are byte strings: decoding and readable keys from `token_bytes`."""
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one fitted token (id >= FIRST_TOKEN_ID)."""
+        raise NotImplementedError
+
+    def _bytes_of(self, token_id: int) -> bytes:
+        if token_id >= FIRST_TOKEN_ID:
+            return self.token_bytes(token_id)
+        return {UNKNOWN_ID: "\ufffd".encode(), END_ID: b"\n"}.get(token_id, b"")
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return b"".join(self._bytes_of(int(i)) for i in ids).decode("utf-8", errors="replace")
+
+    def token_string(self, token_id: int) -> str:
+        if token_id < FIRST_TOKEN_ID:
+            return SPECIAL_TOKENS[token_id]
+        # A token may be part of a multi-byte character: escape, so keys stay unique.
+        return self._bytes_of(token_id).decode("utf-8", errors="backslashreplace")
+
+
+class Gpt2Tokenizer(ByteTokenizer):
     """GPT-2 BPE restricted to the tokens of a corpus, renumbered compactly.
 
     `gpt2_ids[i]` is the GPT-2 id of compact id `FIRST_TOKEN_ID + i`.
@@ -154,19 +176,8 @@ class Gpt2Tokenizer(Tokenizer):
         return [self._to_compact[ids].tolist() if ids else []
                 for ids in gpt2_encoding().encode_ordinary_batch(list(texts))]
 
-    def _bytes_of(self, token_id: int) -> bytes:
-        if token_id >= FIRST_TOKEN_ID:
-            return gpt2_encoding().decode_single_token_bytes(self.gpt2_ids[token_id - FIRST_TOKEN_ID])
-        return {UNKNOWN_ID: "\ufffd".encode(), END_ID: b"\n"}.get(token_id, b"")
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return b"".join(self._bytes_of(int(i)) for i in ids).decode("utf-8", errors="replace")
-
-    def token_string(self, token_id: int) -> str:
-        if token_id < FIRST_TOKEN_ID:
-            return SPECIAL_TOKENS[token_id]
-        # A token may be part of a multi-byte character: escape, so keys stay unique.
-        return self._bytes_of(token_id).decode("utf-8", errors="backslashreplace")
+    def token_bytes(self, token_id: int) -> bytes:
+        return gpt2_encoding().decode_single_token_bytes(self.gpt2_ids[token_id - FIRST_TOKEN_ID])
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, "format_version": FORMAT_VERSION, "base": "gpt2",
@@ -217,7 +228,7 @@ class CharTokenizer(Tokenizer):
                            "chars": self.chars, "counts": self.counts}, ensure_ascii=False)
 
 
-class BpeTokenizer(Tokenizer):
+class BpeTokenizer(ByteTokenizer):
     """A byte-level BPE learnt from the corpus: compact id FIRST_TOKEN_ID + r is BPE rank r.
 
     Ranks 0..255 are the bytes (so no text has an unknown token), then one
@@ -260,18 +271,8 @@ class BpeTokenizer(Tokenizer):
         return [[FIRST_TOKEN_ID + rank for rank in ranks]
                 for ranks in self._encoder.encode_ordinary_batch(list(texts))]
 
-    def _bytes_of(self, token_id: int) -> bytes:
-        if token_id >= FIRST_TOKEN_ID:
-            return self._token_bytes[token_id - FIRST_TOKEN_ID]
-        return {UNKNOWN_ID: "\ufffd".encode(), END_ID: b"\n"}.get(token_id, b"")
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return b"".join(self._bytes_of(int(i)) for i in ids).decode("utf-8", errors="replace")
-
-    def token_string(self, token_id: int) -> str:
-        if token_id < FIRST_TOKEN_ID:
-            return SPECIAL_TOKENS[token_id]
-        return self._bytes_of(token_id).decode("utf-8", errors="backslashreplace")
+    def token_bytes(self, token_id: int) -> bytes:
+        return self._token_bytes[token_id - FIRST_TOKEN_ID]
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, "format_version": FORMAT_VERSION,
