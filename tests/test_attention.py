@@ -111,10 +111,21 @@ def test_texts_with_no_known_token_cannot_be_encoded():
         encoder.encode(["日本語"])
 
 
-def test_long_texts_are_truncated_to_max_length():
+def test_the_transformer_reads_max_length_tokens_and_the_lexical_channel_all():
     encoder = tiny_attention_encoder()
-    ids = encoder.token_ids(["the cat " * 200])[0]
-    assert len(ids) == encoder.config.max_length
+    short, long = "the cat " * 64, "the cat " * 64 + "a dog ran in the park " * 40
+    ids = encoder.token_ids([long])[0]
+    assert len(ids) > encoder.config.max_length
+    lists = [torch.tensor(i) for i in encoder.token_ids([short, long])]
+    assert len(lists[0]) >= encoder.config.max_length
+    full = torch.nn.utils.rnn.pad_sequence(lists, batch_first=True)  # PAD_ID is 0
+    batch = full[:, :encoder.config.max_length]
+    with torch.no_grad():
+        semantic = encoder.model.semantic(full)
+        assert torch.allclose(semantic[0], semantic[1], atol=1e-6)  # same first 128 tokens
+        assert torch.allclose(semantic, encoder.model.semantic(batch), atol=1e-6)
+        lexical = encoder.model.lexical(full)
+    assert float(lexical[0] @ lexical[1]) < 0.99  # the dog and the park count
 
 
 def test_word_vectors_initialise_matching_tokens_keeping_cosines():
@@ -182,7 +193,7 @@ def test_an_index_built_with_the_encoder_answers_from_its_vectors(trained, corpu
     out, _ = trained
     encoder = load_encoder(out)
     build_corpus_index(corpus, encoder, tmp_path / "lee", show_progress=False)
-    texts = corpus.read_text().splitlines()
+    texts = [line.strip() for line in corpus.read_text().splitlines()]  # as the corpus reader does
     vectors = encoder.encode(texts)
     from embedsearch import query
 

@@ -12,7 +12,7 @@ from .train import interrupts_name_the_checkpoint, train_app
 
 
 @train_app.command("attention")
-@config_options(training=AttentionTraining)
+@config_options(flags={"bpe_vocab_size": "--vocab-size"}, training=AttentionTraining)
 def attention(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file; one document per item."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
@@ -29,6 +29,7 @@ def attention(
     Examples:
       (LEE is gensim's Lee corpus: LEE=$(python -c "from gensim.test.utils import datapath; print(datapath('lee_background.cor'))"))
       embedsearch train attention --corpus $LEE --out encoders/attention
+      embedsearch train attention --corpus $LEE --out encoders/student --teacher all-minilm-l6-v2
       embedsearch build --corpus notes.jsonl --encoder encoders/attention --out notes
     """
     from ..train.attention import train_attention
@@ -37,6 +38,10 @@ def attention(
         result = train_attention(corpus, out, training, unit=unit, text_field=text_field,
                                  resume=resume, report=typer.echo)
     config = result.encoder.config
+    if result.teacher_agreement:
+        typer.echo(f"agreement with {training.teacher} on the validation texts: "
+                   f"{result.teacher_agreement[0]['agreement']:.3f} before training, "
+                   f"{result.teacher_agreement[-1]['agreement']:.3f} after")
     typer.echo(f"trained attention encoder: {config.vocab_size:,} token ids "
                f"({result.initialised_tokens:,} started from {training.init_vectors or 'random'}), "
                f"{config.layers} layers, dimension {config.dim} + lexical {config.lexical_dim} "

@@ -12,7 +12,7 @@ from .train import interrupts_name_the_checkpoint, train_app
 
 
 @train_app.command("token-position")
-@config_options(training=TokenPositionTraining)
+@config_options(flags={"bpe_vocab_size": "--vocab-size"}, training=TokenPositionTraining)
 def token_position(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
@@ -27,6 +27,7 @@ def token_position(
     Examples:
       (LEE is gensim's Lee corpus: LEE=$(python -c "from gensim.test.utils import datapath; print(datapath('lee_background.cor'))"))
       embedsearch train token-position --corpus $LEE --out encoders/lee-tp --epochs 3
+      embedsearch train token-position --corpus $LEE --out encoders/lee-tp-bpe --tokenizer bpe --vocab-size 4000
       embedsearch train token-position --corpus names.txt --out encoders/names --tokenizer char --context 5 --stride 1
     """
     from ..train.token_position import train_token_position

@@ -3,7 +3,10 @@
 A spec is one of:
 - a built-in vectors name (`glove-6b-50d`);
 - an encoder directory (holds `config.json` whose `kind` picks the class);
-- a vectors file in word2vec binary, word2vec text or GloVe text format.
+- a vectors file in word2vec binary, word2vec text or GloVe text format;
+- a sentence-transformers model: `st:PATH`, a directory saved by
+  sentence-transformers, or the built-in `all-minilm-l6-v2`
+  (`sentence_transformer.py`).
 
 Adding an encoder kind means one module whose class has a `load(path, config)`
 class method (as `NeuralEncoder.load`) and one line in `_directory_loaders`.
@@ -17,6 +20,8 @@ from pathlib import Path
 from ..errors import EncoderError
 from .base import Encoder
 from .builtin import BUILTIN_VECTORS
+from .sentence_transformer import (MINILM, PREFIX, is_sentence_transformer_directory,
+                                   load_sentence_transformer)
 from .word_vectors import CONFIG_FILE, WordVectors, load_vectors_file, load_word2vec_directory
 
 
@@ -35,14 +40,16 @@ def load_encoder(spec: str | Path) -> Encoder:
     if spec_text in BUILTIN_VECTORS:
         return BUILTIN_VECTORS[spec_text]()
     path = Path(spec_text).expanduser()
+    if spec_text == MINILM or spec_text.startswith(PREFIX) or is_sentence_transformer_directory(path):
+        return load_sentence_transformer(spec_text)
     if path.is_dir():
         return load_encoder_directory(path)
     if path.is_file():
         return load_vectors_file(path)
-    builtins = ", ".join(sorted(BUILTIN_VECTORS))
+    builtins = ", ".join(sorted([*BUILTIN_VECTORS, MINILM]))
     raise EncoderError(
         f"no encoder named {spec_text!r}: give a built-in name ({builtins}), "
-        "an encoder directory or a vectors file"
+        "an encoder directory, st:PATH (a sentence-transformers model) or a vectors file"
     )
 
 

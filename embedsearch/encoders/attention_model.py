@@ -60,7 +60,8 @@ class AttentionModel(nn.Module):
             self.register_buffer("lexical_weights", weights)                  # (V,)
 
     def semantic(self, token_ids):
-        """The transformer's channel: (B, T) ids -> (B, dim) unit rows."""
+        """The transformer's channel: (B, T) ids -> (B, dim) unit rows (first max_length ids)."""
+        token_ids = token_ids[:, :self.position_embedding.num_embeddings]  # (B, T <= max_length)
         padding = token_ids == PAD_ID                                     # (B, T) True at padding
         positions = torch.arange(token_ids.shape[1], device=token_ids.device)  # (T,)
         x = self.token_embedding(token_ids) + self.position_embedding(positions)  # (B, T, C)
@@ -75,8 +76,11 @@ class AttentionModel(nn.Module):
         buckets = self.lexical_buckets[token_ids].reshape(batch, length * LEXICAL_HASHES)  # (B, T*H)
         values = (self.lexical_signs[token_ids]                             # (B, T, H)
                   * self.lexical_weights[token_ids].unsqueeze(-1)).reshape(batch, -1)  # (B, T*H)
-        bag = torch.zeros(batch, self.lexical_dim, dtype=values.dtype, device=values.device)
-        return F.normalize(bag.scatter_add_(1, buckets, values), dim=-1)  # (B, L) unit rows
+        # Summed in float64: the order of a long text's thousands of additions then does not
+        # show in its float32 row, whatever batch the text is encoded in.
+        bag = torch.zeros(batch, self.lexical_dim, dtype=torch.float64, device=values.device)
+        bag.scatter_add_(1, buckets, values.double())
+        return F.normalize(bag, dim=-1).to(values.dtype)                  # (B, L) unit rows
 
     def forward(self, token_ids):
         """(B, T) ids -> (B, dim + lexical_dim) unit rows: sqrt(1 - s) semantic, sqrt(s) lexical."""

@@ -90,8 +90,9 @@ class TokenPositionConfig:
     kind: str = "token-position"
     name: str = "token-position"
     format_version: int = 1
-    tokenizer: str = setting("gpt2", "'gpt2' (BPE, compact vocabulary) or 'char' (characters, "
-                                     "e.g. for names).")
+    tokenizer: str = setting("gpt2", "'gpt2' (GPT-2 BPE, compact vocabulary), 'bpe' (a byte-level "
+                                     "BPE trained on the corpus) or 'char' (characters, e.g. "
+                                     "for names).")
     vocab_size: int = FIRST_TOKEN_ID + 1
     context: int = setting(16, "Context length: tokens the model sees, and the training window.",
                            minimum=1)

@@ -13,7 +13,8 @@ needs to know which tokenizer feeds it:
 the GPT-2 tokens seen in the fitting corpus, remapped to 4..: a corpus with
 8,000 distinct tokens gives an embedding table of 8,004 rows instead of
 50,257. `CharTokenizer` does the same with single characters, for learning
-from lists of names.
+from lists of names. `BpeTokenizer` is a byte-level BPE trained on the
+corpus itself (`bpe.py`), encoded through tiktoken.
 
 `encode` never adds markers; `encode_document` wraps a text in <s> ... </s>,
 which is what the trainers stream. Both tokenizers save to and load from one
@@ -38,6 +39,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..errors import EncoderError
+from .bpe import (BYTES, GPT2_PATTERN, cached_encoder, tiktoken_agrees, to_bytes, to_chars,
+                  train_byte_bpe)
 
 PAD_ID = 0
 UNKNOWN_ID = 1
@@ -49,8 +52,6 @@ FORMAT_VERSION = 1
 
 GPT2_RANKS_FILE = Path(__file__).parent / "data" / "gpt2.tiktoken"
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
-# GPT-2's pre-tokenisation pattern, as in tiktoken_ext.openai_public (r50k_pat_str).
-GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
 GPT2_VOCAB_SIZE = 50257
 
 
@@ -102,7 +103,29 @@ class Tokenizer:
         raise NotImplementedError
 
 
-class Gpt2Tokenizer(Tokenizer):
+class ByteTokenizer(Tokenizer):
+    """A tokenizer whose tokens are byte strings: decoding and readable keys from `token_bytes`."""
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one fitted token (id >= FIRST_TOKEN_ID)."""
+        raise NotImplementedError
+
+    def _bytes_of(self, token_id: int) -> bytes:
+        if token_id >= FIRST_TOKEN_ID:
+            return self.token_bytes(token_id)
+        return {UNKNOWN_ID: "\ufffd".encode(), END_ID: b"\n"}.get(token_id, b"")
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return b"".join(self._bytes_of(int(i)) for i in ids).decode("utf-8", errors="replace")
+
+    def token_string(self, token_id: int) -> str:
+        if token_id < FIRST_TOKEN_ID:
+            return SPECIAL_TOKENS[token_id]
+        # A token may be part of a multi-byte character: escape, so keys stay unique.
+        return self._bytes_of(token_id).decode("utf-8", errors="backslashreplace")
+
+
+class Gpt2Tokenizer(ByteTokenizer):
     """GPT-2 BPE restricted to the tokens of a corpus, renumbered compactly.
 
     `gpt2_ids[i]` is the GPT-2 id of compact id `FIRST_TOKEN_ID + i`.
@@ -148,19 +171,8 @@ class Gpt2Tokenizer(Tokenizer):
         return [self._to_compact[ids].tolist() if ids else []
                 for ids in gpt2_encoding().encode_ordinary_batch(list(texts))]
 
-    def _bytes_of(self, token_id: int) -> bytes:
-        if token_id >= FIRST_TOKEN_ID:
-            return gpt2_encoding().decode_single_token_bytes(self.gpt2_ids[token_id - FIRST_TOKEN_ID])
-        return {UNKNOWN_ID: "\ufffd".encode(), END_ID: b"\n"}.get(token_id, b"")
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return b"".join(self._bytes_of(int(i)) for i in ids).decode("utf-8", errors="replace")
-
-    def token_string(self, token_id: int) -> str:
-        if token_id < FIRST_TOKEN_ID:
-            return SPECIAL_TOKENS[token_id]
-        # A token may be part of a multi-byte character: escape, so keys stay unique.
-        return self._bytes_of(token_id).decode("utf-8", errors="backslashreplace")
+    def token_bytes(self, token_id: int) -> bytes:
+        return gpt2_encoding().decode_single_token_bytes(self.gpt2_ids[token_id - FIRST_TOKEN_ID])
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, "format_version": FORMAT_VERSION, "base": "gpt2",
@@ -211,13 +223,75 @@ class CharTokenizer(Tokenizer):
                            "chars": self.chars, "counts": self.counts}, ensure_ascii=False)
 
 
-TOKENIZERS = {Gpt2Tokenizer.kind: Gpt2Tokenizer, CharTokenizer.kind: CharTokenizer}
+class BpeTokenizer(ByteTokenizer):
+    """A byte-level BPE learnt from the corpus: compact id FIRST_TOKEN_ID + r is BPE rank r.
+
+    Ranks 0..255 are the bytes (so no text has an unknown token), then one
+    rank per merge in learnt order. `use_tiktoken` is whether tiktoken
+    reproduces the trainer's ids on the training corpus (checked by `fit`);
+    if not, the trainer's own encoder is used.
+    """
+
+    kind = "bpe"
+
+    def __init__(self, merges: Sequence[tuple[bytes, bytes]], counts: Sequence[int] | None = None,
+                 use_tiktoken: bool = True):
+        self.merges = tuple((bytes(left), bytes(right)) for left, right in merges)
+        self.counts = [int(c) for c in counts] if counts is not None else None
+        self.use_tiktoken = bool(use_tiktoken)
+        self._encoder = cached_encoder(self.merges, self.use_tiktoken)
+        self._token_bytes = [bytes([byte]) for byte in range(BYTES)] + [a + b for a, b in self.merges]
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], min_count: int = 1, vocab_size: int = 8000) -> "BpeTokenizer":
+        """Train `vocab_size` - 4 BPE tokens (the 256 bytes included) on `texts`; a pair
+        is merged only if it occurs at least `min_count` times."""
+        texts = list(texts)
+        merges = train_byte_bpe(texts, vocab_size - FIRST_TOKEN_ID, min_count)
+        tokenizer = cls(merges, use_tiktoken=tiktoken_agrees(merges, texts))
+        counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)
+        for ids in tokenizer.encode_batch(texts):
+            np.add.at(counts, ids, 1)
+        tokenizer.counts = counts[FIRST_TOKEN_ID:].tolist()
+        return tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return FIRST_TOKEN_ID + len(self._token_bytes)
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [[FIRST_TOKEN_ID + rank for rank in ranks]
+                for ranks in self._encoder.encode_ordinary_batch(list(texts))]
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self._token_bytes[token_id - FIRST_TOKEN_ID]
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "format_version": FORMAT_VERSION,
+                           "merges": [[to_chars(a), to_chars(b)] for a, b in self.merges],
+                           "counts": self.counts, "tiktoken": self.use_tiktoken},
+                          ensure_ascii=False)
 
 
-def fit_tokenizer(kind: str, texts: Iterable[str], min_count: int = 1) -> Tokenizer:
-    """A tokenizer of `kind` ("gpt2" or "char") fitted on `texts`."""
+TOKENIZERS = {Gpt2Tokenizer.kind: Gpt2Tokenizer, CharTokenizer.kind: CharTokenizer,
+              BpeTokenizer.kind: BpeTokenizer}
+DEFAULT_BPE_VOCAB_SIZE = 8000
+
+
+def fit_tokenizer(kind: str, texts: Iterable[str], min_count: int = 1,
+                  vocab_size: int = DEFAULT_BPE_VOCAB_SIZE) -> Tokenizer:
+    """A tokenizer of `kind` ("gpt2", "char" or "bpe") fitted on `texts`.
+
+    `vocab_size` is the number of ids of a trained BPE (special ids included);
+    the other kinds keep every token seen at least `min_count` times.
+    """
     if kind not in TOKENIZERS:
         raise EncoderError(f"unknown tokenizer {kind!r}: use one of {', '.join(TOKENIZERS)}")
+    if kind == BpeTokenizer.kind:
+        return BpeTokenizer.fit(texts, min_count=min_count, vocab_size=vocab_size)
     return TOKENIZERS[kind].fit(texts, min_count=min_count)
 
 
@@ -237,6 +311,9 @@ def tokenizer_from_json(text: str) -> Tokenizer:
     try:
         if data["kind"] == Gpt2Tokenizer.kind:
             return Gpt2Tokenizer(data["gpt2_ids"], data.get("counts"))
+        if data["kind"] == BpeTokenizer.kind:
+            return BpeTokenizer([(to_bytes(a), to_bytes(b)) for a, b in data["merges"]],
+                                data.get("counts"), data["tiktoken"])
         return CharTokenizer(data["chars"], data.get("counts"))
     except (KeyError, TypeError, ValueError) as error:
         raise EncoderError(f"{data['kind']} tokenizer is incomplete or damaged ({error})") from None

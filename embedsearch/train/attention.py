@@ -52,10 +52,12 @@ from ..corpus import read_corpus
 from ..encoders.attention import AttentionEncoder, word_vector_embeddings
 from ..encoders.configs import AttentionConfig, check_settings, setting
 from ..vectors import normalize_rows
-from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID, fit_tokenizer
+from ..encoders.tokenizers import (DEFAULT_BPE_VOCAB_SIZE, FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID,
+                                   fit_tokenizer)
 from ..errors import InputError
 from .loop import EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation, \
     start_run
+from .distill import Distillation
 from .pairs import PairConfig, PairSampler, read_labelled_pairs
 
 TRAINING_FILE = "training.json"
@@ -73,6 +75,15 @@ class AttentionTraining:
     """
 
     model: AttentionConfig = field(default_factory=AttentionConfig)
+    tokenizer: str = setting("gpt2", "'gpt2' (GPT-2 BPE, compact vocabulary) or 'bpe' (a "
+                                     "byte-level BPE trained on the corpus).")
+    bpe_vocab_size: int = setting(DEFAULT_BPE_VOCAB_SIZE, "With the tokenizer 'bpe': its ids "
+                                  "(the 256 bytes and 4 special ids included).",
+                                  minimum=FIRST_TOKEN_ID + 256)
+    teacher: str = setting("", "Encoder to distil from, e.g. all-minilm-l6-v2 (any encoder "
+                               "spec; '' for none). Needed only while training.")
+    distill_weight: float = setting(10.0, "Weight of the distillation loss beside InfoNCE.",
+                                    minimum=0.0)
     chunk_words: int = setting(48, "Documents are cut into chunks of about this many words.",
                                minimum=1)
     epochs: int = setting(4, "Passes of steps_per_epoch batches.", minimum=1)
@@ -104,6 +115,8 @@ class AttentionTraining:
         check_settings(self, InputError)
         if self.min_count < 1:
             raise InputError(f"AttentionTraining.min_count must be at least 1, got {self.min_count}")
+        if self.tokenizer not in ("gpt2", "bpe"):
+            raise InputError(f"unknown tokenizer {self.tokenizer!r}: use gpt2 or bpe")
         if self.temperature <= 0 or self.learning_rate <= 0:
             raise InputError("temperature and learning_rate must be positive")
         if not (0 <= self.word_dropout < 1 and 0 < self.min_crop <= 1 and 0 <= self.neighbour_share <= 1):
@@ -124,6 +137,7 @@ class AttentionResult:
     initialised_tokens: int
     tokens_per_second: float
     lexical_choice: list[dict]  # the validation score of each share tried ([] if not chosen)
+    teacher_agreement: list[dict]  # {epoch, agreement} with the teacher ([] without one)
 
 
 class ScheduledOptimizer:
@@ -212,26 +226,41 @@ def train_attention(corpus: str | Path, out: str | Path,
     if not texts:
         raise InputError(f"no text found in {corpus}")
     labelled = read_labelled_pairs(training.pairs) if training.pairs else []
-    tokenizer = fit_tokenizer("gpt2", texts + [text for pair in labelled for text in pair],
-                              min_count=training.min_count)
+    tokenizer = fit_tokenizer(training.tokenizer, texts + [text for pair in labelled for text in pair],
+                              min_count=training.min_count, vocab_size=training.bpe_vocab_size)
     train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
                                                           training.seed)
     train_chunks = [chunk_text(text, training.chunk_words) for text in train_texts]
     validation_chunks = [chunk_text(text, training.chunk_words) for text in validation_texts]
 
+    def tokenize(texts: Sequence[str]):
+        return padded_batch(tokenizer.encode_batch(list(texts)), training.model.max_length)
+
     def batches_of(sampler: PairSampler, count: int, size: int = training.batch_size) -> list:
         batches = []
         for _ in range(count):
             anchors, positives = sampler.batch(size)
-            batches.append(padded_batch(tokenizer.encode_batch(anchors + positives),
-                                        training.model.max_length))
+            batches.append(tokenize(anchors + positives))
         return batches
+
+    # The teacher's vectors of the training texts, computed once (`train/distill.py`).
+    distillation = None
+    if training.teacher:
+        from ..encoders import load_encoder
+
+        distillation = Distillation(load_encoder(training.teacher), train_chunks, train_texts,
+                                    validation_chunks, validation_texts, tokenize=tokenize,
+                                    batch_size=training.batch_size, weight=training.distill_weight,
+                                    pair_config=training.pair_config(), seed=training.seed)
 
     def train_batches(epoch: int) -> list:
         # Seeded by the epoch: a resumed run draws the same pairs as an uninterrupted one.
         sampler = PairSampler(train_chunks, config=training.pair_config(), labelled=labelled,
                               seed=training.seed * 100_003 + epoch)
-        return batches_of(sampler, training.steps_per_epoch)
+        pairs = batches_of(sampler, training.steps_per_epoch)
+        if distillation is None:
+            return pairs
+        return list(zip(pairs, distillation.batches(epoch, training.steps_per_epoch)))
 
     # Validation batches hold at most one pair per document (else negatives would be positives).
     validation_size = min(training.batch_size, sum(1 for chunks in validation_chunks if chunks))
@@ -241,7 +270,8 @@ def train_attention(corpus: str | Path, out: str | Path,
                   if validation_size >= 2 else None)
 
     # Model, initialised from word vectors.
-    config = replace(training.model, name=out.name, vocab_size=tokenizer.vocab_size,
+    config = replace(training.model, name=out.name, tokenizer=training.tokenizer,
+                     vocab_size=tokenizer.vocab_size,
                      lexical_share=max(training.lexical_share, 0.0))
     model = AttentionEncoder.build_model(config)
     initialised = 0
@@ -270,19 +300,33 @@ def train_attention(corpus: str | Path, out: str | Path,
     trained_tokens = 0
     started = time.perf_counter()
 
-    def loss_of(model, batch):  # batch (2B, T): B anchors, then their B positives
+    def loss_of(model, batch):  # pairs (2B, T): B anchors, then their B positives
         nonlocal trained_tokens
+        pairs, distilled = batch if isinstance(batch, tuple) else (batch, None)
         if model.training:
-            trained_tokens += int((batch != PAD_ID).sum())
-        vectors = model.semantic(batch)  # (2B, C)
-        half = len(batch) // 2
-        return info_nce(vectors[:half], vectors[half:], training.temperature, symmetric=True), half
+            trained_tokens += int((pairs != PAD_ID).sum())
+        vectors = model.semantic(pairs)  # (2B, C)
+        half = len(pairs) // 2
+        loss = info_nce(vectors[:half], vectors[half:], training.temperature, symmetric=True)
+        if distilled is not None:
+            loss = loss + distillation.loss(model.semantic, distilled)
+        return loss, half
+
+    teacher_agreement = []
+
+    def measure_agreement(epoch: int) -> None:
+        if distillation is not None and (agreement := distillation.agreement(model.semantic)) is not None:
+            teacher_agreement.append({"epoch": epoch, "agreement": round(agreement, 4)})
 
     def checkpoint(epoch: int, history: list[EpochStats]) -> None:
         save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, epoch=epoch,
                         config=run_config, history=history)
+        measure_agreement(epoch)
         if report:
-            report(_epoch_line(history[-1], training.epochs, training.batch_size))
+            agreement = teacher_agreement[-1]["agreement"] if teacher_agreement else None
+            report(_epoch_line(history[-1], training.epochs, training.batch_size, agreement))
+
+    measure_agreement(start_epoch)  # before this run's first step
 
     history = run_epochs(
         model, optimizer, epochs=training.epochs, start_epoch=start_epoch,
@@ -292,7 +336,10 @@ def train_attention(corpus: str | Path, out: str | Path,
     encoder = AttentionEncoder(model, config, tokenizer)
     lexical_choice = []
     if config.lexical_dim and training.lexical_share < 0:
-        lexical_choice = choose_lexical_share(encoder, validation_chunks)
+        lexical_choice = (choose_lexical_share(encoder, validation_chunks)
+                          if distillation is None or distillation.check is None else
+                          distillation.choose_share(*channel_vectors(encoder, distillation.check.texts),
+                                                    LEXICAL_SHARES))
         encoder.set_lexical_share(max(lexical_choice, key=lambda row: row["score"])["share"]
                                   if lexical_choice else DEFAULT_LEXICAL_SHARE)
     seconds = time.perf_counter() - started
@@ -303,11 +350,12 @@ def train_attention(corpus: str | Path, out: str | Path,
     (out / TRAINING_FILE).write_text(json.dumps({
         "training": asdict(training), "corpus": str(corpus), "documents": len(texts),
         "initialised_tokens": initialised, "lexical_share": config.lexical_share,
-        "lexical_choice": lexical_choice, "seconds": round(seconds, 1),
+        "lexical_choice": lexical_choice, "teacher_agreement": teacher_agreement,
+        "seconds": round(seconds, 1),
         "trained_tokens": trained_tokens, "tokens_per_second": round(tokens_per_second, 1),
         "history": [asdict(stats) for stats in history]}, indent=2) + "\n")
     return AttentionResult(encoder, history, len(train_texts), len(validation_texts),
-                           initialised, tokens_per_second, lexical_choice)
+                           initialised, tokens_per_second, lexical_choice, teacher_agreement)
 
 
 def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Sequence[str]],
@@ -321,9 +369,6 @@ def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Se
     score = recall@10 + mrr}; [] when fewer than `MIN_CHOICE_DOCUMENTS`
     documents have two chunks or more (too little to choose on).
     """
-    import torch
-
-    from ..encoders.neural import encode_token_lists
     from ..evaluate.retrieval import evaluate_matrix, spaced_chunks
 
     documents = [spaced_chunks(chunks) for chunks in document_chunks if len(chunks) > 1]
@@ -331,12 +376,7 @@ def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Se
         return []
     texts = [chunk for chunks in documents for chunk in chunks]
     labels = [str(number) for number, chunks in enumerate(documents) for _ in chunks]
-    model, width = encoder.model.eval(), encoder.config.dim
-    both, _ = encode_token_lists(
-        encoder.token_ids(texts),
-        lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
-        encoder.dim)
-    semantic, lexical = (normalize_rows(part) for part in np.split(both, [width], axis=1))
+    semantic, lexical = channel_vectors(encoder, texts)
     rows = []
     for share in shares:
         mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
@@ -347,9 +387,28 @@ def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Se
     return rows
 
 
-def _epoch_line(stats: EpochStats, epochs: int, batch_size: int) -> str:
+def channel_vectors(encoder: AttentionEncoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(semantic, lexical) unit rows of `texts`: the transformer runs once for every share."""
+    import torch
+
+    from ..encoders.neural import encode_token_lists
+
+    model, width = encoder.model.eval(), encoder.config.dim
+    both, _ = encode_token_lists(
+        encoder.token_ids(texts),
+        lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
+        encoder.dim)
+    semantic, lexical = (normalize_rows(part) for part in np.split(both, [width], axis=1))
+    return semantic, lexical
+
+
+def _epoch_line(stats: EpochStats, epochs: int, batch_size: int,
+                agreement: float | None = None) -> str:
     """One epoch's losses; InfoNCE over B pairs starts near ln(B) and 0 is perfect."""
     text = f"epoch {stats.epoch}/{epochs}: train loss {stats.train_loss:.4f}"
     if stats.validation_loss is not None:
         text += f", validation loss {stats.validation_loss:.4f}"
-    return text + f" (InfoNCE, {batch_size} pairs a batch), {stats.items / max(stats.seconds, 1e-9):,.0f} pairs/s"
+    text += f" (InfoNCE{' + distillation' if agreement is not None else ''}, {batch_size} pairs a batch)"
+    if agreement is not None:
+        text += f", agreement with the teacher {agreement:.3f}"
+    return text + f", {stats.items / max(stats.seconds, 1e-9):,.0f} pairs/s"

@@ -1,4 +1,4 @@
-"""Contrastive losses for training text encoders.
+"""Losses for training text encoders: contrastive (InfoNCE) and distillation from a teacher.
 
 >>> import torch
 >>> anchors = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -44,3 +44,22 @@ def info_nce(anchors: torch.Tensor, positives: torch.Tensor, temperature: float 
     if symmetric:
         loss = (loss + F.cross_entropy(logits.T, targets)) / 2
     return loss
+
+
+def similarity_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the student's and the teacher's cosine matrices.
+
+    Inputs are (B, D_student) and (B, D_teacher) embeddings of the same B
+    texts; the dimensions may differ, since only the (B, B) matrices of
+    cosines between the texts of the batch are compared (relational
+    distillation: the student learns which texts the teacher finds alike,
+    not the teacher's coordinates). The diagonal (always 1) is left out.
+    0 means the student ranks and scores every pair as the teacher does.
+    """
+    if student.dim() != 2 or teacher.dim() != 2 or len(student) != len(teacher) or len(student) < 2:
+        raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} must "
+                         "be (B, D) batches of the same B >= 2 texts")
+    student, teacher = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+    off_diagonal = ~torch.eye(len(student), dtype=torch.bool, device=student.device)
+    difference = (student @ student.T - teacher @ teacher.T)[off_diagonal]  # (B * (B - 1),)
+    return difference.pow(2).mean()

@@ -30,7 +30,8 @@ import numpy as np
 from ..corpus import read_corpus
 from ..encoders.configs import TokenPositionConfig, check_settings, setting
 from ..encoders.token_position import TokenPositionEncoder
-from ..encoders.tokenizers import END_ID, PAD_ID, START_ID, UNKNOWN_ID, fit_tokenizer
+from ..encoders.tokenizers import (DEFAULT_BPE_VOCAB_SIZE, END_ID, FIRST_TOKEN_ID, PAD_ID,
+                                   START_ID, UNKNOWN_ID, fit_tokenizer)
 from ..errors import InputError
 from .loop import (EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation,
                    start_run)
@@ -45,6 +46,9 @@ class TokenPositionTraining:
     """
 
     model: TokenPositionConfig = field(default_factory=TokenPositionConfig)
+    bpe_vocab_size: int = setting(DEFAULT_BPE_VOCAB_SIZE, "With the tokenizer 'bpe': its ids "
+                                  "(the 256 bytes and 4 special ids included).",
+                                  minimum=FIRST_TOKEN_ID + 256)
     stride: int = setting(0, "Tokens between window starts (1: maximal overlap; 0: the context, "
                              "no overlap).", minimum=0)
     epochs: int = setting(5, "Passes over the training windows.", minimum=1)
@@ -113,7 +117,8 @@ def train_token_position(corpus: str | Path, out: str | Path,
              if item.text.strip()]
     if not texts:
         raise InputError(f"no text found in {corpus}")
-    tokenizer = fit_tokenizer(training.model.tokenizer, texts, min_count=training.min_count)
+    tokenizer = fit_tokenizer(training.model.tokenizer, texts, min_count=training.min_count,
+                              vocab_size=training.bpe_vocab_size)
     train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
                                                           training.seed)
     stride = training.stride or training.model.context

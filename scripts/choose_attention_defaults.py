@@ -1,0 +1,92 @@
+"""Each candidate default of `train attention`, scored on the held-out tasks of `heldout_tasks.py`.
+
+Every variant is trained on the same ~240-article training corpus (the Lee
+background corpus less its held-out fifth) and scored on the three held-out
+tasks; the TF-IDF baseline (fitted on the same corpus) is the first row.
+Variants are AttentionTraining fields changed from the defaults, e.g.
+
+    python scripts/choose_attention_defaults.py --workdir /tmp/defaults \
+        --variant defaults= --variant bpe=tokenizer:bpe \
+        --variant share0=lexical_share:0 --variant teacher=teacher:all-minilm-l6-v2
+
+(a value is read as JSON when it parses, else kept as a string). Trained
+encoders are kept in the work directory and reused; delete one to retrain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from heldout_tasks import Tasks, encoder_encode, tfidf_encode, write_split
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    from embedsearch.train.attention import AttentionTraining
+
+    name, _, changes = text.partition("=")
+    known = {field.name for field in fields(AttentionTraining)}
+    overrides = {}
+    for change in filter(None, changes.split(",")):
+        key, _, value = change.partition(":")
+        if key not in known:
+            raise SystemExit(f"unknown AttentionTraining field {key!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return name, overrides
+
+
+def train_variant(workdir: Path, train_path: Path, name: str, overrides: dict) -> tuple[Path, float]:
+    from embedsearch.train.attention import AttentionTraining, train_attention
+
+    out = workdir / "encoders" / name
+    timing = out / "wall_seconds.json"
+    if not timing.exists():
+        started = time.perf_counter()
+        train_attention(train_path, out, AttentionTraining(**overrides), show_progress=False)
+        timing.write_text(json.dumps(round(time.perf_counter() - started, 1)))
+    return out, json.loads(timing.read_text())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--variant", action="append", default=[], help="NAME=field:value,...")
+    parser.add_argument("--channels", action="store_true",
+                        help="also score each variant's transformer and lexical channels alone")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    os.sched_setaffinity(0, range(min(args.threads, os.cpu_count() or 1)))
+    from embedsearch.encoders import load_encoder
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    train_path = write_split(args.workdir)
+    tasks = Tasks.load(args.workdir)
+    rows = {"tfidf": tasks.evaluate(tfidf_encode(train_path))}
+    print(f"tfidf: {json.dumps(rows['tfidf'])}", file=sys.stderr)
+    for text in args.variant:
+        name, overrides = parse_variant(text)
+        directory, seconds = train_variant(args.workdir, train_path, name, overrides)
+        encoder = load_encoder(directory)
+        shares = [("", None)]
+        if args.channels and encoder.config.lexical_dim:
+            shares += [(" transformer", 0.0), (" lexical", 1.0)]
+        chosen = encoder.config.lexical_share
+        for suffix, share in shares:
+            encoder.set_lexical_share(chosen if share is None else share)
+            rows[name + suffix] = {"train_seconds": seconds, "share": encoder.config.lexical_share,
+                                   **tasks.evaluate(encoder_encode(encoder))}
+            print(f"{name + suffix}: {json.dumps(rows[name + suffix])}", file=sys.stderr)
+    print(json.dumps({"load_average": os.getloadavg(), "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

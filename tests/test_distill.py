@@ -1,0 +1,71 @@
+"""Distillation: the attention student moves towards its teacher, and is saved without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from embedsearch.encoders import WordVectors, load_encoder
+from embedsearch.evaluate.graded import pair_cosines
+from embedsearch.train.attention import AttentionTraining, train_attention
+from embedsearch.train.distill import teacher_pool
+from embedsearch.train.losses import similarity_distillation
+from helpers import training_of
+from test_attention import LEE, TINY
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "lee.txt"
+    path.write_text("".join(LEE.read_text().splitlines(keepends=True)[:40]))
+    return path
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory, glove_slice):
+    """A word-vectors teacher: any encoder spec can teach."""
+    return glove_slice.save(tmp_path_factory.mktemp("teacher") / "glove-slice")
+
+
+def agreement(student, teacher, texts):
+    """Pearson correlation of the student's and the teacher's cosines over every pair of texts."""
+    return float(np.corrcoef(pair_cosines(student.encode(texts)),
+                             pair_cosines(teacher.encode(texts)))[0, 1])
+
+
+def test_similarity_distillation_is_zero_for_the_teacher_and_ignores_dimensions():
+    generator = torch.Generator().manual_seed(0)
+    teacher = torch.randn(6, 8, generator=generator)
+    rotated = teacher @ torch.linalg.qr(torch.randn(8, 8, generator=generator))[0]
+    assert similarity_distillation(rotated, teacher).item() == pytest.approx(0, abs=1e-10)
+    padded = torch.cat([teacher, torch.zeros(6, 4)], dim=1)  # another width, the same cosines
+    assert similarity_distillation(padded, teacher).item() == pytest.approx(0, abs=1e-10)
+    assert similarity_distillation(torch.randn(6, 3, generator=generator), teacher).item() > 0.01
+
+
+def test_the_pool_holds_chunks_views_and_documents(teacher_dir):
+    teacher = load_encoder(teacher_dir)
+    pool = teacher_pool(teacher, [["the king spoke", "the queen"], ["a dog ran home"]],
+                        ["the king spoke the queen", "a dog ran home"], views=1, seed=0)
+    assert {"the king spoke", "the queen", "the king spoke the queen"} <= set(pool.texts)
+    assert len(pool.texts) == len(set(pool.texts)) == len(pool.vectors)
+    assert np.allclose(pool.vectors, teacher.encode(pool.texts))
+
+
+def test_the_student_moves_towards_the_teacher(corpus, teacher_dir, tmp_path):
+    settings = dict(TINY, lexical_dim=0, epochs=3, steps_per_epoch=8)
+    taught = train_attention(corpus, tmp_path / "taught",
+                             training_of(AttentionTraining, teacher=str(teacher_dir),
+                                         distill_weight=50.0, **settings), show_progress=False)
+    alone = train_attention(corpus, tmp_path / "alone", training_of(AttentionTraining, **settings),
+                            show_progress=False)
+    steps = [row["agreement"] for row in taught.teacher_agreement]
+    assert steps[0] < steps[1] < steps[-1]  # before training, then after each epoch
+    teacher = load_encoder(teacher_dir)
+    texts = [" ".join(line.split()[:24]) for line in corpus.read_text().splitlines()]  # chunks
+    assert agreement(taught.encoder, teacher, texts) > agreement(alone.encoder, teacher, texts) + 0.05
+    # The student is our own model, loaded without its teacher.
+    student = load_encoder(tmp_path / "taught")
+    assert student.kind == "attention" and student.dim == 32
+    assert np.allclose(student.encode(texts[:3]), taught.encoder.encode(texts[:3]), atol=1e-6)

