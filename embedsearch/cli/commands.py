@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from .app import app
+from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 from .output import print_json, print_table
 
 IndexOption = typer.Option(..., "--index", "-i", help="Index name (under indexes/) or path.")
@@ -67,6 +68,11 @@ def build(
     params: Optional[List[str]] = typer.Option(
         None, "--param", help="Index parameter NAME=VALUE, repeatable (M, efConstruction, "
                               "efSearch, nlist, nprobe, m, nbits, rerank)."),
+    vector_dtype: str = typer.Option(
+        "float32", "--vector-dtype", help="Store the raw vectors as float32 or float16 (half the disk)."),
+    ray: bool = RayOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: int = WorkersOption,
 ):
     """Build an index from word vectors or from a corpus.
 
@@ -74,6 +80,7 @@ def build(
       embedsearch build --vectors glove-6b-50d --out glove-6b-50d
       embedsearch build --vectors glove-6b-50d --out glove-auto --index-type auto --recall 0.95
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
+      embedsearch build --corpus docs.parquet --encoder glove-6b-50d --out docs --ray --workers 2
     """
     from ..indexing.build import build_corpus_index, build_vocabulary_index
     from ..encoders import load_encoder
@@ -83,7 +90,8 @@ def build(
     from ..index.tuning import parse_size
 
     index_options = dict(index_type=index_type, index_params=parse_params(params),
-                         recall=recall, max_memory=parse_size(max_memory))
+                         recall=recall, max_memory=parse_size(max_memory),
+                         vector_dtype=vector_dtype)
 
     if (vectors is None) == (corpus is None):
         raise InputError("give either --vectors (a vocabulary index) or --corpus with --encoder")
@@ -93,10 +101,14 @@ def build(
     if corpus is not None:
         if encoder is None:
             raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
-        report = build_corpus_index(corpus, load_encoder(encoder), out, unit=unit,
-                                    text_field=text_field, key_field=key_field, overwrite=overwrite,
-                                    **index_options)
+        model = load_encoder(encoder)
+        with engine_for(ray, ray_address, workers) as engine:
+            report = build_corpus_index(corpus, model, out, unit=unit, text_field=text_field,
+                                        key_field=key_field, overwrite=overwrite, engine=engine,
+                                        **index_options)
     else:
+        if ray or ray_address:
+            raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
         report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite,
                                         **index_options)
     for line in report.lines():

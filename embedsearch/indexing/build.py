@@ -52,11 +52,12 @@ def encoder_info(encoder: Encoder) -> EncoderInfo:
 def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool = False,
                            show_progress: bool = True, index_type: str = "flat",
                            index_params: dict | None = None, recall: float | None = None,
-                           max_memory: int | None = None) -> BuildReport:
+                           max_memory: int | None = None,
+                           vector_dtype: str = "float32") -> BuildReport:
     """One item per vocabulary entry, keyed by it, `position` = frequency rank.
 
     `index_type`, `index_params`, `recall` and `max_memory` choose and tune the
-    FAISS index (see `IndexWriter.create`).
+    FAISS index, `vector_dtype` how the raw vectors are stored (see `IndexWriter.create`).
     """
     vocabulary = encoder.vocabulary()
     if vocabulary is None:
@@ -65,7 +66,8 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
     started = time.perf_counter()
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",
                                 overwrite=overwrite, index_type=index_type,
-                                index_params=index_params, recall=recall, max_memory=max_memory)
+                                index_params=index_params, recall=recall, max_memory=max_memory,
+                                vector_dtype=vector_dtype)
     with writer, progress_bar(total=len(words), unit="words", disable=not show_progress) as bar:
         skipped = add_vocabulary(writer, words, vectors, bar)
         count = writer.manifest.count
