@@ -5,10 +5,10 @@ step importing only those below it: `corpus` -> `encoders` -> `index` (the
 store) -> `indexing` (the write path) -> `query` (the read path) ->
 `evaluate`, `train` -> `cli`.
 
->>> from embedsearch import Index, query
->>> with Index.open("glove-6b-50d") as index:            # doctest: +SKIP
-...     query.analogy(index, "man", "king", "woman")[0].key
-'queen'
+    from embedsearch import Index, query
+    with Index.open("glove-6b-50d") as index:
+        query.analogy(index, "man", "king", "woman")[0].key
+    # 'queen'
 """
 
 from . import query

@@ -49,9 +49,9 @@ def encode_rate(encoder, texts: list[str], repeats: int) -> dict:
 
 
 def bench_word2vec(workdir: Path) -> dict:
-    from embedsearch.train.word2vec import Word2VecConfig, train_word2vec
+    from embedsearch.train.word2vec import Word2VecTraining, train_word2vec
 
-    config = Word2VecConfig(min_count=2, epochs=5, workers=0)
+    config = Word2VecTraining(min_count=2, epochs=5, workers=0)
     _, wall, cpu = timed(lambda: train_word2vec(LEE, workdir / "w2v", config, show_progress=False))
     training = json.loads((workdir / "w2v" / "config.json").read_text())["training"]
     tokens = training["corpus_words"] * config.epochs
@@ -76,7 +76,7 @@ def bench_attention(workdir: Path, steps: int, lexical_dim: int | None = None) -
 
     training = AttentionTraining(epochs=1, steps_per_epoch=steps, validation_batches=1)
     if lexical_dim is not None:
-        training.lexical_dim = lexical_dim
+        training.model.lexical_dim = lexical_dim
     out = workdir / f"attention-{lexical_dim}"
     result, wall, cpu = timed(lambda: train_attention(LEE, out, training, show_progress=False))
     return {"encoder": result.encoder, "train_tokens_per_second": round(result.tokens_per_second, 1),

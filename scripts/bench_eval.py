@@ -10,13 +10,26 @@ every section's correct and incorrect lists are equal (exit code 1 if not).
 Our timing includes reading the vocabulary from the index's SQLite file;
 gensim's excludes building its KeyedVectors (already in memory).
 
+`--paired N` instead times the analogy evaluation as a user runs it, N rounds
+alternating in one run: `embedsearch eval analogy --index PATH` as a cold
+process (wall time: imports, opening the index, everything), then gensim's
+`evaluate_word_analogies` in a fresh process on a KeyedVectors loaded from
+the same built-in vectors (the call only, restrict_vocab 300,000 both), then
+this machine's matrix-multiply limit: one float32 GEMM of the questions'
+distinct words x the candidate rows x dim (best of 3, output preallocated).
+`uptime` is printed before every round.
+
     .venv/bin/python scripts/bench_eval.py                      # builds GloVe into a temp dir
     .venv/bin/python scripts/bench_eval.py --index /tmp/es/glove  # reuses a built index
+    nice -n 10 .venv/bin/python scripts/bench_eval.py --index /tmp/es/glove --paired 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,6 +94,73 @@ def bench_word_pairs(index, keyed) -> bool:
     return all_same
 
 
+RESTRICT_VOCAB = 300_000
+
+
+def gensim_child(questions: Path) -> None:
+    """Run in a fresh process: gensim's evaluation on the built-in GloVe vectors, as JSON."""
+    from gensim.models import KeyedVectors
+
+    from embedsearch.encoders.builtin import load_glove_6b_50d
+
+    glove = load_glove_6b_50d()
+    keyed = KeyedVectors(glove.dim)
+    words, vectors = glove.vocabulary()
+    keyed.add_vectors(list(words), np.asarray(vectors, dtype=np.float32))
+    (score, sections), seconds = timed(keyed.evaluate_word_analogies, str(questions),
+                                       restrict_vocab=RESTRICT_VOCAB)
+    print(json.dumps({"seconds": seconds, "accuracy": score,
+                      "correct": len(sections[-1]["correct"]),
+                      "total": len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])}))
+
+
+def gemm_limit(index, questions: Path) -> tuple[float, tuple[int, int, int]]:
+    """Seconds of one float32 GEMM (distinct question words x candidate rows x dim), best of 3."""
+    from embedsearch.evaluate.analogies import _read_questions
+    from embedsearch.evaluate.vocabulary import vocabulary_ids
+
+    _, lines = _read_questions(questions, str.upper)
+    vocabulary = vocabulary_ids(index, RESTRICT_VOCAB, True, {w for _, q in lines for w in q})
+    words = {vocabulary[w] for _, q in lines if all(w in vocabulary for w in q) for w in q[:3]}
+    rows = np.asarray(index.vectors[:RESTRICT_VOCAB], dtype=np.float32)
+    word_vectors = rows[sorted(words)]
+    out = np.ones((len(word_vectors), len(rows)), dtype=np.float32)
+    best = min(timed(np.matmul, word_vectors, rows.T, out=out)[1] for _ in range(3))
+    return best, (len(word_vectors), len(rows), rows.shape[1])
+
+
+def paired_runs(path: Path, questions: Path, rounds: int) -> bool:
+    from embedsearch.index import Index
+
+    cli = Path(sys.executable).parent / "embedsearch"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    print(f"commit {commit}, {os.cpu_count()} cores, questions {questions.name}")
+    same = True
+    with Index.open(path) as index:
+        for number in range(1, rounds + 1):
+            print(f"round {number}: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+            command = [str(cli), "eval", "analogy", "--index", str(path), "--json",
+                       "--questions", str(questions), "--restrict", str(RESTRICT_VOCAB)]
+            ours_report, ours = timed(subprocess.run, command, capture_output=True, text=True,
+                                      check=True)
+            ours_json = json.loads(ours_report.stdout)
+            child = [sys.executable, __file__, "--gensim-child", "--questions", str(questions)]
+            theirs = json.loads(subprocess.run(child, capture_output=True, text=True,
+                                               check=True).stdout)
+            limit, shape = gemm_limit(index, questions)
+            agree = (ours_json["overall"]["accuracy"] == theirs["accuracy"]
+                     and ours_json["overall"]["total"] == theirs["total"])
+            same &= agree
+            print(f"  embedsearch (cold process) {ours:6.2f} s   accuracy "
+                  f"{ours_json['overall']['accuracy']:.6f}")
+            print(f"  gensim (the call)          {theirs['seconds']:6.2f} s   accuracy "
+                  f"{theirs['accuracy']:.6f}   {'EQUAL' if agree else 'DIFFER'}")
+            print(f"  GEMM {shape[0]} x {shape[1]:,} x {shape[2]}   {limit:6.2f} s")
+            print(f"  speed-up {theirs['seconds'] / ours:.1f}x; ours / GEMM limit {ours / limit:.1f}x")
+    return same
+
+
 def main() -> None:
     from embedsearch.evaluate.vocabulary import gensim_test_file
     from embedsearch.index import Index
@@ -89,8 +169,13 @@ def main() -> None:
     parser.add_argument("--index", help="a built GloVe word index (default: build one in a temp dir)")
     parser.add_argument("--questions", type=Path, default=None,
                         help="analogy file (default: gensim's questions-words.txt)")
+    parser.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
+                        help="time cold `embedsearch eval analogy` against gensim, alternating")
+    parser.add_argument("--gensim-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     questions = args.questions or gensim_test_file("questions-words.txt")
+    if args.gensim_child:
+        return gensim_child(questions)
     with tempfile.TemporaryDirectory() as scratch:
         path = args.index
         if path is None:
@@ -99,6 +184,8 @@ def main() -> None:
 
             path = Path(scratch) / "glove"
             print(build_vocabulary_index(load_encoder("glove-6b-50d"), path).lines()[0])
+        if args.paired:
+            sys.exit(0 if paired_runs(Path(path), questions, args.paired) else 1)
         with Index.open(path) as index:
             keyed = gensim_keyed_vectors(index)
             print(f"index {path}: {index.count:,} words, dimension {index.dim}")

@@ -116,19 +116,20 @@ def trained_encoder(kind: str, workdir: Path) -> tuple[Path | str, dict]:
     started, cpu_started = time.perf_counter(), time.process_time()
     corpus = workdir / TRAIN_FILE
     if kind == "word2vec":
-        from embedsearch.train.word2vec import Word2VecConfig, train_word2vec
+        from embedsearch.train.word2vec import Word2VecTraining, train_word2vec
 
-        train_word2vec(corpus, out, Word2VecConfig(min_count=2, epochs=10), show_progress=False)
+        train_word2vec(corpus, out, Word2VecTraining(min_count=2, epochs=10), show_progress=False)
     elif kind == "attention":
         from embedsearch.train.attention import AttentionTraining, train_attention
 
         train_attention(corpus, out, AttentionTraining(), show_progress=False)
     elif kind == "token-position":
+        from embedsearch.encoders.configs import TokenPositionConfig
         from embedsearch.train.token_position import TokenPositionTraining, train_token_position
 
         # The token+position README's recipe (hidden 64, min count 2), one epoch: its
         # retrieval does not improve with longer training on a corpus this small.
-        train_token_position(corpus, out, TokenPositionTraining(epochs=1, hidden=64, min_count=2),
+        train_token_position(corpus, out, TokenPositionTraining(TokenPositionConfig(hidden=64), epochs=1, min_count=2),
                              show_progress=False)
     seconds = {"train_seconds": round(time.perf_counter() - started, 1),
                "train_cpu_seconds": round(time.process_time() - cpu_started, 1)}

@@ -1,6 +1,9 @@
-"""Comparison helpers shared by the tests: rankings against a reference, allowing for ties."""
+"""Helpers shared by the tests: rankings against a reference allowing for ties, training settings."""
 
 from __future__ import annotations
+
+import typing
+from dataclasses import fields
 
 import numpy as np
 
@@ -33,3 +36,15 @@ def assert_exact_top_k(ids, scores, reference, tolerance: float = TOLERANCE):
     np.testing.assert_allclose(scores, best, atol=tolerance)
     np.testing.assert_allclose(np.take_along_axis(reference, ids, axis=1), scores, atol=tolerance)
     assert all(len(set(row)) == k for row in ids.tolist()), "an id was returned twice"
+
+
+def training_of(training_class, **settings):
+    """A training dataclass from flat settings: those that name a field of its `model` go there.
+
+    `training_of(TokenPositionTraining, dim=16, epochs=3)` is
+    `TokenPositionTraining(model=TokenPositionConfig(dim=16), epochs=3)`.
+    """
+    model_class = typing.get_type_hints(training_class)["model"]
+    model_fields = {item.name for item in fields(model_class)}
+    model = model_class(**{k: v for k, v in settings.items() if k in model_fields})
+    return training_class(model=model, **{k: v for k, v in settings.items() if k not in model_fields})

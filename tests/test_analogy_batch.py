@@ -57,7 +57,7 @@ def test_small_blocks_and_chunks_give_the_same_answers(small_index, monkeypatch)
     with Index.open(small_index) as index:
         whole = analogies(index, questions, k=5)
         monkeypatch.setattr(engine, "SIMILARITY_BUDGET", 4 * 1000 * 4)  # 4 words x 1,000 rows
-        monkeypatch.setattr(engine, "HEAD_ROWS", 50)
+        monkeypatch.setattr(engine, "CHUNK_ROWS", 1000)  # three chunks, the last one short
         monkeypatch.setattr(engine, "MIN_BLOCK_WORDS", 4)  # so blocks of one or two questions
         pieces = analogies(index, questions, k=5)
         assert [[h.id for h in hits] for hits in pieces] == [[h.id for h in hits] for hits in whole]

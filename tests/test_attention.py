@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
-from embedsearch.encoders.attention import (AttentionConfig, AttentionEncoder, build_attention_model,
-                                            word_vector_embeddings)
+from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
+from embedsearch.encoders.attention_model import AttentionModel
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer
+from helpers import training_of
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
 from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
@@ -37,7 +38,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("encoders") / "tiny"
-    result = train_attention(corpus, out, AttentionTraining(epochs=3, **TINY), show_progress=False)
+    result = train_attention(corpus, out, training_of(AttentionTraining, epochs=3, **TINY), show_progress=False)
     return out, result
 
 
@@ -46,7 +47,7 @@ def tiny_encoder(seed=0, lexical_dim=32):
     config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32,
                              lexical_dim=lexical_dim, lexical_share=0.5 if lexical_dim else 0.0)
     torch.manual_seed(seed)
-    model = build_attention_model(config)
+    model = AttentionModel(config)
     with torch.no_grad():  # leave the identity start, so attention really mixes tokens
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
@@ -72,8 +73,9 @@ def test_vectors_are_unit_float32_and_padding_does_not_change_them():
 
 def test_untrained_model_is_the_mean_of_token_and_position_embeddings():
     tokenizer = Gpt2Tokenizer.fit(["the cat sat"])
-    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=8, heads=2, layers=2, ff_dim=16)
-    model = build_attention_model(config).eval()
+    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=8, heads=2, layers=2, ff_dim=16,
+                             lexical_dim=0)
+    model = AttentionModel(config).eval()
     ids = torch.tensor([tokenizer.encode("the cat sat")])
     embedded = model.token_embedding(ids) + model.position_embedding(torch.arange(ids.shape[1]))
     expected = torch.nn.functional.normalize(embedded.mean(dim=1), dim=-1)
@@ -175,8 +177,8 @@ def test_the_encoder_directory_holds_the_last_epoch(trained):
 def test_training_is_reproducible_and_resumes_to_the_same_weights(corpus, tmp_path, trained):
     out, result = trained
     partial = tmp_path / "partial"
-    train_attention(corpus, partial, AttentionTraining(epochs=2, **TINY), show_progress=False)
-    resumed = train_attention(corpus, partial, AttentionTraining(epochs=3, **TINY), resume=True,
+    train_attention(corpus, partial, training_of(AttentionTraining, epochs=2, **TINY), show_progress=False)
+    resumed = train_attention(corpus, partial, training_of(AttentionTraining, epochs=3, **TINY), resume=True,
                               show_progress=False)
     # Two epochs, then one more after a resume, equal three epochs in one run.
     assert [h.train_loss for h in resumed.history] == pytest.approx(
@@ -184,7 +186,7 @@ def test_training_is_reproducible_and_resumes_to_the_same_weights(corpus, tmp_pa
     text = ["Bushfires threaten homes in New South Wales."]
     assert np.allclose(resumed.encoder.encode(text), result.encoder.encode(text), atol=1e-5)
     with pytest.raises(InputError, match="trained with"):
-        train_attention(corpus, partial, AttentionTraining(epochs=3, **{**TINY, "dim": 16}),
+        train_attention(corpus, partial, training_of(AttentionTraining, epochs=3, **{**TINY, "dim": 16}),
                         resume=True, show_progress=False)
 
 

@@ -54,7 +54,7 @@ def test_build_then_info_and_list(built, home):
 
 
 def test_neighbors_json_matches_the_python_api(built, home):
-    payload = invoke_json(["neighbors", "computer", "--index", built, "-k", "5"])
+    payload = invoke_json(["neighbors", "computer", "--index", built, "-k", "5"])["hits"]
     with Index.open(home / built) as index:
         expected = query.neighbors(index, "computer", k=5)
     assert [(p["key"], p["rank"]) for p in payload] == [(h.key, i + 1) for i, h in enumerate(expected)]
@@ -64,12 +64,12 @@ def test_neighbors_json_matches_the_python_api(built, home):
 
 
 def test_analogy_answers_queen_and_filters(built):
-    payload = invoke_json(["analogy", "man", "king", "woman", "--index", built])
+    payload = invoke_json(["analogy", "man", "king", "woman", "--index", built])["hits"]
     assert payload[0]["key"] == "queen" and len(payload) == 10
     assert all(set(p) >= {"key", "score"} for p in payload)
-    cosmul = invoke_json(["analogy", "man", "king", "woman", "--index", built, "--method", "mul"])
+    cosmul = invoke_json(["analogy", "man", "king", "woman", "--index", built, "--method", "mul"])["hits"]
     assert cosmul[0]["key"] == "queen" and cosmul[0]["score"] != payload[0]["score"]
-    filtered = invoke_json(["analogy", "man", "king", "woman", "--index", built, "--where", "position >= 5000"])
+    filtered = invoke_json(["analogy", "man", "king", "woman", "--index", built, "--where", "position >= 5000"])["hits"]
     assert all(p["id"] >= 5000 for p in filtered) and len(filtered) == 10
 
 
@@ -89,7 +89,7 @@ def test_corpus_build_with_overwrite(home, vectors_file, tmp_path):
     assert runner.invoke(app, args).exit_code == 0
     corpus.write_text("only one line now\n")
     assert runner.invoke(app, args + ["--overwrite"]).exit_code == 0
-    hits = invoke_json(["neighbors", "a single line", "--index", "notes"])
+    hits = invoke_json(["neighbors", "a single line", "--index", "notes"])["hits"]
     assert [h["text"] for h in hits] == ["only one line now"]
 
 

@@ -201,7 +201,14 @@ def test_auto_picks_by_size_and_memory(tmp_path):
 
 def test_parse_options():
     assert faiss_types.parse_index_type("factory:IVF256,PQ16") == ("factory", {"factory": "IVF256,PQ16"})
-    assert faiss_types.parse_params(["M=48", "rerank=2", "x=1.5"]) == {"M": 48, "rerank": 2, "x": 1.5}
+    assert faiss_types.check_params("ivfpq", faiss_types.parse_params(["m=5", "rerank=2"])) == \
+        {"m": 5, "rerank": 2}
+    for params, fragment in [({"M": "-3"}, "out of range"), ({"M": "abc"}, "whole number"),
+                             ({"M": 2.5}, "whole number"), ({"foo": 1}, "efConstruction")]:
+        with pytest.raises(InputError, match=fragment):
+            faiss_types.check_params("hnsw", params)
+    with pytest.raises(InputError, match="valid: none"):
+        faiss_types.check_params("flat", {"nlist": 4})
     assert tuning.parse_size("512MB") == 512 * 2**20 and tuning.parse_size("1.5g") == 3 * 2**29
     with pytest.raises(InputError):
         faiss_types.parse_index_type("annoy")

@@ -16,6 +16,7 @@ from embedsearch.index import Index
 from embedsearch.index.versions import current_version
 from embedsearch.indexing.rebuild import rebuild_index
 from embedsearch.train.token_position import TokenPositionTraining, train_token_position
+from helpers import training_of
 from test_token_position import FAST, tiny_corpus
 
 runner = CliRunner()
@@ -25,7 +26,7 @@ runner = CliRunner()
 def encoder_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("rebuild")
     tiny_corpus(root / "corpus.txt", lines_per_topic=10)
-    train_token_position(root / "corpus.txt", root / "encoder", TokenPositionTraining(**FAST),
+    train_token_position(root / "corpus.txt", root / "encoder", training_of(TokenPositionTraining, **FAST),
                          show_progress=False)
     return root
 

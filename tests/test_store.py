@@ -16,7 +16,8 @@ import pytest
 from embedsearch.corpus import Item
 from embedsearch.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
 from embedsearch.index import EncoderInfo, Index, IndexWriter
-from embedsearch.index import versions
+from embedsearch.index import checksums, versions
+from embedsearch.index.manifest import Manifest
 
 DIM = 8
 ENCODER = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0")
@@ -92,7 +93,7 @@ def test_filter_selects_inside_faiss(tmp_path):
 
 def test_existing_index_needs_overwrite(tmp_path):
     path = build(tmp_path / "idx", 5)
-    with pytest.raises(InputError, match="--overwrite"):
+    with pytest.raises(InputError, match="`overwrite=True`"):
         IndexWriter.create(path, ENCODER, DIM)
     with IndexWriter.create(path, ENCODER, DIM, overwrite=True) as writer:
         writer.add(items(3, prefix="other"), normalize_rows(3))
@@ -164,6 +165,11 @@ def test_disagreeing_parts_are_reported(tmp_path):
     connection.execute("DELETE FROM items WHERE id = 4")
     connection.commit()
     connection.close()
+    with pytest.raises(IndexCorruptError, match="items.db does not match its checksum"):
+        Index.open(path)
+    manifest = Manifest.read(live)  # checksums that agree with the files: the counts still disagree
+    manifest.files = checksums.record(live)
+    manifest.write(live)
     with pytest.raises(IndexCorruptError, match="manifest says 10 items, FAISS holds 10, SQLite holds 9"):
         Index.open(path)
 
@@ -206,3 +212,29 @@ def test_faiss_and_torch_share_a_process(tmp_path):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "ok" and time.time() - started < 120
+
+
+def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path):
+    path = build(tmp_path / "idx", 10)
+    live = versions.current_version(path)
+    manifest = Manifest.read(live)
+    assert set(manifest.files) == {"items.db", "vectors.f32", "index.faiss"}
+    text = (live / "manifest.json").read_text()
+    (live / "manifest.json").write_text(text.replace('"count": 10', '"count": 11'))
+    with pytest.raises(IndexCorruptError, match="manifest.json does not match its checksum"):
+        Index.open(path)
+    (live / "manifest.json").write_text(text)
+    data = bytearray((live / "vectors.f32").read_bytes())
+    data[17] ^= 0xFF  # one flipped byte: same size, other numbers
+    (live / "vectors.f32").write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match="vectors.f32 does not match its checksum"):
+        Index.open(path)
+    manifest.files = {}  # a format 1 manifest records no checksums: only the structural checks
+    manifest.write(live)
+    text = (live / "manifest.json").read_text().replace('"format_version": 2', '"format_version": 1')
+    (live / "manifest.json").write_text(text)
+    with Index.open(path) as index:
+        assert index.count == 10
+    (path / "CURRENT").write_text("../../elsewhere\n")
+    with pytest.raises(IndexCorruptError, match="does not name a version"):
+        Index.open(path)

@@ -15,6 +15,7 @@ from embedsearch.indexing.build import build_corpus_index, build_vocabulary_inde
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.token_position import TokenPositionEncoder
+from helpers import training_of
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
 from embedsearch.train.token_position import (TokenPositionTraining, sample, sliding_windows,
@@ -61,7 +62,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("token-position")
     lines = tiny_corpus(root / "corpus.txt")
     result = train_token_position(root / "corpus.txt", root / "encoder",
-                                  TokenPositionTraining(**FAST), show_progress=False)
+                                  training_of(TokenPositionTraining, **FAST), show_progress=False)
     return result, lines, root
 
 
@@ -168,17 +169,17 @@ def test_resume_continues_exactly_where_training_stopped(tmp_path):
     tiny_corpus(tmp_path / "corpus.txt", lines_per_topic=8)
     options = dict(FAST, epochs=2)
     straight = train_token_position(tmp_path / "corpus.txt", tmp_path / "straight",
-                                    TokenPositionTraining(**options), show_progress=False)
+                                    training_of(TokenPositionTraining, **options), show_progress=False)
     train_token_position(tmp_path / "corpus.txt", tmp_path / "resumed",
-                         TokenPositionTraining(**dict(options, epochs=1)), show_progress=False)
+                         training_of(TokenPositionTraining, **dict(options, epochs=1)), show_progress=False)
     resumed = train_token_position(tmp_path / "corpus.txt", tmp_path / "resumed",
-                                   TokenPositionTraining(**options), resume=True, show_progress=False)
+                                   training_of(TokenPositionTraining, **options), resume=True, show_progress=False)
     assert [h.epoch for h in resumed.history] == [1, 2]
     for name, tensor in straight.encoder.model.state_dict().items():
         torch.testing.assert_close(resumed.encoder.model.state_dict()[name], tensor)
     with pytest.raises(InputError, match="dim"):
         train_token_position(tmp_path / "corpus.txt", tmp_path / "resumed",
-                             TokenPositionTraining(**dict(options, dim=8, epochs=3)), resume=True,
+                             training_of(TokenPositionTraining, **dict(options, dim=8, epochs=3)), resume=True,
                              show_progress=False)
 
 
@@ -190,10 +191,10 @@ def test_an_interrupted_run_leaves_a_usable_checkpoint(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train_token_position(tmp_path / "corpus.txt", tmp_path / "out",
-                             TokenPositionTraining(**FAST), report=interrupt, show_progress=False)
+                             training_of(TokenPositionTraining, **FAST), report=interrupt, show_progress=False)
     assert not (tmp_path / "out" / "config.json").exists()
     resumed = train_token_position(tmp_path / "corpus.txt", tmp_path / "out",
-                                   TokenPositionTraining(**dict(FAST, epochs=2)), resume=True,
+                                   training_of(TokenPositionTraining, **dict(FAST, epochs=2)), resume=True,
                                    show_progress=False)
     assert [h.epoch for h in resumed.history] == [1, 2]
     assert isinstance(load_encoder(tmp_path / "out"), TokenPositionEncoder)
@@ -203,7 +204,7 @@ def test_char_model_learns_names_and_samples_new_ones(tmp_path):
     names = names_file(tmp_path / "names.txt")
     result = train_token_position(
         tmp_path / "names.txt", tmp_path / "names",
-        TokenPositionTraining(tokenizer="char", context=5, stride=1, dim=16, hidden=48, epochs=3,
+        training_of(TokenPositionTraining, tokenizer="char", context=5, stride=1, dim=16, hidden=48, epochs=3,
                               learning_rate=1e-2), show_progress=False)
     assert result.history[-1].validation_loss < result.history[0].validation_loss
     samples = sample(result.encoder, n=20, temperature=0.8, seed=1)

@@ -10,7 +10,7 @@ import pytest
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.builtin import _glove_6b_50d_files, read_glove_6b_50d_words
 from embedsearch.errors import EncoderError, InputError
-from embedsearch.train.word2vec import CorpusSentences, Word2VecConfig, train_word2vec
+from embedsearch.train.word2vec import CorpusSentences, Word2VecConfig, Word2VecTraining, train_word2vec
 
 LEE = Path(__import__("gensim").__file__).parent / "test" / "test_data" / "lee_background.cor"
 
@@ -76,7 +76,7 @@ def test_corpus_sentences_stream_again_on_every_pass(tmp_path):
 
 def test_train_word2vec_saves_vectors_with_counts(tmp_path):
     out = tmp_path / "lee-w2v"
-    config = Word2VecConfig(dim=24, min_count=3, epochs=3, workers=1, seed=7)
+    config = Word2VecTraining(Word2VecConfig(dim=24), min_count=3, epochs=3, workers=1, seed=7)
     vectors = train_word2vec(LEE, out, config, show_progress=False)
     assert (out / "vectors.bin").exists() and (out / "counts.txt").exists()
     reloaded = load_encoder(out)
@@ -94,5 +94,5 @@ def test_train_word2vec_saves_vectors_with_counts(tmp_path):
 def test_train_word2vec_rejects_a_corpus_with_no_frequent_word(tmp_path):
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("one two three\n")
-    with pytest.raises(InputError, match="min-count"):
-        train_word2vec(corpus, tmp_path / "out", Word2VecConfig(min_count=5), show_progress=False)
+    with pytest.raises(InputError, match="`min_count`"):
+        train_word2vec(corpus, tmp_path / "out", Word2VecTraining(min_count=5), show_progress=False)

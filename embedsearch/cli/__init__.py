@@ -2,7 +2,7 @@
 
 Imports of numpy, FAISS, gensim and torch happen inside the commands, so a
 query on a word index never pays for torch. Errors a user can cause become one
-line on stderr and exit code 1; Ctrl-C exits 130 with the index untouched.
+line on stderr and exit code 1; Ctrl-C prints what was kept and exits 130.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typer
 
 from .app import app
 # Importing these modules registers their commands on `app`, `train_app` or `eval_app`.
-from . import commands, encoders, export, index_admin  # noqa: F401
+from . import commands, queries, encoders, export, index_admin  # noqa: F401
 from . import train_attention, train_token_position, eval_retrieval  # noqa: F401
 from .train import train_app
 from .evaluate import eval_app
@@ -21,20 +21,22 @@ from .evaluate import eval_app
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")
 
+INTERRUPTED = 130  # the exit code of a process stopped by SIGINT, as shells report it
+
 
 def main() -> None:
     """Entry point: run the app, turning domain errors into one clear line."""
     from ..errors import EmbedsearchError
+    from .errors import cli_message
 
     try:
         # Outside standalone mode click returns a `typer.Exit` code instead of exiting.
         code = app(standalone_mode=False)
     except EmbedsearchError as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {cli_message(str(error))}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        typer.echo("interrupted: nothing was changed", err=True)
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
@@ -47,7 +49,16 @@ def main() -> None:
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
         typer.echo(f"error: {error.format_message()}{hint}", err=True)
         sys.exit(error.exit_code)
+    if code == INTERRUPTED:  # typer turns Ctrl-C into this exit code, silently
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: say what was kept (a write is all or nothing) and exit 130, as shells expect."""
+    typer.echo("interrupted: nothing half-written was kept; every index is at its last "
+               "complete version", err=True)
+    sys.exit(INTERRUPTED)
 
 
 def _is_usage_error(error: Exception) -> bool:

@@ -1,4 +1,4 @@
-"""Top-level commands: build, neighbors, analogy, similarity, info, list."""
+"""Top-level commands: build, info, list (the query commands are in `queries`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ import typer
 
 from .app import app
 from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
+from .options import one_of
 from .output import print_json, print_table
 
-IndexOption = typer.Option(..., "--index", "-i", help="Index name (under indexes/) or path.")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-WhereOption = typer.Option(None, "--where", "-w",
-                           help="SQL filter over item columns, e.g. \"source = 'a.txt'\".")
 
 
 def _open(index_name: str):
@@ -24,34 +22,19 @@ def _open(index_name: str):
     return Index.open(index_name)
 
 
-def _print_hits(index, hits, as_json: bool, title: str) -> None:
-    from ..query.results import hits_payload
-
-    payload = hits_payload(index, hits)
-    if as_json:
-        print_json(payload)
-        return
-    if not payload:
-        typer.echo(f"{title}: no results")
-        return
-    corpus = index.manifest.content != "vocabulary"
-    headers = ["#", "key", "score"] + (["text"] if corpus else [])
-    rows = [[p["rank"], p["key"], p["score"]] + ([p.get("text", "")] if corpus else [])
-            for p in payload]
-    print_table(headers, rows, title=title)
-
-
 @app.command()
 def build(
-    out: str = typer.Option(..., "--out", "-o", help="Name (under indexes/) or path of the index."),
+    out: str = typer.Option(..., "--out", "-o", help="Name (under indexes/ or $EMBEDSEARCH_HOME), "
+                                                     "or a path containing a slash."),
     vectors: Optional[str] = typer.Option(
         None, "--vectors", help="Index a vocabulary: built-in name (glove-6b-50d), vectors file "
                                 "(word2vec .bin/.txt, GloVe .txt) or encoder directory."),
     corpus: Optional[Path] = typer.Option(
-        None, "--corpus", help="Index a corpus: a text file, folder, or JSON Lines file."),
+        None, "--corpus", help="Index a corpus: a text file, folder, JSON Lines or Parquet file."),
     encoder: Optional[str] = typer.Option(
         None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder directory."),
-    unit: str = typer.Option("line", help="Text files: one item per 'line' or 'paragraph'."),
+    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
+                             help="Text files: one item per 'line' or 'paragraph'."),
     text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
     key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index atomically."),
@@ -69,146 +52,53 @@ def build(
         None, "--param", help="Index parameter NAME=VALUE, repeatable (M, efConstruction, "
                               "efSearch, nlist, nprobe, m, nbits, rerank)."),
     vector_dtype: str = typer.Option(
-        "float32", "--vector-dtype", help="Store the raw vectors as float32 or float16 (half the disk)."),
+        "float32", "--vector-dtype", callback=one_of("float32", "float16"), help="Store the raw vectors as float32 or float16 (half the disk)."),
     ray: bool = RayOption,
     ray_address: Optional[str] = RayAddressOption,
     workers: int = WorkersOption,
 ):
     """Build an index from word vectors or from a corpus.
 
-    Examples:
+    Examples (glove-6b-50d is built in; notes.txt is any text file of yours):
       embedsearch build --vectors glove-6b-50d --out glove-6b-50d
       embedsearch build --vectors glove-6b-50d --out glove-auto --index-type auto --recall 0.95
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
       embedsearch build --corpus docs.parquet --encoder glove-6b-50d --out docs --ray --workers 2
     """
-    from ..indexing.build import build_corpus_index, build_vocabulary_index
+    from ..indexing.build import build_corpus_index, build_vocabulary_index, check_build_options
     from ..encoders import load_encoder
     from ..errors import InputError
     from ..index import resolve_index_path
     from ..index.faiss_types import parse_params
     from ..index.tuning import parse_size
 
-    index_options = dict(index_type=index_type, index_params=parse_params(params),
-                         recall=recall, max_memory=parse_size(max_memory),
-                         vector_dtype=vector_dtype)
-
     if (vectors is None) == (corpus is None):
         raise InputError("give either --vectors (a vocabulary index) or --corpus with --encoder")
+    if corpus is not None and encoder is None:
+        raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
     if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
         typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
         return
+    index_options = check_build_options(out, overwrite=overwrite, index_type=index_type,
+                                        index_params=parse_params(params), recall=recall,
+                                        max_memory=parse_size(max_memory))
     if corpus is not None:
-        if encoder is None:
-            raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
         model = load_encoder(encoder)
         with engine_for(ray, ray_address, workers) as engine:
             report = build_corpus_index(corpus, model, out, unit=unit, text_field=text_field,
                                         key_field=key_field, overwrite=overwrite, engine=engine,
-                                        **index_options)
+                                        vector_dtype=vector_dtype, **index_options)
     else:
         if ray or ray_address:
             raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
         report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite,
-                                        **index_options)
+                                        vector_dtype=vector_dtype, **index_options)
     for line in report.lines():
         typer.echo(line)
     from ..index.describe import index_summary
 
     with _open(str(report.path)) as opened:
         typer.echo(index_summary(opened.manifest))
-
-
-@app.command()
-def neighbors(
-    query: str = typer.Argument(..., help="A word, a text, or an item key."),
-    index: str = IndexOption,
-    k: int = typer.Option(10, "-k", min=1, help="How many neighbours."),
-    where: Optional[str] = WhereOption,
-    as_json: bool = JsonOption,
-):
-    """Nearest neighbours of a word, a text or an item.
-
-    Example: embedsearch neighbors computer --index glove-6b-50d -k 10
-    """
-    from .. import query as queries
-
-    with _open(index) as opened:
-        hits = queries.neighbors(opened, query, k=k, where=where)
-        _print_hits(opened, hits, as_json, f"neighbours of {query!r} in {opened.name}")
-
-
-@app.command()
-def analogy(
-    a: str = typer.Argument(..., help="A (is to B)"),
-    b: str = typer.Argument(..., help="B"),
-    c: str = typer.Argument(..., help="as C is to ?"),
-    index: str = IndexOption,
-    k: int = typer.Option(10, "-k", min=1),
-    method: str = typer.Option("add", help="add = 3CosAdd (most_similar), mul = 3CosMul."),
-    where: Optional[str] = WhereOption,
-    as_json: bool = JsonOption,
-):
-    """A is to B as C is to ? (B - A + C).
-
-    Example: embedsearch analogy man king woman --index glove-6b-50d   (queen)
-    """
-    from .. import query as queries
-
-    with _open(index) as opened:
-        hits = queries.analogy(opened, a, b, c, k=k, method=method, where=where)
-        _print_hits(opened, hits, as_json, f"{a} : {b} :: {c} : ?")
-
-
-@app.command()
-def similarity(
-    terms: List[str] = typer.Argument(..., help="Two or more words or texts."),
-    index: str = IndexOption,
-    as_json: bool = JsonOption,
-):
-    """Cosine similarity of two words or texts, or a matrix for several.
-
-    Examples:
-      embedsearch similarity woman man --index glove-6b-50d
-      embedsearch similarity king queen prince --index glove-6b-50d
-    """
-    from .. import query as queries
-    from ..errors import InputError
-
-    if len(terms) < 2:
-        raise InputError("give at least two words or texts to compare")
-    with _open(index) as opened:
-        matrix = queries.similarity_matrix(opened, terms)
-    if as_json:
-        from ..query.results import similarity_payload
-
-        print_json(similarity_payload(terms, matrix))
-    elif len(terms) == 2:
-        typer.echo(f"{terms[0]} / {terms[1]}: {float(matrix[0, 1]):.4f}")
-    else:
-        print_table([""] + terms, [[t] + [float(v) for v in row] for t, row in zip(terms, matrix)])
-
-
-@app.command("doesnt-match")
-def doesnt_match(
-    words: List[str] = typer.Argument(..., help="Three or more words."),
-    index: str = IndexOption,
-    as_json: bool = JsonOption,
-):
-    """The word that does not belong with the others.
-
-    Example: embedsearch doesnt-match breakfast cereal dinner lunch --index glove-6b-50d
-    """
-    from .. import query as queries
-
-    with _open(index) as opened:
-        odd = queries.doesnt_match(opened, words)
-    if as_json:
-        from ..query.results import odd_one_out_payload
-
-        print_json(odd_one_out_payload(words, odd))
-    else:
-        typer.echo(odd)
 
 
 @app.command()

@@ -1,8 +1,10 @@
-"""Printing results: aligned plain-text tables for people, JSON for scripts."""
+"""Printing results: aligned plain-text tables for people; JSON, JSON Lines and CSV for scripts."""
 
 from __future__ import annotations
 
+import csv
 import json
+import sys
 from typing import Sequence
 
 import typer
@@ -10,6 +12,24 @@ import typer
 
 def print_json(data) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def print_jsonl(data) -> None:
+    """One compact JSON object on one line, flushed so a pipe sees it at once."""
+    typer.echo(json.dumps(data, ensure_ascii=False))
+    sys.stdout.flush()
+
+
+def print_csv(headers: Sequence[str], rows: Sequence[Sequence]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+
+
+def report_ignored(ignored: Sequence[str]) -> None:
+    """One stderr line naming the query words the vectors do not know (use --strict to fail)."""
+    if ignored:
+        typer.echo(f"ignored (not in the vocabulary): {', '.join(ignored)}", err=True)
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence], *, title: str | None = None) -> None:

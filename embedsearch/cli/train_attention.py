@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from ..train.attention import AttentionTraining
+from .config_options import config_options
 from .train import interrupts_name_the_checkpoint, train_app
 
 
 @train_app.command("attention")
+@config_options(training=AttentionTraining)
 def attention(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file; one document per item."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
-    dim: int = typer.Option(128, min=1, help="Model dimension (the vectors' length)."),
-    heads: int = typer.Option(4, min=1, help="Attention heads per layer (must divide --dim)."),
-    layers: int = typer.Option(2, min=1, help="Self-attention layers."),
-    ff_dim: int = typer.Option(512, min=1, help="Width of each layer's feed-forward block."),
-    max_length: int = typer.Option(128, min=1, help="Tokens read per text; longer texts are truncated."),
-    chunk_words: int = typer.Option(48, min=1, help="Documents are cut into chunks of about this many words."),
-    epochs: int = typer.Option(4, min=1),
-    steps_per_epoch: int = typer.Option(100, min=1, help="Batches per epoch (fixed, whatever the corpus size)."),
-    batch_size: int = typer.Option(64, min=2, help="Pairs per batch; the other pairs are each pair's negatives."),
-    learning_rate: float = typer.Option(3e-4, help="Peak AdamW learning rate."),
-    temperature: float = typer.Option(0.05, help="InfoNCE temperature (cosines are divided by it)."),
-    init_vectors: str = typer.Option("glove-6b-50d", help="Word vectors to start the token embeddings from ('' for random)."),
-    lexical_dim: int = typer.Option(2048, min=0, help="Width of the hashed bag-of-tokens channel beside the transformer (0: none)."),
-    lexical_share: float = typer.Option(-1.0, max=1.0, help="Its share of the cosine; negative: chosen on the validation documents."),
-    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Labelled pairs to mix in: TSV (two columns) or JSON Lines."),
-    validation_fraction: float = typer.Option(0.1, help="Share of the documents held out for the validation loss."),
-    seed: int = typer.Option(1),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
     unit: str = typer.Option("line", help="Text files: one document per 'line' or 'paragraph'."),
     text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
+    *,
+    training: AttentionTraining,
 ):
     """Train the attention encoder (InfoNCE on chunks of the same document).
 
@@ -43,21 +30,14 @@ def attention(
       embedsearch train attention --corpus data/wiki_lee.txt --out encoders/attention
       embedsearch build --corpus notes.jsonl --encoder encoders/attention --out notes
     """
-    from ..train.attention import AttentionTraining, train_attention
+    from ..train.attention import train_attention
 
-    training = AttentionTraining(
-        dim=dim, heads=heads, layers=layers, ff_dim=ff_dim, max_length=max_length,
-        chunk_words=chunk_words, epochs=epochs, steps_per_epoch=steps_per_epoch,
-        batch_size=batch_size, learning_rate=learning_rate, temperature=temperature,
-        init_vectors=init_vectors, lexical_dim=lexical_dim, lexical_share=lexical_share,
-        pairs=str(pairs) if pairs else "",
-        validation_fraction=validation_fraction, seed=seed)
     with interrupts_name_the_checkpoint(out):
         result = train_attention(corpus, out, training, unit=unit, text_field=text_field,
                                  resume=resume, report=typer.echo)
     config = result.encoder.config
     typer.echo(f"trained attention encoder: {config.vocab_size:,} token ids "
-               f"({result.initialised_tokens:,} started from {init_vectors or 'random'}), "
+               f"({result.initialised_tokens:,} started from {training.init_vectors or 'random'}), "
                f"{config.layers} layers, dimension {config.dim} + lexical {config.lexical_dim} "
                f"(share {config.lexical_share:g}); {result.train_documents:,} training "
                f"and {result.validation_documents:,} validation documents, "

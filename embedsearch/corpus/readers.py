@@ -8,9 +8,9 @@ and counted in the report, never fatal. A Parquet file is read like JSON
 Lines, one record per row (key `file:row`, rows numbered from 1), a row
 group at a time.
 
->>> report = CorpusReport()
->>> [item.key for item in read_corpus("notes.txt", report=report)]  # doctest: +SKIP
-['notes.txt:1', 'notes.txt:2']
+    report = CorpusReport()
+    [item.key for item in read_corpus("notes.txt", report=report)]
+    # ['notes.txt:1', 'notes.txt:2']
 """
 
 from __future__ import annotations
@@ -110,12 +110,19 @@ def read_corpus_file(file: str | Path, root: str | Path, *, unit: str = "line",
         yield item
 
 
+BINARY_PROBE = 8192  # bytes read to tell text from binary: a NUL byte never occurs in text
+
+
 def _decoded_lines(file: Path, report: CorpusReport) -> Iterator[tuple[int, str]]:
     try:
         handle = open(file, "rb")
     except OSError as error:
         raise InputError(f"cannot read {file}: {error.strerror}") from None
     with handle:
+        if b"\0" in handle.read(BINARY_PROBE):
+            raise InputError(f"{file} is a binary file, not text: give a text, Markdown or "
+                             "JSON Lines file")
+        handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf-8")
@@ -150,8 +157,18 @@ def _read_paragraphs(file: Path, source: str, report: CorpusReport) -> Iterator[
         yield Item(f"{source}#{paragraph}", " ".join(lines), source, paragraph)
 
 
+def _check_fields(file: Path, record: dict, text_field: str, key_field: str | None) -> None:
+    """The first record names the fields: a text or key field it lacks is a mistake, not a skip."""
+    for argument, name in (("text_field", text_field), ("key_field", key_field)):
+        if name is not None and name not in record:
+            fields = ", ".join(sorted(record)) or "none"
+            raise InputError(f"{file}: the records have no field {name!r} (`{argument}`); "
+                             f"their fields are: {fields}")
+
+
 def _read_jsonl(file: Path, source: str, text_field: str, key_field: str | None,
                 report: CorpusReport) -> Iterator[Item]:
+    checked = False
     for number, line in _decoded_lines(file, report):
         if not line.strip():
             continue
@@ -163,6 +180,9 @@ def _read_jsonl(file: Path, source: str, text_field: str, key_field: str | None,
         if not isinstance(record, dict):
             report.skip("JSON line is not an object")
             continue
+        if not checked:
+            _check_fields(file, record, text_field, key_field)
+            checked = True
         item = _record_item(record, source, number, text_field, key_field, report)
         if item is not None:
             yield item
@@ -176,9 +196,7 @@ def _read_parquet(file: Path, source: str, text_field: str, key_field: str | Non
         table = parquet.ParquetFile(file)
     except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
         raise InputError(f"cannot read {file} as Parquet: {error}") from None
-    if text_field not in table.schema_arrow.names:
-        raise InputError(f"{file} has no column {text_field!r}: its columns are "
-                         f"{', '.join(table.schema_arrow.names)}")
+    _check_fields(file, dict.fromkeys(table.schema_arrow.names), text_field, key_field)
     number = 0
     for group in range(table.num_row_groups):
         for row in table.read_row_group(group).to_pylist():

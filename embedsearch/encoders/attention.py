@@ -8,9 +8,10 @@ tokens and L2 normalisation. It is trained contrastively
 (`embedsearch.train.attention`) so that chunks of the same document land
 close together.
 
-The residual branches start at zero (the output projection of each attention
-and feed-forward block), so an untrained model is exactly the mean of its
-token (+ position) embeddings; training then adds context. The token
+The model is `attention_model.AttentionModel`, its sizes
+`configs.AttentionConfig`. The residual branches start at zero (the output
+projection of each attention and feed-forward block), so an untrained model
+is exactly the mean of its token (+ position) embeddings; training then adds context. The token
 embeddings can start from a word-vector model (`word_vector_embeddings`), so
 training starts from averaged word vectors rather than from noise.
 
@@ -34,117 +35,15 @@ in training cannot be encoded. Importing this module does not import torch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import EncoderError
 from ..vectors import normalize_rows
+from .configs import AttentionConfig
 from .neural import NeuralEncoder
 from .tokenizers import FIRST_TOKEN_ID, PAD_ID, Tokenizer
-
-
-@dataclass
-class AttentionConfig:
-    """Sizes of an attention encoder; saved as config.json and checked on load."""
-
-    kind: str = "attention"
-    name: str = "attention"
-    format_version: int = 1
-    tokenizer: str = "gpt2"
-    vocab_size: int = FIRST_TOKEN_ID + 1
-    dim: int = 128
-    heads: int = 4
-    layers: int = 2
-    ff_dim: int = 512
-    max_length: int = 128
-    dropout: float = 0.0
-    lexical_dim: int = 0         # 0: no lexical channel (directories written before it existed)
-    lexical_share: float = 0.0   # share of the cosine that comes from the lexical channel
-
-
-LEXICAL_HASHES = 8  # nonzero entries per token in the lexical channel
-
-
-def build_attention_model(config: AttentionConfig):
-    """The torch module for `config`: token ids (B, T), PAD_ID-padded, in; unit rows out.
-
-    The rows are (B, dim + lexical_dim): the transformer's channel, then the lexical one.
-    """
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    if min(config.vocab_size, config.dim, config.heads, config.layers, config.ff_dim,
-           config.max_length) < 1 or config.dim % config.heads:
-        raise EncoderError(f"attention config: sizes must be positive and dim ({config.dim}) "
-                           f"a multiple of heads ({config.heads})")
-    if (config.lexical_dim < 0 or 0 < config.lexical_dim < LEXICAL_HASHES
-            or not 0 <= config.lexical_share <= 1):
-        raise EncoderError(f"attention config: lexical_dim ({config.lexical_dim}) must be 0 or at "
-                           f"least {LEXICAL_HASHES}, lexical_share ({config.lexical_share}) in [0, 1]")
-
-    class AttentionModel(nn.Module):
-        def __init__(self, config: AttentionConfig):
-            super().__init__()
-            self.token_embedding = nn.Embedding(config.vocab_size, config.dim, padding_idx=PAD_ID)
-            self.position_embedding = nn.Embedding(config.max_length, config.dim)
-            layer = nn.TransformerEncoderLayer(
-                config.dim, config.heads, dim_feedforward=config.ff_dim, dropout=config.dropout,
-                activation="gelu", batch_first=True, norm_first=True)
-            self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
-            with torch.no_grad():
-                # Token rows of norm about 1, small positions: words decide, order adjusts.
-                self.token_embedding.weight.normal_(0.0, 1.0 / math.sqrt(config.dim))
-                self.token_embedding.weight[PAD_ID].zero_()
-                self.position_embedding.weight.normal_(0.0, 0.1 / math.sqrt(config.dim))
-                for block in self.encoder.layers:  # residual branches start as identity
-                    for output in (block.self_attn.out_proj, block.linear2):
-                        output.weight.zero_()
-                        output.bias.zero_()
-            self.lexical_dim = config.lexical_dim
-            self.lexical_share = config.lexical_share
-            if config.lexical_dim:
-                # Buffers, not parameters: saved with the weights, never trained. The weights
-                # start at 1 for real tokens; the trainer sets smooth inverse frequencies.
-                generator = torch.Generator().manual_seed(config.lexical_dim)
-                shape = (config.vocab_size, LEXICAL_HASHES)
-                self.register_buffer("lexical_buckets",                            # (V, H)
-                                     torch.randint(0, config.lexical_dim, shape, generator=generator))
-                signs = torch.randint(0, 2, shape, generator=generator)
-                self.register_buffer("lexical_signs", signs.float() * 2 - 1)      # (V, H) of +-1
-                weights = torch.ones(config.vocab_size)
-                weights[:FIRST_TOKEN_ID] = 0.0  # padding, unknown and markers say nothing
-                self.register_buffer("lexical_weights", weights)                  # (V,)
-
-        def semantic(self, token_ids):
-            """The transformer's channel: (B, T) ids -> (B, dim) unit rows."""
-            padding = token_ids == PAD_ID                                     # (B, T) True at padding
-            positions = torch.arange(token_ids.shape[1], device=token_ids.device)  # (T,)
-            x = self.token_embedding(token_ids) + self.position_embedding(positions)  # (B, T, C)
-            x = self.encoder(x, src_key_padding_mask=padding)                 # (B, T, C)
-            keep = (~padding).unsqueeze(-1).to(x.dtype)                       # (B, T, 1)
-            pooled = (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)     # (B, C)
-            return F.normalize(pooled, dim=-1)                                # (B, C) unit rows
-
-        def lexical(self, token_ids):
-            """The hashed bag of tokens: (B, T) ids -> (B, lexical_dim) unit rows."""
-            batch, length = token_ids.shape
-            buckets = self.lexical_buckets[token_ids].reshape(batch, length * LEXICAL_HASHES)
-            values = (self.lexical_signs[token_ids]                             # (B, T, H)
-                      * self.lexical_weights[token_ids].unsqueeze(-1)).reshape(batch, -1)
-            bag = torch.zeros(batch, self.lexical_dim, dtype=values.dtype, device=values.device)
-            return F.normalize(bag.scatter_add_(1, buckets, values), dim=-1)  # (B, L) unit rows
-
-        def forward(self, token_ids):
-            semantic = self.semantic(token_ids)
-            if not self.lexical_dim:
-                return semantic
-            return torch.cat([math.sqrt(1 - self.lexical_share) * semantic,
-                              math.sqrt(self.lexical_share) * self.lexical(token_ids)], dim=-1)
-
-    return AttentionModel(config)
 
 
 class AttentionEncoder(NeuralEncoder):
@@ -154,8 +53,10 @@ class AttentionEncoder(NeuralEncoder):
     config_class = AttentionConfig
 
     @staticmethod
-    def build_model(config):
-        return build_attention_model(config)
+    def build_model(config: AttentionConfig):
+        from .attention_model import AttentionModel
+
+        return AttentionModel(config)
 
     @property
     def dim(self) -> int:

@@ -93,6 +93,13 @@ class Encoder(ABC):
             )
         return vectors
 
+    def unknown_words(self, text: str) -> list[str]:
+        """The words of `text` this encoder ignores (a word-vector encoder's out-of-vocabulary words).
+
+        Subword and character encoders ignore nothing: the default is none.
+        """
+        return []
+
     def vocabulary(self) -> tuple[list[str], np.ndarray] | None:
         """(keys, unit vectors) of a vocabulary index, most frequent first; None if none."""
         return None

@@ -7,8 +7,8 @@ error naming its line number: a silently missing row would shift every row
 after it. The `.npy` file is written to a temporary name and renamed, so a
 failed run leaves no partial output.
 
->>> embed_file(load_encoder("glove-6b-50d"), "texts.txt", "texts.npy")  # doctest: +SKIP
-1200
+    embed_file(load_encoder("glove-6b-50d"), "texts.txt", "texts.npy")
+    # 1200
 """
 
 from __future__ import annotations

@@ -56,7 +56,9 @@ def config_from_dict(config_class, data, where: str):
 
     Unknown keys, missing keys without a default, values of the wrong type and
     a `kind` or `format_version` this class does not read are errors. Every
-    config class has `kind`, `name` and `format_version` fields with defaults.
+    config class has `kind`, `name` and `format_version` fields with defaults;
+    its `absent_in_old_directories` (if any) gives the values of keys that
+    directories written before those keys existed lack.
     """
     if not isinstance(data, dict):
         raise EncoderError(f"{where}: the config is not a JSON object")
@@ -72,7 +74,7 @@ def config_from_dict(config_class, data, where: str):
             raise EncoderError(f"{where}: config key {name!r} should be {expected.__name__}, "
                                f"got {value!r}")
     try:
-        config = config_class(**data)
+        config = config_class(**{**getattr(config_class, "absent_in_old_directories", {}), **data})
     except TypeError as error:
         raise EncoderError(f"{where}: incomplete config ({error})") from None
     default = config_class()

@@ -87,6 +87,9 @@ class WordVectors(Encoder):
         rows = self.rows
         return [rows[t] for t in tokens if t in rows]
 
+    def unknown_words(self, text: str) -> list[str]:
+        return list(dict.fromkeys(t for t in tokenize(text) if t not in self.rows))
+
     def encode_batch(self, texts):
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         encodable = np.zeros(len(texts), dtype=bool)

@@ -17,9 +17,9 @@ on the same vectors, but answers every question in a few batched searches
   five qualifies the last one examined stands as the prediction, so such a
   question is wrong unless the expected word is itself one of the inputs.
 
->>> report = evaluate_analogies(Index.open("glove"))  # GloVe 6B 50d   # doctest: +SKIP
->>> round(report.accuracy, 4), report.skipped                          # doctest: +SKIP
-(0.4637, 58)
+    report = evaluate_analogies(Index.open("glove"))  # GloVe 6B 50d
+    round(report.accuracy, 4), report.skipped
+    # (0.4637, 58)
 """
 
 from __future__ import annotations

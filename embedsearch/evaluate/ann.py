@@ -10,8 +10,8 @@ are interchangeable. With `sweep`, an index with a search knob (efSearch for
 HNSW, nprobe for IVF) is also measured at other settings of it, which traces
 the recall / speed trade-off.
 
->>> evaluate_ann(Index.open("glove"), k=10, sample=1000).recall  # doctest: +SKIP
-1.0
+    evaluate_ann(Index.open("glove"), k=10, sample=1000).recall
+    # 1.0
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise InputError("--plot needs matplotlib: pip install 'embedsearch[bench]'") from None
+        raise InputError("plots need matplotlib: pip install 'embedsearch[bench]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -152,7 +152,7 @@ def _item_documents(index, doc_field: str) -> tuple[np.ndarray, list[str]]:
             if document is None:
                 raise InputError(
                     f"item {row['key']!r} of {index.name} has no {doc_field!r} metadata field; "
-                    "build the index from a JSON Lines file with that field, or use --doc-field source")
+                    "build the index from a JSON Lines file with that field, or use `doc_field='source'`")
             ids.append(row["id"])
             documents.append(str(document))
     return np.array(ids, dtype=np.int64), documents

@@ -32,7 +32,7 @@ def vocabulary_ids(index: Index, restrict_vocab: int | None, case_insensitive: b
     """
     if index.manifest.content != "vocabulary":
         raise InputError(f"index {index.name} holds a corpus, not words: word benchmarks need an "
-                         "index built with --vectors")
+                         "index of word vectors (a vocabulary index)")
     limit = candidate_items(index, restrict_vocab).limit
     wanted = sorted(set(words))
     connection = index.items.connection

@@ -8,9 +8,9 @@ into exactly two words and a number, or are skipped uncounted; words are
 looked up among the first `restrict_vocab` rows, folded to upper case (the
 earliest row wins); a pair with an unknown word is left out and counted.
 
->>> report = evaluate_word_pairs(Index.open("glove"), gensim_test_file("wordsim353.tsv"))  # doctest: +SKIP
->>> round(report.spearman, 4)                                                             # doctest: +SKIP
-0.5033
+    report = evaluate_word_pairs(Index.open("glove"), gensim_test_file("wordsim353.tsv"))
+    round(report.spearman, 4)
+    # 0.5033
 """
 
 from __future__ import annotations

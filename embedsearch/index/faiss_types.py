@@ -184,22 +184,83 @@ def parse_index_type(text: str) -> tuple[str, dict]:
     return text, {}
 
 
+@dataclass(frozen=True)
+class ParamSpec:
+    """One index parameter: an integer within [low, high], or free text."""
+
+    low: int = 1
+    high: int = 1 << 20
+    text: bool = False
+
+    def check(self, name: str, value):
+        if self.text:
+            return str(value)
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise InputError(f"index parameter {name}={value!r} must be a whole number") from None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InputError(f"index parameter {name}={value!r} must be a whole number")
+        if not self.low <= value <= self.high:
+            raise InputError(f"index parameter {name}={value} is out of range: "
+                             f"use {self.low} to {self.high}")
+        return value
+
+
+_GRAPH = {"M": ParamSpec(2, 512), "efConstruction": ParamSpec(1, 1 << 16),
+          "efSearch": ParamSpec(1, 1 << 16)}
+_IVF = {"nlist": ParamSpec(1, 1 << 24), "nprobe": ParamSpec(1, 1 << 24)}
+_RERANK = {"rerank": ParamSpec(1, 1024)}
+# The parameters each type accepts; `auto` may become any type, so it accepts them all.
+PARAMETERS: dict[str, dict[str, ParamSpec]] = {
+    "flat": {},
+    "hnsw": _GRAPH,
+    "ivfsq8": _IVF,
+    "ivfpq": {**_IVF, "m": ParamSpec(1, 4096), "nbits": ParamSpec(1, 16), **_RERANK},
+    "factory": {"factory": ParamSpec(text=True), "nprobe": _IVF["nprobe"],
+                "efSearch": _GRAPH["efSearch"], **_RERANK},
+}
+PARAMETERS["auto"] = {name: spec for specs in PARAMETERS.values() for name, spec in specs.items()
+                      if not spec.text}
+# Parameters the store itself records in the manifest (not user input).
+STORE_PARAMS = {"reordered_nodes"}
+
+
 def parse_params(pairs: list[str] | None) -> dict:
-    """['M=48', 'efSearch=128'] -> {'M': 48, 'efSearch': 128} (numbers parsed)."""
+    """['M=48', 'efSearch=128'] -> {'M': '48', 'efSearch': '128'}; `check_params` types them."""
     params = {}
     for pair in pairs or []:
         name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
+        if not sep or not name.strip() or not value.strip():
             raise InputError(f"index parameter {pair!r} is not NAME=VALUE (e.g. efSearch=128)")
-        for convert in (int, float):
-            try:
-                params[name.strip()] = convert(value)
-                break
-            except ValueError:
-                continue
-        else:
-            params[name.strip()] = value
+        params[name.strip()] = value.strip()
     return params
+
+
+def check_params(type_name: str, params: dict | None) -> dict:
+    """`params` typed and range-checked for an index type, before any work is done.
+
+    >>> check_params("hnsw", {"M": "48"})
+    {'M': 48}
+
+    An unknown name is an error naming the type's parameters; `M=-3` or
+    `M=abc` fail here, in microseconds, rather than in FAISS after encoding.
+    """
+    name, _ = parse_index_type(type_name)
+    specs = PARAMETERS[name]
+    checked = {}
+    for key, value in (params or {}).items():
+        if key in STORE_PARAMS:
+            checked[key] = value
+            continue
+        if key not in specs:
+            valid = ", ".join(specs) if specs else "none"
+            raise InputError(f"{name} indexes have no parameter {key!r} (valid: {valid})")
+        checked[key] = specs[key].check(key, value)
+    return checked
 
 
 def resolve_params(name: str, dim: int, count: int, params: dict | None) -> dict:

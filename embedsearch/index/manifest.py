@@ -10,18 +10,24 @@ number of tombstones (deleted ids an HNSW graph still holds), and when the
 index was created and last written. `format_version` lets a newer
 embedsearch refuse nothing it can read, and an older one refuse clearly what
 it cannot.
+
+Since format 2 it also records, at commit, the size and CRC-32 of every other
+file of the version (`files`) and a CRC-32 of its own content (`checksum`):
+`files.verify` checks them on open, so a truncated or garbled file is one
+clear error instead of a crash inside FAISS or a silently wrong answer.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import IndexCorruptError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 
 
@@ -49,10 +55,14 @@ class Manifest:
     build: dict = field(default_factory=dict)  # how the last encoding write ran: {"engine": "ray", "workers": 2}
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    files: dict = field(default_factory=dict)  # file name -> {"bytes": size, "crc32": checksum}
+    checksum: int | None = None  # CRC-32 of the manifest's other fields (format 2)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        content = {**asdict(self), "checksum": None, "format_version": FORMAT_VERSION}
+        content["checksum"] = _checksum(content)
+        return json.dumps(content, indent=2, sort_keys=True) + "\n"
 
     def write(self, directory: Path) -> None:
         (directory / MANIFEST_FILE).write_text(self.to_json())
@@ -74,6 +84,8 @@ class Manifest:
                 f"{path} has format version {version}; this embedsearch reads up to "
                 f"{FORMAT_VERSION}: upgrade embedsearch"
             )
+        if version >= 2 and data.get("checksum") != _checksum({**data, "checksum": None}):
+            raise IndexCorruptError(f"{path} does not match its checksum (garbled?); rebuild the index")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -83,3 +95,7 @@ class Manifest:
             return cls(**data)
         except (TypeError, KeyError) as error:
             raise IndexCorruptError(f"{path} is incomplete ({error}); rebuild the index") from None
+
+
+def _checksum(content: dict) -> int:
+    return zlib.crc32(json.dumps(content, sort_keys=True).encode())

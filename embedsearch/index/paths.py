@@ -1,4 +1,8 @@
-"""Where indexes live: a name means a folder under `indexes/`, anything else is a path."""
+"""Where indexes live: a bare name means a folder under `indexes/`; a value with a slash is a path.
+
+A folder of the same name in the current directory does not change what a
+bare name means, so `--out notes` never writes into a corpus folder `notes/`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,14 @@ def indexes_home() -> Path:
 
 
 def resolve_index_path(name_or_path: str | Path) -> Path:
-    """A bare name (no slash, not an existing folder here) is looked up under `indexes/`."""
+    """A bare name (no path separator, not `.`/`..`/`~`) is looked up under the indexes home.
+
+    >>> resolve_index_path("notes") == indexes_home() / "notes"
+    True
+    """
+    if isinstance(name_or_path, Path):
+        return name_or_path.expanduser()
     text = str(name_or_path)
-    path = Path(text).expanduser()
-    if os.sep in text or "/" in text or text.startswith(".") or path.is_dir():
-        return path
+    if os.sep in text or "/" in text or text in (".", "..") or text.startswith("~"):
+        return Path(text).expanduser()
     return indexes_home() / text

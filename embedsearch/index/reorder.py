@@ -19,7 +19,7 @@ at commit whenever the graph has at least doubled since its last reorder (a
 new build, reindex or compact always counts). It records the node count in
 the index parameters under `reordered_nodes`.
 
->>> params = reorder_if_due(index, params, fresh=True)   # doctest: +SKIP
+    params = reorder_if_due(index, params, fresh=True)
 """
 
 from __future__ import annotations

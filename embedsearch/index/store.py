@@ -19,15 +19,16 @@ inside every search, until `compact` rebuilds them away. An HNSW graph is
 renumbered at commit when it has doubled since it was last renumbered, so that
 neighbours in space are neighbours in memory (`reorder`).
 
->>> with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:  # doctest: +SKIP
-...     writer.add(items, vectors)
->>> Index.open("demo").search(vectors[:1], k=5)                              # doctest: +SKIP
+    with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:
+        writer.add(items, vectors)
+    Index.open("demo").search(vectors[:1], k=5)
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ import numpy as np
 from ..corpus import Item
 from ..errors import IndexCorruptError, InputError
 from ..progress import progress_bar
-from . import faiss_types, versions
+from . import checksums, faiss_types, versions
 from .ann import ann_search
 from .huge_pages import use_huge_pages
 from .items import ITEMS_FILE, ItemsReader, ItemsWriter, content_hash
@@ -69,11 +70,15 @@ class Index:
         self.directory = directory
         self.version_dir = version_dir
         self.manifest = Manifest.read(version_dir)
-        self.items = ItemsReader(version_dir / ITEMS_FILE)
         self.vector_path = version_dir / vector_file_name(self.manifest.vector_dtype)
+        checksums.verify(version_dir, self.manifest.files,
+                         (ITEMS_FILE, self.vector_path.name, faiss_types.FAISS_FILE))
+        self.items = ItemsReader(version_dir / ITEMS_FILE)
         self.vectors = _map_vectors(self.vector_path, self.manifest)
         self.tombstones = _read_tombstones(version_dir, self.manifest)
-        self._raw_vectors: VectorFile | None = None
+        # Opened now, not at first use: a reader keeps its version's files even after a
+        # writer has published two newer versions and removed this one.
+        self.raw_vectors = VectorFile(self.vector_path, self.dim, self.manifest.vector_dtype)
         self._live_selector = None
         try:
             # Memory-mapped where the type allows (opens in milliseconds). A long-lived
@@ -108,7 +113,11 @@ class Index:
 
     def _check_agreement(self) -> None:
         manifest = self.manifest
-        rows_in_db = self.items.count()
+        try:
+            rows_in_db = self.items.count()
+        except sqlite3.DatabaseError as error:
+            raise IndexCorruptError(f"{self.version_dir / ITEMS_FILE} is not a readable items "
+                                    f"database ({error}); rebuild the index") from None
         if not (self.faiss.ntotal - manifest.tombstones == rows_in_db == manifest.count):
             raise IndexCorruptError(
                 f"{self.directory} is inconsistent: manifest says {manifest.count} items, "
@@ -132,17 +141,9 @@ class Index:
     def dim(self) -> int:
         return self.manifest.dim
 
-    @property
-    def raw_vectors(self) -> VectorFile:
-        """The vector file read by pread (reranking reads scattered rows without mapping pages)."""
-        if self._raw_vectors is None:
-            self._raw_vectors = VectorFile(self.vector_path, self.dim, self.manifest.vector_dtype)
-        return self._raw_vectors
-
     def close(self) -> None:
         self.items.close()
-        if self._raw_vectors is not None:
-            self._raw_vectors.close()
+        self.raw_vectors.close()
 
     def __enter__(self):
         return self
@@ -310,9 +311,9 @@ class IndexWriter:
         from .tuning import TuningRequest
 
         directory = resolve_index_path(name_or_path)
-        if not overwrite and (directory / versions.CURRENT_FILE).exists():
-            raise InputError(f"index {directory} already exists: pass --overwrite to replace it")
+        versions.check_writable(directory, overwrite)
         name, parsed = faiss_types.parse_index_type(index_type)
+        index_params = faiss_types.check_params(index_type, index_params)
         vector_file_name(vector_dtype)
         manifest = Manifest(encoder=encoder, dim=dim, index_type=name,
                             index_params={**parsed, **(index_params or {})}, content=content,
@@ -349,7 +350,7 @@ class IndexWriter:
         if index_type is not None:
             name, parsed = faiss_types.parse_index_type(index_type)
             manifest.index_type = name
-            manifest.index_params = {**parsed, **(index_params or {})}
+            manifest.index_params = {**parsed, **faiss_types.check_params(index_type, index_params)}
             manifest.tuning = {}
             tuning = TuningRequest.make(name, recall, max_memory)
         elif recall is not None:
@@ -529,6 +530,7 @@ class IndexWriter:
                 np.save(self.tmp_dir / TOMBSTONES_FILE,
                         np.array(sorted(self.tombstones), dtype=np.int64))
             self.manifest.updated_at = time.time()
+            self.manifest.files = checksums.record(self.tmp_dir)
             self.manifest.write(self.tmp_dir)
             versions.publish(self.directory, self.tmp_dir, self.final_dir)
         except BaseException:

@@ -56,7 +56,7 @@ class TuningRequest:
     @classmethod
     def make(cls, index_type: str, recall: float | None, max_memory: int | None):
         if recall is not None and not 0 < recall <= 1:
-            raise InputError(f"--recall must be in (0, 1], got {recall}")
+            raise InputError(f"`recall` must be in (0, 1], got {recall}")
         if index_type == "auto" and recall is None:
             recall = DEFAULT_RECALL
         if recall is None and max_memory is None:

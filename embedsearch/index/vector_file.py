@@ -7,8 +7,8 @@ runs rather than a memory map: a random read of a few hundred rows then costs
 those rows, not the 4 KiB pages around each of them, so the resident memory of
 a query or a training sample on a 2,000,000-row file stays small.
 
->>> store = VectorFile(path, dim=50, dtype="float32", writable=True)  # doctest: +SKIP
->>> store.write_rows(0, unit_vectors); store.read_rows([3, 1])          # doctest: +SKIP
+    store = VectorFile(path, dim=50, dtype="float32", writable=True)
+    store.write_rows(0, unit_vectors); store.read_rows([3, 1])
 """
 
 from __future__ import annotations

@@ -19,30 +19,62 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from pathlib import Path
 
-from ..errors import IndexLockedError, IndexNotFoundError
+from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
 
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 TMP_PREFIX = "tmp-"
+VERSION_NAME = re.compile(r"v[0-9]{6}")
+
+
+def is_index_dir(directory: Path) -> bool:
+    """Whether `directory` holds (or is becoming) an index: a CURRENT file, versions or a lock."""
+    return directory.is_dir() and any(
+        (directory / CURRENT_FILE).exists() or (directory / LOCK_FILE).exists()
+        or any(directory.glob(pattern)) for pattern in ("v[0-9]*", TMP_PREFIX + "*"))
 
 
 def current_version(index_dir: Path) -> Path:
     """The live version folder; a clear error if there is none."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexNotFoundError(f"{index_dir} is a file, not an index")
     if not index_dir.is_dir():
-        raise IndexNotFoundError(
-            f"no index at {index_dir}: build one with `embedsearch build --out {index_dir.name}`"
-        )
+        raise IndexNotFoundError(f"no index at {index_dir}: build one first")
+    if not is_index_dir(index_dir):
+        raise IndexNotFoundError(f"{index_dir} is a folder but not an index")
     try:
         name = (index_dir / CURRENT_FILE).read_text().strip()
     except FileNotFoundError:
         raise IndexNotFoundError(
-            f"{index_dir} has no complete index (an interrupted first build?): "
-            "build it again with --overwrite"
+            f"{index_dir} has no complete index (an interrupted first build): "
+            "build it again with `overwrite=True`"
         ) from None
+    except UnicodeDecodeError:
+        name = ""
+    if not VERSION_NAME.fullmatch(name) or not (index_dir / name).is_dir():
+        raise IndexCorruptError(f"{index_dir / CURRENT_FILE} does not name a version of the index "
+                                f"({name[:40]!r}); rebuild it")
     return index_dir / name
+
+
+def check_writable(index_dir: Path, overwrite: bool) -> None:
+    """Refuse to build over an existing index (unless `overwrite`), a file, or a foreign folder.
+
+    A folder that is not an index (a corpus folder, say) is never written into,
+    even with `overwrite`: only an empty folder or an index may become one.
+    """
+    if index_dir.exists() and not index_dir.is_dir():
+        raise InputError(f"{index_dir} is a file, not an index: give another output name")
+    if not index_dir.is_dir():
+        return
+    if (index_dir / CURRENT_FILE).exists() and not overwrite:
+        raise InputError(f"index {index_dir} already exists: replace it with `overwrite=True`")
+    if not is_index_dir(index_dir) and any(index_dir.iterdir()):
+        raise InputError(f"{index_dir} is a folder that is not an index: give another output name")
 
 
 def next_version_dir(index_dir: Path) -> tuple[Path, Path]:
@@ -69,7 +101,7 @@ def publish(index_dir: Path, tmp_dir: Path, final_dir: Path) -> None:
     previous = None
     try:
         previous = current_version(index_dir)
-    except IndexNotFoundError:
+    except (IndexNotFoundError, IndexCorruptError):
         pass
     os.rename(tmp_dir, final_dir)
     pointer = index_dir / (CURRENT_FILE + ".tmp")

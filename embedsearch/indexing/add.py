@@ -7,8 +7,8 @@ that are no longer in them are deleted. The index's own encoder is reloaded
 from its manifest and must still have the same fingerprint, so old and new
 vectors are comparable. Everything lands in one atomic version.
 
->>> add_corpus("notes", "notes/")   # doctest: +SKIP
-AddReport(added=12, updated=3, unchanged=4810, deleted=0, ...)
+    add_corpus("notes", "notes/")
+    # AddReport(added=12, updated=3, unchanged=4810, deleted=0, ...)
 """
 
 from __future__ import annotations

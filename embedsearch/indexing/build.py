@@ -49,6 +49,29 @@ def encoder_info(encoder: Encoder) -> EncoderInfo:
                        fingerprint=encoder.fingerprint())
 
 
+def check_build_options(out: str | Path, *, overwrite: bool = False, index_type: str = "flat",
+                        index_params: dict | None = None, recall: float | None = None,
+                        max_memory: int | None = None) -> dict:
+    """The index options, checked in microseconds before an encoder is loaded or a text encoded.
+
+    Returns them with `index_params` typed (see `faiss_types.check_params`);
+    raises on an output that exists (without `overwrite`), is a file or a
+    folder that is not an index, and on any out-of-range option.
+    """
+    from ..index import resolve_index_path
+    from ..index.faiss_types import check_params
+    from ..index.tuning import TuningRequest
+    from ..index.versions import check_writable
+
+    check_writable(resolve_index_path(out), overwrite)
+    index_params = check_params(index_type, index_params)
+    TuningRequest.make(index_type, recall, max_memory)
+    if max_memory is not None and max_memory <= 0:
+        raise InputError(f"`max_memory` must be a positive number of bytes, not {max_memory}")
+    return dict(index_type=index_type, index_params=index_params, recall=recall,
+                max_memory=max_memory)
+
+
 def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool = False,
                            show_progress: bool = True, index_type: str = "flat",
                            index_params: dict | None = None, recall: float | None = None,
@@ -61,7 +84,7 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
     """
     vocabulary = encoder.vocabulary()
     if vocabulary is None:
-        raise InputError(f"encoder {encoder.name} has no vocabulary to index; use --corpus")
+        raise InputError(f"encoder {encoder.name} has no vocabulary to index; index a corpus with it instead")
     words, vectors = vocabulary
     started = time.perf_counter()
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",

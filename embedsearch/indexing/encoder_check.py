@@ -7,7 +7,7 @@ that encodes for an existing index (a text query, `add`, `rebuild`) loads
 the encoder through `load_index_encoder`, which refuses a different
 dimension or fingerprint, unless asked not to.
 
->>> encoder = load_index_encoder(index.manifest, index.directory)  # doctest: +SKIP
+    encoder = load_index_encoder(index.manifest, index.directory)
 """
 
 from __future__ import annotations

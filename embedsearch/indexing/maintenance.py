@@ -3,8 +3,8 @@
 All three go through `IndexWriter`, so each is one atomic version: an
 interrupted reindex leaves the previous index live and usable.
 
->>> reindex("glove", "hnsw", recall=0.95)   # doctest: +SKIP
->>> compact("glove")                        # doctest: +SKIP
+    reindex("glove", "hnsw", recall=0.95)
+    compact("glove")
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ again to the same recall target), published atomically over the old one (readers
 the old index until the new one is complete). A vocabulary index is rebuilt
 from the encoder's current vocabulary instead, since that is what it holds.
 
->>> rebuild_index("notes").lines()  # doctest: +SKIP
-['notes: encoder token-position changed (3f2a... -> 9b1c...); re-encoded 1,200 items in 2.1 s']
+    rebuild_index("notes").lines()
+    # ['notes: encoder token-position changed (3f2a... -> 9b1c...); re-encoded 1,200 items in 2.1 s']
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ set). Here questions go in blocks and the work is shared: every score is
 linear in the term similarities (3CosAdd ranks by s_b - s_a + s_c, 3CosMul by
 products of (1 + s) / 2), so one matrix product of the block's distinct words
 (a few hundred for thousands of questions) against the candidate rows gives
-every similarity needed. Each question then combines three rows of that
-product, keeps the rows at or above a threshold (the k-th best score among the
-most frequent rows, a lower bound of the final k-th best) and ranks only those.
-The answers are exact: every candidate row is scored, whatever the index type.
+every similarity needed. A compiled loop (`kernel`) then combines each
+question's rows of that product into its scores and keeps its k best, without
+writing a single score to memory. The answers are exact: every candidate row
+is scored, whatever the index type.
 
 The rules are gensim's: 3CosAdd ranks items by cosine to the normalised mean
 of the unit term vectors, signed +1 (positive) and -1 (negative), as
@@ -29,17 +29,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numba
 import numpy as np
 
 from ..errors import InputError
 from ..index import Hit, Index
 from ..vectors import normalize_rows
+from .kernel import COSMUL_EPSILON, fold_chunk, segmented
 
 ANALOGY_METHODS = ("add", "mul")
 ANALOGY_SIGNS = (-1, 1, 1)  # a is negative, b and c are positive: b - a + c
-COSMUL_EPSILON = 1e-6  # gensim's guard against division by zero in 3CosMul
 SIMILARITY_BUDGET = 512 * 2**20  # bytes of word-by-row similarities held at once
-HEAD_ROWS = 2048  # rows (the most frequent words) whose k-th best score starts the threshold
+CHUNK_ROWS = 16384  # candidate rows per matrix product (their similarity rows stay in cache)
 MIN_BLOCK_WORDS = 64  # distinct words per block at least, even over the budget (then rows are chunked)
 
 
@@ -131,30 +132,36 @@ def rank_answers(index: Index, terms: np.ndarray, signs: Sequence[int],
     candidates = candidate_items(index, restrict_vocab, where)
     if k <= 0 or n == 0 or len(candidates) == 0:
         return best_ids, best_scores
-    for start, stop, words, term_rows in _blocks(terms, len(candidates)):
-        rows_per_chunk = max(HEAD_ROWS, SIMILARITY_BUDGET // (4 * len(words)))
-        for chunk_ids, chunk_vectors in candidates.chunks(rows_per_chunk):
-            similarities = words @ np.asarray(chunk_vectors, dtype=np.float32).T  # (words, rows)
-            scorer = _ChunkScorer(similarities, signs, method)
-            for question in range(start, stop):
-                scores = scorer.scores(term_rows[question - start])
-                _exclude(scores, chunk_ids, exclude[question])
-                _merge_best(scores, chunk_ids, best_ids[question], best_scores[question])
+    signs = np.asarray(signs, dtype=np.float32)
+    cosmul = method == "mul"
+    max_words = max(MIN_BLOCK_WORDS, SIMILARITY_BUDGET // (4 * CHUNK_ROWS))
+    for start, stop, words, term_rows in _blocks(terms, max_words):
+        starts, excluded = _excluded(exclude[start:stop])
+        for chunk_ids, chunk_vectors in candidates.chunks(CHUNK_ROWS):
+            similarities = segmented(words, np.asarray(chunk_vectors, dtype=np.float32))
+            fold_chunk(similarities, len(chunk_ids), term_rows, signs, cosmul, chunk_ids, starts, excluded,
+                       best_scores[start:stop], best_ids[start:stop], numba.get_num_threads())
         if progress is not None:
             progress.update(stop - start)
     if method == "add":  # rank by the signed sum; report the cosine to its direction
-        norms = np.linalg.norm(np.einsum("ntd,t->nd", terms, np.asarray(signs, dtype=np.float32)),
-                               axis=1)
+        norms = np.linalg.norm(np.einsum("ntd,t->nd", terms, signs), axis=1)
         best_scores /= np.where(norms > 0, norms, 1)[:, None]
     return best_ids, best_scores
 
 
-def _blocks(terms: np.ndarray, rows: int):
-    """Consecutive question blocks whose distinct term vectors fit the similarity budget.
+def _excluded(exclude: Sequence[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The ids each question must not answer with, as (starts (n + 1,), ids) for the kernel."""
+    lengths = np.fromiter((len(ids) for ids in exclude), dtype=np.int64, count=len(exclude))
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    ids = np.fromiter((i for ids in exclude for i in ids), dtype=np.int64, count=int(starts[-1]))
+    return starts, ids
+
+
+def _blocks(terms: np.ndarray, max_words: int):
+    """Consecutive question blocks with at most `max_words` distinct term vectors (one if more).
 
     Yields (start, stop, distinct vectors (u, dim), term rows (stop - start, t) into them).
     """
-    max_words = max(MIN_BLOCK_WORDS, SIMILARITY_BUDGET // (4 * rows))
     start = 0
     while start < len(terms):
         distinct: dict[bytes, int] = {}
@@ -170,109 +177,6 @@ def _blocks(terms: np.ndarray, rows: int):
         words = np.frombuffer(b"".join(distinct), dtype=np.float32).reshape(len(distinct), -1)
         yield start, stop, words, np.array(term_rows, dtype=np.int64)
         start = stop
-
-
-class _ChunkScorer:
-    """Scores questions against one chunk's similarity rows, in two reused buffers.
-
-    3CosAdd: the signed sum of the terms' rows; the sum of all terms but the
-    last is kept, since consecutive questions often share it (the Google set
-    asks each pair a : b against many c), so such a question costs one pass.
-    The direction's norm is divided out at the end. 3CosMul: the rows are
-    shifted once to (1 + cos) / 2; positive rows multiply, the negative ones
-    (times each other, plus 1e-6) divide, as `cosmul_combine`.
-    """
-
-    def __init__(self, similarities: np.ndarray, signs: Sequence[int], method: str):
-        if method == "mul":
-            similarities += 1
-            similarities *= 0.5
-        self.similarities = similarities
-        self.signs = list(signs)
-        self.method = method
-        self.out, self.partial = np.empty((2, similarities.shape[1]), dtype=np.float32)
-        self.partial_rows: tuple | None = None
-
-    def scores(self, rows: np.ndarray) -> np.ndarray:
-        if self.method == "mul":
-            return self._cosmul(rows)
-        rows = tuple(int(row) for row in rows)
-        if len(rows) == 1:
-            return self._signed_sum(rows, self.signs, self.out)
-        if rows[:-1] != self.partial_rows:
-            self._signed_sum(rows[:-1], self.signs[:-1], self.partial)
-            self.partial_rows = rows[:-1]
-        (np.add if self.signs[-1] > 0 else np.subtract)(
-            self.partial, self.similarities[rows[-1]], out=self.out)
-        return self.out
-
-    def _signed_sum(self, rows, signs, out: np.ndarray) -> np.ndarray:
-        rows = [self.similarities[row] for row in rows]
-        flip = all(sign < 0 for sign in signs)  # sum them as positive, then negate
-        terms = sorted(zip([-s if flip else s for s in signs], rows), key=lambda term: -term[0])
-        if len(terms) == 1:
-            np.copyto(out, terms[0][1])
-        else:
-            (np.add if terms[1][0] > 0 else np.subtract)(terms[0][1], terms[1][1], out=out)
-            for sign, row in terms[2:]:
-                (np.add if sign > 0 else np.subtract)(out, row, out=out)
-        if flip:
-            np.negative(out, out=out)
-        return out
-
-    def _cosmul(self, rows: np.ndarray) -> np.ndarray:
-        out, spare, similarities = self.out, self.partial, self.similarities
-        positive = [row for row, sign in zip(rows, self.signs) if sign > 0]
-        negative = [row for row, sign in zip(rows, self.signs) if sign < 0]
-        np.copyto(out, similarities[positive[0]])
-        for row in positive[1:]:
-            np.multiply(out, similarities[row], out=out)
-        if not negative:
-            out /= np.float32(1 + COSMUL_EPSILON)
-            return out
-        np.copyto(spare, similarities[negative[0]])
-        for row in negative[1:]:
-            np.multiply(spare, similarities[row], out=spare)
-        spare += np.float32(COSMUL_EPSILON)
-        np.divide(out, spare, out=out)
-        return out
-
-
-def _exclude(scores: np.ndarray, chunk_ids: np.ndarray, exclude: set[int]) -> None:
-    """Give the question's own items a score no answer can lose to."""
-    if not exclude:
-        return
-    wanted = np.fromiter(exclude, dtype=np.int64)
-    positions = np.searchsorted(chunk_ids, wanted)
-    inside = positions < len(chunk_ids)
-    positions = positions[inside]
-    scores[positions[chunk_ids[positions] == wanted[inside]]] = -np.inf
-
-
-def _merge_best(scores: np.ndarray, chunk_ids: np.ndarray, best_ids: np.ndarray,
-                best_scores: np.ndarray) -> None:
-    """Fold one chunk's scores into a question's running top k (ties: lower id first).
-
-    Only rows scoring at least a known k-th best can enter: the running k-th
-    best, or on the first chunk the k-th best of its first HEAD_ROWS rows.
-    """
-    k = len(best_ids)
-    head = max(HEAD_ROWS, k)
-    if best_ids[-1] >= 0:
-        threshold = best_scores[-1]
-    elif len(scores) > head:
-        threshold = np.partition(scores[:head], head - k)[head - k]
-    else:
-        threshold = -np.inf
-    positions = np.flatnonzero(scores >= threshold) if threshold > -np.inf else \
-        np.flatnonzero(scores > -np.inf)
-    if len(positions) > k:
-        positions = positions[np.argpartition(-scores[positions], k - 1)[:k]]
-    ids = np.concatenate([best_ids[best_ids >= 0], chunk_ids[positions]])
-    values = np.concatenate([best_scores[best_ids >= 0], scores[positions]])
-    order = np.lexsort((ids, -values))[:k]
-    best_ids[:len(order)] = ids[order]
-    best_scores[:len(order)] = values[order]
 
 
 def exact_search(index: Index, queries: np.ndarray, k: int, *, restrict_vocab: int | None = None,

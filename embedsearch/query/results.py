@@ -2,16 +2,22 @@
 
 Both interfaces call these functions, so a field never means one thing in
 the terminal and another over HTTP. Scores are rounded to 6 decimals;
-corpus items carry their text, source, position and metadata.
+corpus items carry their text, source, position and metadata; every answer
+lists the query words that were `ignored` (unknown to the vectors).
+
+Shapes:
+  answer      {"query", "hits": [hit...], "ignored"}      neighbors, analogy, most-similar
+  similarity  {"terms", "matrix", "ignored"} (+ "score" for two terms)
+  odd one out {"words", "odd_one_out", "ignored"}
+  error line  {"query", "error"}                          a batch line that could not be answered
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-
 from ..index import Hit, Index
+from .answers import OddOneOut, Similarities
 
 
 def hits_payload(index: Index, hits: Sequence[Hit]) -> list[dict]:
@@ -28,12 +34,27 @@ def hits_payload(index: Index, hits: Sequence[Hit]) -> list[dict]:
     return payload
 
 
-def similarity_payload(terms: Sequence[str], matrix: np.ndarray) -> dict:
-    """Two terms: {"a", "b", "score"}; more: {"terms", "matrix"}."""
-    if len(terms) == 2:
-        return {"a": terms[0], "b": terms[1], "score": round(float(matrix[0, 1]), 6)}
-    return {"terms": list(terms), "matrix": [[round(float(v), 6) for v in row] for row in matrix]}
+def answer_payload(index: Index, query, hits: Sequence[Hit]) -> dict:
+    """One query's answer: the query as given, its hits, and the words it ignored."""
+    return {"query": query, "hits": hits_payload(index, hits),
+            "ignored": list(getattr(hits, "ignored", []))}
 
 
-def odd_one_out_payload(words: Sequence[str], odd: str) -> dict:
-    return {"words": list(words), "odd_one_out": odd}
+def similarity_payload(similarities: Similarities) -> dict:
+    """Every pair's cosine as a matrix; two terms also get the one `score`."""
+    matrix = [[round(float(v), 6) for v in row] for row in similarities.matrix]
+    payload = {"terms": list(similarities.terms), "matrix": matrix}
+    if len(similarities.terms) == 2:
+        payload["score"] = matrix[0][1]
+    payload["ignored"] = list(similarities.ignored)
+    return payload
+
+
+def odd_one_out_payload(answer: OddOneOut) -> dict:
+    return {"words": list(answer.words), "odd_one_out": answer.odd_one_out,
+            "ignored": list(answer.ignored)}
+
+
+def error_payload(query, message: str) -> dict:
+    """A batch line that could not be answered: the others still are."""
+    return {"query": query, "error": message}

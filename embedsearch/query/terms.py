@@ -7,6 +7,14 @@ corpus index a term that is an item key uses that item's vector; anything
 else is encoded with the index's own encoder, loaded once per open index and
 checked against the manifest (dimension and fingerprint), so a changed
 encoder is an error rather than silently wrong neighbours.
+
+Words of a text that the vectors do not know are left out of its vector and
+listed in `Term.ignored`, so every interface can say which words were not
+used; with `strict=True` any such word is an error. A term with no known
+word at all is always an error. Terms are NFC-normalised before lookup.
+
+    resolve_terms(index, ["new york xqzvbn"])[0].ignored
+    # ['xqzvbn']
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ..corpus import tokenize
+from ..corpus.words import normalize_text
 from ..errors import UnknownWordsError
 from ..index import Index
 from ..indexing.encoder_check import load_index_encoder
@@ -25,11 +34,17 @@ from ..vectors import normalize_rows
 
 @dataclass
 class Term:
-    """A resolved query term: its unit vector and the item ids it stands for."""
+    """A resolved query term: its unit vector, the item ids it stands for, the words it ignored."""
 
     text: str
     vector: np.ndarray
     ids: set[int] = field(default_factory=set)
+    ignored: list[str] = field(default_factory=list)
+
+
+def ignored_words(terms: Sequence[Term]) -> list[str]:
+    """The words any of `terms` ignored, each once, in order."""
+    return list(dict.fromkeys(word for term in terms for word in term.ignored))
 
 
 def index_encoder(index: Index):
@@ -41,19 +56,23 @@ def index_encoder(index: Index):
 
 
 def lookup_word_ids(index: Index, words: Sequence[str]) -> dict[str, int]:
-    """word -> id, trying the word as given, then lower-cased (GloVe is lower-case)."""
+    """word -> id, trying the word as given, then NFC lower-cased (GloVe is lower-case)."""
     found = index.ids_for_keys(list(words))
     missing = [w for w in words if w not in found]
     if missing:
-        lowered = index.ids_for_keys([w.lower() for w in missing])
+        lowered = index.ids_for_keys([normalize_text(w).lower() for w in missing])
         for word in missing:
-            if word.lower() in lowered:
-                found[word] = lowered[word.lower()]
+            if normalize_text(word).lower() in lowered:
+                found[word] = lowered[normalize_text(word).lower()]
     return found
 
 
-def resolve_terms(index: Index, terms: Sequence[str]) -> list[Term]:
-    """Vectors of words, texts or item keys; an error naming those that cannot be resolved."""
+def resolve_terms(index: Index, terms: Sequence[str], *, strict: bool = False) -> list[Term]:
+    """Vectors of words, texts or item keys; an error naming those that cannot be resolved.
+
+    A text's unknown words are listed in its `Term.ignored`; `strict=True`
+    makes any of them an error instead.
+    """
     by_key = lookup_word_ids(index, terms)
     resolved: dict[int, Term] = {}
     pending = []
@@ -66,16 +85,23 @@ def resolve_terms(index: Index, terms: Sequence[str]) -> list[Term]:
     if pending and index.manifest.content == "vocabulary":
         unknown = []
         for position in pending:
-            ids = lookup_word_ids(index, tokenize(terms[position]))
+            words = tokenize(terms[position])
+            ids = lookup_word_ids(index, words)
             if not ids:
                 unknown.append(terms[position])
                 continue
             vector = normalize_rows(index.vectors_of(list(ids.values())).mean(axis=0))
-            resolved[position] = Term(terms[position], vector, set(ids.values()))
+            ignored = list(dict.fromkeys(word for word in words if word not in ids))
+            resolved[position] = Term(terms[position], vector, set(ids.values()), ignored)
         if unknown:
             raise UnknownWordsError(unknown, f"index {index.name}")
     elif pending:
-        vectors = index_encoder(index).encode([terms[p] for p in pending])
+        encoder = index_encoder(index)
+        vectors = encoder.encode([terms[p] for p in pending])
         for position, vector in zip(pending, vectors):
-            resolved[position] = Term(terms[position], vector)
-    return [resolved[p] for p in range(len(terms))]
+            resolved[position] = Term(terms[position], vector,
+                                      ignored=encoder.unknown_words(terms[position]))
+    found = [resolved[p] for p in range(len(terms))]
+    if strict and ignored_words(found):
+        raise UnknownWordsError(ignored_words(found), f"index {index.name} (strict)")
+    return found

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -49,14 +49,13 @@ import numpy as np
 
 from ..corpus import chunk_text
 from ..corpus import read_corpus
-from ..encoders.attention import (LEXICAL_HASHES, AttentionConfig, AttentionEncoder,
-                                  word_vector_embeddings)
+from ..encoders.attention import AttentionEncoder, word_vector_embeddings
+from ..encoders.configs import AttentionConfig, check_settings, setting
 from ..vectors import normalize_rows
 from ..encoders.tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
 from .loop import EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation, \
     start_run
-from .losses import info_nce
 from .pairs import PairConfig, PairSampler, read_labelled_pairs
 
 TRAINING_FILE = "training.json"
@@ -67,51 +66,48 @@ MIN_CHOICE_DOCUMENTS = 5
 
 @dataclass
 class AttentionTraining:
-    """Everything that decides a training run (the model's sizes included)."""
+    """Everything that decides a training run: the model's config, then the training options.
 
-    dim: int = 128
-    heads: int = 4
-    layers: int = 2
-    ff_dim: int = 512
-    max_length: int = 128
-    chunk_words: int = 48
-    epochs: int = 4
-    steps_per_epoch: int = 100
-    batch_size: int = 64
-    learning_rate: float = 3e-4
+    The model is named after the directory it is saved in, and its vocabulary
+    size is the fitted tokenizer's: the trainer sets both.
+    """
+
+    model: AttentionConfig = field(default_factory=AttentionConfig)
+    chunk_words: int = setting(48, "Documents are cut into chunks of about this many words.",
+                               minimum=1)
+    epochs: int = setting(4, "Passes of steps_per_epoch batches.", minimum=1)
+    steps_per_epoch: int = setting(100, "Batches per epoch (fixed, whatever the corpus size).",
+                                   minimum=1)
+    batch_size: int = setting(64, "Pairs per batch; the other pairs are each pair's negatives.",
+                              minimum=2)
+    learning_rate: float = setting(3e-4, "Peak AdamW learning rate.")
     warmup_steps: int = 50
-    temperature: float = 0.05
+    temperature: float = setting(0.05, "InfoNCE temperature (cosines are divided by it).")
     window: int = 2
     neighbour_share: float = 0.7
     word_dropout: float = 0.1
     min_crop: float = 0.6
-    init_vectors: str = "glove-6b-50d"  # "" for random token embeddings
-    lexical_dim: int = 2048             # width of the lexical channel; 0: none
-    lexical_share: float = -1.0         # its share of the cosine; < 0: chosen on validation documents
+    init_vectors: str = setting("glove-6b-50d", "Word vectors to start the token embeddings from "
+                                                "('' for random).")
+    lexical_share: float = setting(-1.0, "The lexical channel's share of the cosine; negative: "
+                                         "chosen on the validation documents.", maximum=1.0)
     frequency_smoothing: float = 3e-4   # SIF start: rows scaled by a / (a + p(token)); 0: off
-    pairs: str = ""                     # a labelled pairs file (TSV or JSON Lines), optional
-    validation_fraction: float = 0.1
+    pairs: str = setting("", "Labelled pairs to mix in: TSV (two columns) or JSON Lines.")
+    validation_fraction: float = setting(0.1, "Share of the documents held out for the "
+                                              "validation loss.")
     validation_batches: int = 8
     min_count: int = 1
-    seed: int = 1
-    name: str = ""
+    seed: int = setting(1, "Seed of every random draw (splits, pairs, initial weights).")
 
     def checked(self) -> "AttentionTraining":
-        for field_name in ("dim", "heads", "layers", "ff_dim", "max_length", "chunk_words",
-                           "epochs", "steps_per_epoch", "min_count"):
-            if getattr(self, field_name) < 1:
-                raise InputError(f"{field_name} must be at least 1")
-        if self.batch_size < 2:
-            raise InputError("batch size must be at least 2: the other pairs are the negatives")
-        if self.dim % self.heads:
-            raise InputError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
-        if self.lexical_dim < 0 or 0 < self.lexical_dim < LEXICAL_HASHES or self.lexical_share > 1:
-            raise InputError(f"lexical dim must be 0 or at least {LEXICAL_HASHES}, "
-                             "lexical share at most 1 (negative: chosen on validation documents)")
+        self.model.checked()
+        check_settings(self, InputError)
+        if self.min_count < 1:
+            raise InputError(f"AttentionTraining.min_count must be at least 1, got {self.min_count}")
         if self.temperature <= 0 or self.learning_rate <= 0:
-            raise InputError("temperature and learning rate must be positive")
+            raise InputError("temperature and learning_rate must be positive")
         if not (0 <= self.word_dropout < 1 and 0 < self.min_crop <= 1 and 0 <= self.neighbour_share <= 1):
-            raise InputError("word dropout must be in [0, 1), min crop in (0, 1], neighbour share in [0, 1]")
+            raise InputError("word_dropout must be in [0, 1), min_crop in (0, 1], neighbour_share in [0, 1]")
         return self
 
     def pair_config(self) -> PairConfig:
@@ -198,14 +194,16 @@ def frequency_weights(counts: Sequence[int], smoothing: float):
 
 
 def train_attention(corpus: str | Path, out: str | Path,
-                    training: AttentionTraining = AttentionTraining(), *,
+                    training: AttentionTraining | None = None, *,
                     unit: str = "line", text_field: str = "text", resume: bool = False,
                     report: Callable[[str], None] | None = None,
                     show_progress: bool = True) -> AttentionResult:
     """Train on `corpus`, checkpoint every epoch in `out`, save the encoder directory `out`."""
     import torch
 
-    training = training.checked()
+    from .losses import info_nce  # torch: imported when training starts, not with the CLI
+
+    training = (training or AttentionTraining()).checked()
     out = Path(out)
     seed_everything(training.seed)
 
@@ -226,7 +224,7 @@ def train_attention(corpus: str | Path, out: str | Path,
         for _ in range(count):
             anchors, positives = sampler.batch(size)
             batches.append(padded_batch(tokenizer.encode_batch(anchors + positives),
-                                        training.max_length))
+                                        training.model.max_length))
         return batches
 
     def train_batches(epoch: int) -> list:
@@ -243,11 +241,8 @@ def train_attention(corpus: str | Path, out: str | Path,
                   if validation_size >= 2 else None)
 
     # Model, initialised from word vectors.
-    config = AttentionConfig(name=training.name or out.name, vocab_size=tokenizer.vocab_size,
-                             dim=training.dim, heads=training.heads, layers=training.layers,
-                             ff_dim=training.ff_dim, max_length=training.max_length,
-                             lexical_dim=training.lexical_dim,
-                             lexical_share=max(training.lexical_share, 0.0))
+    config = replace(training.model, name=out.name, vocab_size=tokenizer.vocab_size,
+                     lexical_share=max(training.lexical_share, 0.0))
     model = AttentionEncoder.build_model(config)
     initialised = 0
     if training.init_vectors:
@@ -256,7 +251,7 @@ def train_attention(corpus: str | Path, out: str | Path,
         vectors = load_encoder(training.init_vectors).vocabulary()
         if vectors is None:
             raise InputError(f"{training.init_vectors} has no word vectors to start from")
-        rows, initialised = word_vector_embeddings(tokenizer, vectors[0], vectors[1], training.dim,
+        rows, initialised = word_vector_embeddings(tokenizer, vectors[0], vectors[1], config.dim,
                                                    seed=training.seed)
         with torch.no_grad():
             model.token_embedding.weight.copy_(rows)
@@ -264,7 +259,7 @@ def train_attention(corpus: str | Path, out: str | Path,
         weights = frequency_weights(tokenizer.counts, training.frequency_smoothing)
         with torch.no_grad():
             model.token_embedding.weight.mul_(weights.unsqueeze(1))
-            if training.lexical_dim:
+            if config.lexical_dim:
                 model.lexical_weights[FIRST_TOKEN_ID:] = weights[FIRST_TOKEN_ID:]
 
     # Optimiser, and the loop with a checkpoint after each epoch.
@@ -296,7 +291,7 @@ def train_attention(corpus: str | Path, out: str | Path,
         checkpoint=checkpoint, history=history, show_progress=show_progress)
     encoder = AttentionEncoder(model, config, tokenizer)
     lexical_choice = []
-    if training.lexical_dim and training.lexical_share < 0:
+    if config.lexical_dim and training.lexical_share < 0:
         lexical_choice = choose_lexical_share(encoder, validation_chunks)
         encoder.set_lexical_share(max(lexical_choice, key=lambda row: row["score"])["share"]
                                   if lexical_choice else DEFAULT_LEXICAL_SHARE)

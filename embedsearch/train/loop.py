@@ -134,11 +134,25 @@ def resume_checkpoint(path: str | Path, *, model, optimizer, config: dict,
         changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
         details = ", ".join(f"{k}={saved.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
         raise InputError(f"cannot resume from {path}: it was trained with {details}; "
-                         "use the same options or drop --resume")
+                         "use the same options or drop `resume=True`")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     history = [EpochStats(**h) for h in state.get("history", [])]
     return int(state["epoch"]), history, state.get("extra", {})
+
+
+def flat_settings(settings: dict, prefix: str = "") -> dict:
+    """A nested dict of settings as one level: {"model": {"dim": 8}} -> {"model.dim": 8}.
+
+    So that a refused `--resume` names the one setting that changed.
+    """
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(flat_settings(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def start_run(out: Path, training, tokenizer, *, model, optimizer, resume: bool,
@@ -150,7 +164,7 @@ def start_run(out: Path, training, tokenizer, *, model, optimizer, resume: bool,
     """
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / CHECKPOINT_FILE
-    run_config = {**asdict(training), "vocab_size": tokenizer.vocab_size,
+    run_config = {**flat_settings(asdict(training)), "vocab_size": tokenizer.vocab_size,
                   "tokenizer_digest": hashlib.sha256(tokenizer.to_json().encode()).hexdigest()}
     start_epoch, history = 0, []
     if resume:

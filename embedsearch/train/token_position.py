@@ -21,15 +21,16 @@ windows), model, optimiser, loop, evaluation, checkpoint, save.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..corpus import read_corpus
-from ..encoders.token_position import POOLINGS, TokenPositionConfig, TokenPositionEncoder
-from ..encoders.tokenizers import END_ID, PAD_ID, START_ID, TOKENIZERS, UNKNOWN_ID, fit_tokenizer
+from ..encoders.configs import TokenPositionConfig, check_settings, setting
+from ..encoders.token_position import TokenPositionEncoder
+from ..encoders.tokenizers import END_ID, PAD_ID, START_ID, UNKNOWN_ID, fit_tokenizer
 from ..errors import InputError
 from .loop import (EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation,
                    start_run)
@@ -37,32 +38,25 @@ from .loop import (EpochStats, run_epochs, save_checkpoint, seed_everything, spl
 
 @dataclass
 class TokenPositionTraining:
-    """Everything that decides a training run (the model's sizes included)."""
+    """Everything that decides a training run: the model's config, then the training options.
 
-    tokenizer: str = "gpt2"
-    context: int = 16
-    dim: int = 64
-    hidden: int = 128
-    stride: int = 0  # 0: the context length (windows do not overlap)
-    pooling: str = "embedding"
-    epochs: int = 5
-    batch_size: int = 64
-    learning_rate: float = 1e-2
-    validation_fraction: float = 0.1
-    min_count: int = 1
-    seed: int = 1
-    name: str = ""
+    The model is named after the directory it is saved in, and its vocabulary
+    size is the fitted tokenizer's: the trainer sets both.
+    """
+
+    model: TokenPositionConfig = field(default_factory=TokenPositionConfig)
+    stride: int = setting(0, "Tokens between window starts (1: maximal overlap; 0: the context, "
+                             "no overlap).", minimum=0)
+    epochs: int = setting(5, "Passes over the training windows.", minimum=1)
+    batch_size: int = setting(64, "Windows per batch.", minimum=1)
+    learning_rate: float = setting(1e-2, "AdamW learning rate.")
+    validation_fraction: float = setting(0.1, "Share of the documents held out for validation.")
+    min_count: int = setting(1, "Tokens rarer than this become <unk>.", minimum=1)
+    seed: int = setting(1, "Seed of every random draw (split, shuffles, initial weights).")
 
     def checked(self) -> "TokenPositionTraining":
-        if self.tokenizer not in TOKENIZERS:
-            raise InputError(f"unknown tokenizer {self.tokenizer!r}: use {' or '.join(TOKENIZERS)}")
-        if self.pooling not in POOLINGS:
-            raise InputError(f"unknown pooling {self.pooling!r}: use {' or '.join(POOLINGS)}")
-        for field_name in ("context", "dim", "hidden", "epochs", "batch_size", "min_count"):
-            if getattr(self, field_name) < 1:
-                raise InputError(f"{field_name} must be at least 1")
-        if self.stride < 0:
-            raise InputError("stride must be at least 1 (or 0 for the context length)")
+        self.model.checked()
+        check_settings(self, InputError)
         return self
 
 
@@ -119,25 +113,23 @@ def train_token_position(corpus: str | Path, out: str | Path,
              if item.text.strip()]
     if not texts:
         raise InputError(f"no text found in {corpus}")
-    tokenizer = fit_tokenizer(training.tokenizer, texts, min_count=training.min_count)
+    tokenizer = fit_tokenizer(training.model.tokenizer, texts, min_count=training.min_count)
     train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
                                                           training.seed)
-    stride = training.stride or training.context
+    stride = training.stride or training.model.context
     train_stream = document_stream(tokenizer, train_texts)
     validation_stream = document_stream(tokenizer, validation_texts)
-    train_inputs, train_targets = sliding_windows(train_stream, training.context, stride)
+    train_inputs, train_targets = sliding_windows(train_stream, training.model.context, stride)
     validation_inputs, validation_targets = sliding_windows(
-        validation_stream, training.context, training.context)
+        validation_stream, training.model.context, training.model.context)
     if len(train_inputs) == 0:
         raise InputError(f"{corpus} is too short: {len(train_stream)} training tokens for a "
-                         f"context of {training.context}; use a smaller --context")
+                         f"context of {training.model.context}; use a smaller `context`")
     train_windows = torch.from_numpy(np.stack([train_inputs, train_targets], axis=1))  # (N, 2, T)
     validation_windows = torch.from_numpy(np.stack([validation_inputs, validation_targets], axis=1))
 
     # Model and optimiser.
-    config = TokenPositionConfig(name=training.name or out.name, tokenizer=training.tokenizer,
-                                 vocab_size=tokenizer.vocab_size, context=training.context,
-                                 dim=training.dim, hidden=training.hidden, pooling=training.pooling)
+    config = replace(training.model, name=out.name, vocab_size=tokenizer.vocab_size)
     model = TokenPositionEncoder.build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=training.learning_rate, weight_decay=0.0)
 

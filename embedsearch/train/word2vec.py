@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..corpus import read_corpus
 from ..encoders.word_vectors import WordVectors, load_word2vec_directory, save_word2vec_directory
+from ..corpus import tokenize
+from ..encoders.configs import check_settings, setting
 from ..errors import InputError
 from ..progress import progress_bar
-from ..corpus import tokenize
 
 
 def stable_hash(text: str) -> int:
@@ -42,32 +43,50 @@ class CorpusSentences:
 
 @dataclass
 class Word2VecConfig:
-    dim: int = 100
-    window: int = 5
-    min_count: int = 5
-    skip_gram: bool = True
-    negative: int = 5
-    epochs: int = 5
-    seed: int = 1
-    workers: int = 0  # 0: all cores
+    """The word2vec model: its dimension, window and architecture (gensim's `Word2Vec`)."""
+
+    dim: int = setting(100, "Vector dimension.", minimum=2)
+    window: int = setting(5, "Context window (words each side).", minimum=1)
+    skip_gram: bool = setting(True, "Skip-gram (predict the context from the word) or CBOW "
+                                    "(the word from its context).")
 
 
-def train_word2vec(corpus: str | Path, out: str | Path, config: Word2VecConfig = Word2VecConfig(), *,
+@dataclass
+class Word2VecTraining:
+    """Everything that decides a training run: the model's config, then the training options."""
+
+    model: Word2VecConfig = field(default_factory=Word2VecConfig)
+    min_count: int = setting(5, "Ignore words rarer than this.", minimum=1)
+    negative: int = setting(5, "Negative samples per positive.", minimum=1)
+    epochs: int = setting(5, "Passes over the corpus.", minimum=1)
+    seed: int = setting(1, "Seed of gensim's initial vectors and sampling.")
+    workers: int = setting(0, "Threads (0: all cores).", minimum=0)
+
+    def checked(self) -> "Word2VecTraining":
+        check_settings(self.model, InputError)
+        check_settings(self, InputError)
+        return self
+
+
+def train_word2vec(corpus: str | Path, out: str | Path, training: Word2VecTraining | None = None, *,
                    unit: str = "line", text_field: str = "text",
                    show_progress: bool = True) -> WordVectors:
     """Train, save to `out` (an encoder directory) and return the word vectors."""
     from gensim.models import Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
 
+    training = (training or Word2VecTraining()).checked()
+    model_config = training.model
     sentences = CorpusSentences(corpus, unit, text_field)
-    workers = config.workers or os.cpu_count() or 1
-    model = Word2Vec(vector_size=config.dim, window=config.window, min_count=config.min_count,
-                     sg=int(config.skip_gram), hs=0, negative=config.negative, seed=config.seed,
-                     workers=workers, hashfxn=stable_hash)
+    workers = training.workers or os.cpu_count() or 1
+    model = Word2Vec(vector_size=model_config.dim, window=model_config.window,
+                     min_count=training.min_count, sg=int(model_config.skip_gram), hs=0,
+                     negative=training.negative, seed=training.seed, workers=workers,
+                     hashfxn=stable_hash)
     model.build_vocab(sentences)
     if not model.wv.index_to_key:
-        raise InputError(f"no word in {corpus} occurs at least {config.min_count} times; "
-                         "lower --min-count or give a larger corpus")
+        raise InputError(f"no word in {corpus} occurs at least {training.min_count} times; "
+                         "lower `min_count` or give a larger corpus")
 
     class EpochBar(CallbackAny2Vec):
         def __init__(self, bar):
@@ -77,13 +96,13 @@ def train_word2vec(corpus: str | Path, out: str | Path, config: Word2VecConfig =
             self.bar.update(1)
 
     started = time.perf_counter()
-    with progress_bar(total=config.epochs, unit="epoch", desc="word2vec",
+    with progress_bar(total=training.epochs, unit="epoch", desc="word2vec",
                       disable=not show_progress) as bar:
-        model.train(sentences, total_examples=model.corpus_count, epochs=config.epochs,
+        model.train(sentences, total_examples=model.corpus_count, epochs=training.epochs,
                     callbacks=[EpochBar(bar)])
     seconds = time.perf_counter() - started
     out = Path(out)
-    extra = {"training": {**config.__dict__, "workers": workers, "corpus": str(corpus),
+    extra = {"training": {**asdict(training), "workers": workers, "corpus": str(corpus),
                           "seconds": round(seconds, 2), "corpus_words": model.corpus_total_words}}
     save_word2vec_directory(model.wv, out, name=out.name, extra=extra)
     return load_word2vec_directory(out, {"name": out.name})

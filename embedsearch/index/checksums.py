@@ -1,0 +1,67 @@
+"""Sizes and CRC-32s of a version's files: recorded at commit, checked on open.
+
+A version's files can be truncated (a full disk, a copy cut short) or garbled
+(a bad disk, a stray write) after they were published. Handing such a file to
+FAISS can crash the process (it trusts the sizes in its own headers), and a
+garbled vector or SQLite file can answer wrongly without any error. So commit
+records each file's size and CRC-32 in the manifest, and `verify` reads them
+back before anything else touches the files: one `IndexCorruptError` naming
+the file. Reading the files also brings them into the page cache, which the
+first queries then find warm.
+
+>>> manifest.files = record(version_dir)                 # doctest: +SKIP
+>>> verify(version_dir, manifest.files)                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..errors import IndexCorruptError
+from .manifest import MANIFEST_FILE
+
+BLOCK = 8 * 2**20  # bytes read at a time (zlib releases the GIL on large blocks)
+
+
+def crc32_of(path: Path) -> int:
+    checksum = 0
+    with open(path, "rb", buffering=0) as handle:
+        while block := handle.read(BLOCK):
+            checksum = zlib.crc32(block, checksum)
+    return checksum
+
+
+def record(version_dir: Path) -> dict:
+    """{file name: {"bytes": size, "crc32": checksum}} for every file but the manifest."""
+    files = sorted(p for p in version_dir.iterdir() if p.is_file() and p.name != MANIFEST_FILE)
+    with ThreadPoolExecutor(4) as pool:
+        checksums = list(pool.map(crc32_of, files))
+    return {path.name: {"bytes": path.stat().st_size, "crc32": checksum}
+            for path, checksum in zip(files, checksums)}
+
+
+def verify(version_dir: Path, files: dict, required: tuple[str, ...]) -> None:
+    """An IndexCorruptError unless every recorded file (and each `required` one) is intact."""
+    if not files:  # a format 1 manifest records none: only the structural checks apply
+        return
+    for name in required:
+        if name not in files:
+            raise IndexCorruptError(f"{version_dir / MANIFEST_FILE} does not record {name}; "
+                                    "rebuild the index")
+    for name, expected in files.items():
+        path = version_dir / name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise IndexCorruptError(f"{path} is missing; rebuild the index") from None
+        if size != expected["bytes"]:
+            raise IndexCorruptError(f"{path} holds {size:,} bytes, {expected['bytes']:,} were "
+                                    "written (truncated?); rebuild the index")
+    with ThreadPoolExecutor(4) as pool:
+        checksums = dict(zip(files, pool.map(crc32_of, [version_dir / name for name in files])))
+    for name, expected in files.items():
+        if checksums[name] != expected["crc32"]:
+            raise IndexCorruptError(f"{version_dir / name} does not match its checksum "
+                                    "(garbled?); rebuild the index")
