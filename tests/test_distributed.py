@@ -61,8 +61,9 @@ def corpus(tmp_path_factory):
             handle.write(json.dumps({"id": f"b{number}", "text": text, "n": number}) + "\n")
         handle.write("not json\n")
     rows = sentences[2500:]
-    pq.write_table(pa.table({"text": rows, "year": list(range(len(rows)))}), folder / "c.parquet",
-                   row_group_size=500)
+    pq.write_table(pa.table({"id": [f"c{n}" for n in range(len(rows))], "text": rows,
+                             "year": list(range(len(rows)))}),
+                   folder / "c.parquet", row_group_size=500)
     return folder
 
 
@@ -110,7 +111,7 @@ def test_parquet_corpus_keys_and_metadata(cluster, corpus, encoder_dir, tmp_path
     assert_same_index(tmp_path / "ray", tmp_path / "local")
     with Index.open(tmp_path / "ray") as index:
         row = index.get(key="c.parquet:7")
-    assert row["metadata"] == {"year": 6} and row["position"] == 7 and row["source"] == "c.parquet"
+    assert row["metadata"] == {"id": "c6", "year": 6} and row["position"] == 7 and row["source"] == "c.parquet"
 
 
 def test_add_on_ray_equals_the_local_add(cluster, corpus, encoder_dir, tmp_path):
@@ -140,7 +141,8 @@ def _encoder_actor_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"EncodeBatches" in (entry / "cmdline").read_bytes():
+            title = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+            if title.startswith(b"ray::") and b"EncodeBatches" in title:  # the actors' titles
                 pids.append(int(entry.name))
         except OSError:
             continue
