@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import typing
 from dataclasses import fields
 
@@ -48,3 +49,66 @@ def training_of(training_class, **settings):
     model_fields = {item.name for item in fields(model_class)}
     model = model_class(**{k: v for k, v in settings.items() if k in model_fields})
     return training_class(model=model, **{k: v for k, v in settings.items() if k not in model_fields})
+
+
+TINY_TEXTS = ["the cat sat on the mat", "a dog ran in the park today"]
+
+
+def tiny_attention_encoder(seed: int = 0, lexical_dim: int = 32):
+    """A small untrained attention encoder whose weights are nudged off the identity start,
+    so that attention really mixes tokens."""
+    import torch
+
+    from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder
+    from embedsearch.encoders.attention_model import AttentionModel
+    from embedsearch.encoders.tokenizers import Gpt2Tokenizer
+
+    tokenizer = Gpt2Tokenizer.fit(TINY_TEXTS)
+    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32,
+                             lexical_dim=lexical_dim, lexical_share=0.5 if lexical_dim else 0.0)
+    torch.manual_seed(seed)
+    model = AttentionModel(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return AttentionEncoder(model, config, tokenizer)
+
+
+def tiny_token_position_encoder(seed: int = 0, pooling: str = "embedding"):
+    """A small untrained token+position encoder (random initial weights)."""
+    import torch
+
+    from embedsearch.encoders.configs import TokenPositionConfig
+    from embedsearch.encoders.token_position import TokenPositionEncoder
+    from embedsearch.encoders.token_position_model import TokenPositionModel
+    from embedsearch.encoders.tokenizers import Gpt2Tokenizer
+
+    tokenizer = Gpt2Tokenizer.fit(TINY_TEXTS)
+    config = TokenPositionConfig(vocab_size=tokenizer.vocab_size, context=4, dim=12, hidden=16,
+                                 pooling=pooling)
+    torch.manual_seed(seed)
+    return TokenPositionEncoder(TokenPositionModel(config), config, tokenizer)
+
+
+TOPICS = {
+    "royal": "king queen prince princess crown throne palace royal kingdom court".split(),
+    "fruit": "apple banana cherry orange grape melon juice sweet ripe orchard".split(),
+    "code": "computer program software code data network server bug compile keyboard".split(),
+}
+GLUE = "the a of and in to with was is".split()
+
+
+def tiny_corpus(path, lines_per_topic=20, seed=0):
+    """Lines of 10 words, each line about one topic: a corpus with something to learn."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(lines_per_topic):
+        for words in TOPICS.values():
+            lines.append(" ".join(rng.choice(words) if i % 2 == 0 else rng.choice(GLUE)
+                                  for i in range(10)))
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+# A token+position training of seconds (flat settings for `training_of`).
+FAST_TOKEN_POSITION = dict(context=8, dim=16, hidden=32, epochs=3, batch_size=16, learning_rate=1e-2)

@@ -15,7 +15,7 @@ from embedsearch.encoders import load_encoder
 from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
 from embedsearch.encoders.attention_model import AttentionModel
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer
-from helpers import training_of
+from helpers import tiny_attention_encoder, training_of
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
 from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
@@ -42,20 +42,8 @@ def trained(corpus, tmp_path_factory):
     return out, result
 
 
-def tiny_encoder(seed=0, lexical_dim=32):
-    tokenizer = Gpt2Tokenizer.fit(["the cat sat on the mat", "a dog ran in the park today"])
-    config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32,
-                             lexical_dim=lexical_dim, lexical_share=0.5 if lexical_dim else 0.0)
-    torch.manual_seed(seed)
-    model = AttentionModel(config)
-    with torch.no_grad():  # leave the identity start, so attention really mixes tokens
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    return AttentionEncoder(model, config, tokenizer)
-
-
 def test_vectors_are_unit_float32_and_padding_does_not_change_them():
-    encoder = tiny_encoder()
+    encoder = tiny_attention_encoder()
     short = "the cat"
     batch = [short, "a dog ran in the park today and the cat sat on the mat", "the mat"]
     alone = encoder.encode([short])
@@ -83,7 +71,7 @@ def test_untrained_model_is_the_mean_of_token_and_position_embeddings():
 
 
 def test_the_lexical_channel_is_a_weighted_bag_of_tokens_mixed_by_its_share():
-    encoder = tiny_encoder()
+    encoder = tiny_attention_encoder()
     model, tokenizer = encoder.model.eval(), encoder.tokenizer
     ids = lambda text: torch.tensor([tokenizer.encode(text)])
     with torch.inference_mode():
@@ -104,7 +92,7 @@ def test_the_lexical_channel_is_a_weighted_bag_of_tokens_mixed_by_its_share():
 
 
 def test_a_directory_without_a_lexical_channel_still_loads(tmp_path):
-    encoder = tiny_encoder(lexical_dim=0)
+    encoder = tiny_attention_encoder(lexical_dim=0)
     encoder.save(tmp_path / "old")
     config = json.loads((tmp_path / "old" / "config.json").read_text())
     for key in ("lexical_dim", "lexical_share"):  # written before the channel existed
@@ -116,7 +104,7 @@ def test_a_directory_without_a_lexical_channel_still_loads(tmp_path):
 
 
 def test_texts_with_no_known_token_cannot_be_encoded():
-    encoder = tiny_encoder()
+    encoder = tiny_attention_encoder()
     vectors, encodable = encoder.encode_batch(["the cat", "日本語"])
     assert encodable.tolist() == [True, False] and not vectors[1].any()
     with pytest.raises(EncoderError):
@@ -124,7 +112,7 @@ def test_texts_with_no_known_token_cannot_be_encoded():
 
 
 def test_long_texts_are_truncated_to_max_length():
-    encoder = tiny_encoder()
+    encoder = tiny_attention_encoder()
     ids = encoder.token_ids(["the cat " * 200])[0]
     assert len(ids) == encoder.config.max_length
 

@@ -176,6 +176,16 @@ def test_unknown_words_are_reported_and_strict_refuses_them(word_index_path, tmp
     assert odd.stdout.strip() == "cereal" and "qqzx" in odd.stderr
 
 
+def test_a_corpus_index_reports_the_words_its_encoder_ignores(words_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDSEARCH_HOME", str(tmp_path / "home"))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the king and the queen\nstocks fell on the market\n")
+    invoke("build", "--corpus", corpus, "--encoder", words_file, "--out", "c")
+    payload = json.loads(invoke("neighbors", "king xqzvbn", "--index", "c", "--json").stdout)
+    assert payload["ignored"] == ["xqzvbn"] and payload["hits"][0]["text"] == "the king and the queen"
+    assert runner.invoke(app, ["neighbors", "king xqzvbn", "--index", "c", "--strict"]).exit_code == 1
+
+
 def test_tokens_match_the_glove_vocabulary(glove):
     vocabulary = set(glove.words)
     for text, tokens in [("New York's", ["new", "york", "'s"]), ("Don't", ["do", "n't"]),

@@ -24,13 +24,12 @@ from embedsearch.evaluate import evaluate_analogies, evaluate_ann, evaluate_word
 from embedsearch.evaluate.vocabulary import gensim_test_file, item_keys, vocabulary_ids
 from embedsearch.evaluate.word_pairs import default_pair_files
 from embedsearch.index import Index
-from helpers import assert_exact_top_k, assert_same_ranking
+from helpers import TOLERANCE, assert_exact_top_k, assert_same_ranking
 
 ROWS = 20000
 RESTRICT = 18000
 SECTIONS = ("capital-common-countries", "family", "gram3-comparative")
 PER_SECTION = 220  # questions kept from each section (gensim answers about 100 a second)
-TOLERANCE = 1e-5
 runner = CliRunner()
 
 
@@ -231,8 +230,15 @@ def test_ann_recall_of_flat_is_one_and_of_hnsw_is_measured(index, planted, tmp_p
     build_vocabulary_index(small, tmp_path / "hnsw", index_type="hnsw", show_progress=False,
                            index_params={"M": 8, "efConstruction": 16, "efSearch": 16})
     with Index.open(tmp_path / "hnsw") as hnsw:
-        report = evaluate_ann(hnsw, k=10, sample=300, sweep=True)
-    assert 0.3 < report.recall <= 1.0 and report.index_type == "hnsw"
+        report = evaluate_ann(hnsw, k=10, sample=len(small.words), sweep=True)  # every item
+        # The reference: HNSW's own answers scored against brute force, ties allowed.
+        vectors = np.array(hnsw.vectors[:len(small.words)])
+        found = hnsw.search(vectors, 10)
+    kth = -np.sort(-(vectors @ vectors.T), axis=1)[:, 9]
+    found_counts = [sum(float(vectors[h.id] @ query) >= kth_score - TOLERANCE for h in hits)
+                    for query, hits, kth_score in zip(vectors, found, kth)]
+    assert report.recall == pytest.approx(np.mean(found_counts) / 10, abs=1e-9)
+    assert report.index_type == "hnsw" and report.sample == len(small.words)
     recalls = [p.recall for p in report.sweep]
     assert [list(p.setting) for p in report.sweep] == [["efSearch"]] * len(recalls)
     assert recalls[-1] >= recalls[0] and recalls[-1] > 0.9

@@ -16,8 +16,7 @@ from embedsearch.index import Index
 from embedsearch.index.versions import current_version
 from embedsearch.indexing.rebuild import rebuild_index
 from embedsearch.train.token_position import TokenPositionTraining, train_token_position
-from helpers import training_of
-from test_token_position import FAST, tiny_corpus
+from helpers import FAST_TOKEN_POSITION as FAST, tiny_corpus, training_of
 
 runner = CliRunner()
 

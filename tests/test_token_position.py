@@ -15,33 +15,13 @@ from embedsearch.indexing.build import build_corpus_index, build_vocabulary_inde
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.token_position import TokenPositionEncoder
-from helpers import training_of
+from helpers import FAST_TOKEN_POSITION as FAST, tiny_corpus, training_of
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
 from embedsearch.train.token_position import (TokenPositionTraining, sample, sliding_windows,
                                               train_token_position)
 
 runner = CliRunner()
-TOPICS = {
-    "royal": "king queen prince princess crown throne palace royal kingdom court".split(),
-    "fruit": "apple banana cherry orange grape melon juice sweet ripe orchard".split(),
-    "code": "computer program software code data network server bug compile keyboard".split(),
-}
-GLUE = "the a of and in to with was is".split()
-
-
-def tiny_corpus(path, lines_per_topic=20, seed=0):
-    """Lines of 10 words, each line about one topic: a corpus with something to learn."""
-    rng = random.Random(seed)
-    lines = []
-    for _ in range(lines_per_topic):
-        for words in TOPICS.values():
-            lines.append(" ".join(rng.choice(words) if i % 2 == 0 else rng.choice(GLUE)
-                                  for i in range(10)))
-    path.write_text("\n".join(lines) + "\n")
-    return lines
-
-
 def names_file(path, count=200, seed=0):
     """Pronounceable made-up names, one per line."""
     rng = random.Random(seed)
@@ -53,7 +33,6 @@ def names_file(path, count=200, seed=0):
     return names
 
 
-FAST = dict(context=8, dim=16, hidden=32, epochs=3, batch_size=16, learning_rate=1e-2)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,11 @@ from .output import print_jsonl
 BLOCK_LINES = 1024  # queries answered per batch call: big enough for FAISS threads, small to stream
 
 
+def block_lines(queries_file: Path | None) -> int:
+    """Lines per block: a person typing at a terminal gets each answer at once."""
+    return 1 if queries_file is None and typer.get_text_stream("stdin").isatty() else BLOCK_LINES
+
+
 def query_lines(queries_file: Path | None) -> Iterator[str]:
     """Non-blank lines of `queries_file`, or of standard input, stripped."""
     stream = open(queries_file, encoding="utf-8") if queries_file else typer.get_text_stream("stdin")
@@ -35,13 +40,13 @@ def split_terms(line: str) -> list[str]:
 
 
 def stream_answers(queries: Iterator, answer_block: Callable[[list], list],
-                   payload: Callable) -> None:
+                   payload: Callable, block_size: int = BLOCK_LINES) -> None:
     """Answer `queries` in blocks through `answer_block`; print each `payload` as a JSON line."""
     from ..errors import EmbedsearchError
     from ..query.results import error_payload
     from .errors import cli_message
 
-    while block := list(islice(queries, BLOCK_LINES)):
+    while block := list(islice(queries, block_size)):
         try:
             answers = [payload(query, answer) for query, answer in zip(block, answer_block(block))]
         except EmbedsearchError:  # answer line by line, so one bad line does not sink the rest

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from .options import one_of
 from .output import print_json, print_table
 
 eval_app = typer.Typer(help="Evaluate word vectors and indexes on standard benchmarks.",
@@ -32,7 +33,8 @@ def analogy(
     questions: Optional[Path] = typer.Option(
         None, "--questions", help="Analogy file ': section' + 'a b c d' lines "
                                   "(default: Google's questions-words.txt from gensim)."),
-    method: str = typer.Option("add", help="add = 3CosAdd (gensim's rule), mul = 3CosMul."),
+    method: str = typer.Option("add", callback=one_of("add", "mul"),
+                               help="add = 3CosAdd (gensim's rule), mul = 3CosMul."),
     restrict: int = RestrictOption,
     worst: int = typer.Option(10, "--worst", min=0, help="Show this many worst-answered questions."),
     as_json: bool = JsonOption,
@@ -40,7 +42,8 @@ def analogy(
 ):
     """Analogy accuracy per section and overall, as gensim's evaluate_word_analogies.
 
-    Example: embedsearch eval analogy --index glove --plot analogy.png
+    Example (build glove-6b-50d first: embedsearch build --vectors glove-6b-50d --out glove-6b-50d):
+      embedsearch eval analogy --index glove-6b-50d --plot analogy.png
     """
     from ..evaluate import evaluate_analogies
     from ..index import Index
@@ -83,7 +86,8 @@ def wordsim(
 ):
     """Pearson and Spearman correlation with human similarity scores, as gensim's evaluate_word_pairs.
 
-    Example: embedsearch eval wordsim --index glove
+    Example (build glove-6b-50d first: embedsearch build --vectors glove-6b-50d --out glove-6b-50d):
+      embedsearch eval wordsim --index glove-6b-50d
     """
     from ..evaluate import evaluate_word_pairs
     from ..evaluate.word_pairs import default_pair_files
@@ -112,7 +116,9 @@ def ann(
 ):
     """Recall@k of the index's search against exact search, and queries per second.
 
-    Example: embedsearch eval ann --index glove-hnsw --sweep --plot ann.png
+    Example (make the index first: embedsearch build --vectors glove-6b-50d --out glove-hnsw
+    --index-type hnsw):
+      embedsearch eval ann --index glove-hnsw --sweep --plot ann.png
     """
     from ..evaluate import evaluate_ann
     from ..index import Index

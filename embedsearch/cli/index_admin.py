@@ -9,6 +9,7 @@ import typer
 
 from .app import app
 from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
+from .options import one_of
 from .output import print_json
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -26,7 +27,8 @@ def reindex(
     params: Optional[List[str]] = typer.Option(
         None, "--param", help="Index parameter NAME=VALUE, repeatable (e.g. M=48, nlist=1024)."),
     vector_dtype: Optional[str] = typer.Option(
-        None, "--vector-dtype", help="Store the raw vectors as float32 or float16 (half the disk)."),
+        None, "--vector-dtype", callback=one_of("float32", "float16"),
+        help="Store the raw vectors as float32 or float16 (half the disk)."),
     as_json: bool = JsonOption,
 ):
     """Change an index's FAISS type from its stored vectors, without re-encoding.
@@ -68,7 +70,8 @@ def compact(index: str = typer.Argument(..., help="Index name or path.")):
 def add(
     index: str = typer.Argument(..., help="Name or path of an existing corpus index."),
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
-    unit: str = typer.Option("line", help="Text files: one item per 'line' or 'paragraph'."),
+    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
+                             help="Text files: one item per 'line' or 'paragraph'."),
     text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
     key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
     prune: bool = typer.Option(False, "--prune",

@@ -51,7 +51,7 @@ def neighbors(
     """
     from .. import query as queries
     from ..query.results import answer_payload
-    from .batch import query_lines, stream_answers
+    from .batch import block_lines, query_lines, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
     with _open(index) as opened:
@@ -59,7 +59,8 @@ def neighbors(
             stream_answers(query_lines(queries_file),
                            lambda block: queries.neighbors_batch(opened, block, k=k, where=where,
                                                                  strict=strict),
-                           lambda line, hits: answer_payload(opened, line, hits))
+                           lambda line, hits: answer_payload(opened, line, hits),
+                           block_lines(queries_file))
             return
         if query is None:
             raise typer.BadParameter("give a query, or '-' to read queries from standard input")
@@ -91,7 +92,7 @@ def analogy(
     """
     from .. import query as queries
     from ..query.results import answer_payload
-    from .batch import query_lines, split_terms, stream_answers
+    from .batch import block_lines, query_lines, split_terms, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
     with _open(index) as opened:
@@ -101,7 +102,8 @@ def analogy(
                                          method=method, where=where, strict=strict)
 
             stream_answers(query_lines(queries_file), answer,
-                           lambda line, hits: answer_payload(opened, split_terms(line), hits))
+                           lambda line, hits: answer_payload(opened, split_terms(line), hits),
+                           block_lines(queries_file))
             return
         if b is None or c is None:
             raise typer.BadParameter("give three terms A B C, or '-' to read them from standard input")
@@ -170,7 +172,7 @@ def similarity(
     from .. import query as queries
     from ..errors import InputError
     from ..query.results import similarity_payload
-    from .batch import query_lines, split_terms, stream_answers
+    from .batch import block_lines, query_lines, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
     with _open(index) as opened:
@@ -178,7 +180,8 @@ def similarity(
             stream_answers(query_lines(queries_file),
                            lambda lines: [queries.compare(opened, _two_or_more(line), strict=strict)
                                           for line in lines],
-                           lambda line, answer: similarity_payload(answer))
+                           lambda line, answer: similarity_payload(answer),
+                           block_lines(queries_file))
             return
         if len(terms) < 2:
             raise InputError("give at least two words or texts to compare")

@@ -40,7 +40,8 @@ def word2vec(
 ):
     """Train word2vec (skip-gram or CBOW, negative sampling) on a corpus.
 
-    Example: embedsearch train word2vec --corpus data/lee.txt --out encoders/lee-w2v --min-count 2
+    Example (LEE is gensim's Lee corpus: LEE=$(python -c "from gensim.test.utils import datapath; print(datapath('lee_background.cor'))")):
+      embedsearch train word2vec --corpus $LEE --out encoders/lee-w2v --min-count 2
     """
     from ..train.word2vec import train_word2vec
 

@@ -27,7 +27,8 @@ def attention(
     With no other option it trains a useful encoder in minutes on 2 cores (400 batches).
 
     Examples:
-      embedsearch train attention --corpus data/wiki_lee.txt --out encoders/attention
+      (LEE is gensim's Lee corpus: LEE=$(python -c "from gensim.test.utils import datapath; print(datapath('lee_background.cor'))"))
+      embedsearch train attention --corpus $LEE --out encoders/attention
       embedsearch build --corpus notes.jsonl --encoder encoders/attention --out notes
     """
     from ..train.attention import train_attention

@@ -25,7 +25,8 @@ def token_position(
     """Train the token+position embedder (Bengio-style next-token model).
 
     Examples:
-      embedsearch train token-position --corpus lee_background.cor --out encoders/lee-tp --epochs 3
+      (LEE is gensim's Lee corpus: LEE=$(python -c "from gensim.test.utils import datapath; print(datapath('lee_background.cor'))"))
+      embedsearch train token-position --corpus $LEE --out encoders/lee-tp --epochs 3
       embedsearch train token-position --corpus names.txt --out encoders/names --tokenizer char --context 5 --stride 1
     """
     from ..train.token_position import train_token_position

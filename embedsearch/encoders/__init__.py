@@ -5,8 +5,8 @@ A spec is one of:
 - an encoder directory (holds `config.json` whose `kind` picks the class);
 - a vectors file in word2vec binary, word2vec text or GloVe text format.
 
-Adding an encoder kind means one module with a `load_directory(path, config)`
-function and one line in `DIRECTORY_LOADERS`.
+Adding an encoder kind means one module whose class has a `load(path, config)`
+class method (as `NeuralEncoder.load`) and one line in `_directory_loaders`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from .word_vectors import CONFIG_FILE, WordVectors, load_vectors_file, load_word
 
 def _directory_loaders():
     loaders = {WordVectors.kind: load_word2vec_directory}
-    from .token_position import load_token_position_directory  # no torch until a model loads
-    loaders["token-position"] = load_token_position_directory
-    from .attention import load_attention_directory  # no torch until a model loads
-    loaders["attention"] = load_attention_directory
+    from .token_position import TokenPositionEncoder  # no torch until a model loads
+    loaders[TokenPositionEncoder.kind] = TokenPositionEncoder.load
+    from .attention import AttentionEncoder  # no torch until a model loads
+    loaders[AttentionEncoder.kind] = AttentionEncoder.load
     return loaders
 
 

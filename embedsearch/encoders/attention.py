@@ -70,18 +70,12 @@ class AttentionEncoder(NeuralEncoder):
         self.config.lexical_share = self.model.lexical_share = share
         self._fingerprint = None  # the share is part of the config, hence of the fingerprint
 
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """The first `max_length` token ids of each text; [] (cannot encode) if none is known."""
-        return [ids[:self.config.max_length] if any(i >= FIRST_TOKEN_ID for i in ids) else []
-                for ids in self.tokenizer.encode_batch(texts)]
+    @property
+    def max_tokens(self) -> int:
+        return self.config.max_length
 
     def pool(self, ids, mask):  # ids, mask (B, T); padding is PAD_ID, which the model masks
         return self.model(ids)  # (B, dim)
-
-
-def load_attention_directory(directory, config: dict) -> AttentionEncoder:
-    """Registry entry: the encoder saved in `directory`."""
-    return AttentionEncoder.load(directory, config)
 
 
 def word_vector_embeddings(tokenizer: Tokenizer, words: Sequence[str], vectors, dim: int,

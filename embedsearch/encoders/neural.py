@@ -35,7 +35,7 @@ from ..errors import EncoderError
 from ..files import write_atomically
 from ..vectors import normalize_rows
 from .base import Encoder, fingerprint_bytes
-from .tokenizers import PAD_ID, Tokenizer, tokenizer_from_json
+from .tokenizers import FIRST_TOKEN_ID, PAD_ID, Tokenizer, tokenizer_from_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
@@ -186,7 +186,7 @@ class NeuralEncoder(Encoder):
     """A torch model, its config and its tokenizer, as an `Encoder`.
 
     Subclasses set `kind` and `config_class`, and implement `build_model(config)`,
-    `dim` and `pool(ids, mask)`; they may override `token_ids` (e.g. to truncate).
+    `dim` and `pool(ids, mask)`; they may set `max_tokens` (texts are truncated to it).
     """
 
     config_class: type
@@ -225,9 +225,12 @@ class NeuralEncoder(Encoder):
             self._fingerprint = fingerprint_model(self.config, self.model.state_dict(), self.tokenizer)
         return self._fingerprint
 
+    max_tokens: int | None = None  # a subclass may read only the first max_tokens of a text
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text, as the model reads them."""
-        return self.tokenizer.encode_batch(texts)
+        """Token ids of each text as the model reads them; [] (cannot encode) if none is known."""
+        return [ids[:self.max_tokens] if any(i >= FIRST_TOKEN_ID for i in ids) else []
+                for ids in self.tokenizer.encode_batch(texts)]
 
     def pool(self, ids, mask):
         """(B, T) token ids and mask -> (B, dim) text vectors (not yet normalised)."""

@@ -23,12 +23,11 @@ import torch.
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 
 from ..vectors import normalize_rows
-from .configs import POOLINGS, TokenPositionConfig
+from .configs import TokenPositionConfig
 from .neural import NeuralEncoder, encode_token_lists
 from .tokenizers import FIRST_TOKEN_ID
 
@@ -48,11 +47,6 @@ class TokenPositionEncoder(NeuralEncoder):
     def dim(self) -> int:
         return self.config.dim if self.config.pooling == "embedding" else self.config.hidden
 
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text; [] (cannot encode) when no token is known."""
-        return [ids if any(i >= FIRST_TOKEN_ID for i in ids) else []
-                for ids in self.tokenizer.encode_batch(texts)]
-
     def pool(self, ids, mask):  # ids, mask (B, T)
         features = self.model.windowed(ids, "embed" if self.config.pooling == "embedding" else "hidden")
         known = (ids >= FIRST_TOKEN_ID).unsqueeze(-1).to(features.dtype)  # (B, T, 1)
@@ -66,8 +60,3 @@ class TokenPositionEncoder(NeuralEncoder):
             return keys, encode_token_lists(ids, self.pool, self.dim)[0]
         weights = self.model.token_embedding.weight.detach().numpy()[FIRST_TOKEN_ID:]
         return keys, normalize_rows(np.array(weights, dtype=np.float32))
-
-
-def load_token_position_directory(directory, config: dict) -> TokenPositionEncoder:
-    """Registry entry: the encoder saved in `directory`."""
-    return TokenPositionEncoder.load(directory, config)

@@ -101,11 +101,6 @@ class Tokenizer:
     def to_json(self) -> str:
         raise NotImplementedError
 
-    @staticmethod
-    def from_json(text: str) -> "Tokenizer":
-        """The tokenizer a `to_json` document describes (either kind)."""
-        return tokenizer_from_json(text)
-
 
 class Gpt2Tokenizer(Tokenizer):
     """GPT-2 BPE restricted to the tokens of a corpus, renumbered compactly.

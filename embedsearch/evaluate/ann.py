@@ -24,8 +24,8 @@ import numpy as np
 from ..query.ranking import candidate_items, exact_search
 from ..errors import InputError
 from ..index import Index
+from ..index.tuning import recall_with_ties
 
-TIE_TOLERANCE = 1e-5  # float32 inner products of unit vectors agree to about this
 SWEEP = {"efSearch": (16, 32, 64, 128, 256, 512), "nprobe": (1, 2, 4, 8, 16, 32, 64, 128)}
 
 
@@ -98,12 +98,12 @@ def _measure(index: Index, queries: np.ndarray, kth_scores: np.ndarray, k: int,
     started = time.perf_counter()
     found = index.search(queries, k)
     qps = len(queries) / max(time.perf_counter() - started, 1e-9)
-    recalls = []
-    for query, hits, kth_score in zip(queries, found, kth_scores):
+    true_scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)
+    for row, (query, hits) in enumerate(zip(queries, found)):
         hit_ids = [hit.id for hit in hits[:depth]]
-        true_scores = index.vectors_of(hit_ids) @ query if hit_ids else np.empty(0)
-        recalls.append(min(int(np.sum(true_scores >= kth_score - TIE_TOLERANCE)), depth) / depth)
-    return float(np.mean(recalls)), qps
+        if hit_ids:
+            true_scores[row, :len(hit_ids)] = index.vectors_of(hit_ids) @ query
+    return recall_with_ties(true_scores, kth_scores, depth), qps
 
 
 def _search_knob(index: Index) -> str | None:

@@ -2,8 +2,8 @@
 
 One query over a flat index is a single pass over memory that OpenMP splits
 poorly: on a 2-core machine with anything else running, two threads made a
-single 400k x 50 query 2-4x slower than one (measured: 40 ms vs 9 ms under
-load). Small batches therefore run on one thread; large batches use every core.
+single query over 400,000 GloVe words several times slower than one (see
+docs/benchmarks.md, queries against gensim). Small batches therefore run on one thread; large batches use every core.
 """
 
 from __future__ import annotations

@@ -118,17 +118,25 @@ def exact_neighbours(vectors, live_ids: np.ndarray, query_ids: np.ndarray,
     return best_scores, best_ids
 
 
+def recall_with_ties(true_scores: np.ndarray, kth_scores: np.ndarray, k: int) -> float:
+    """Mean fraction of the exact top k found, ties allowed (as FAISS's own evaluation helpers).
+
+    `true_scores` (queries, found) are the exact scores of the items a search
+    returned (-inf where it returned none); `kth_scores` (queries,) the exact
+    k-th best scores. A found item counts if its score reaches the k-th best
+    (minus float noise), so equal-scored neighbours are interchangeable.
+    """
+    hits = (np.asarray(true_scores) >= np.asarray(kth_scores)[:, None] - TIE_TOLERANCE).sum(axis=1)
+    return float(np.minimum(hits, k).mean() / k)
+
+
 def recall_at_k(queries: np.ndarray, found_ids: np.ndarray, exact_scores: np.ndarray,
                 vectors) -> float:
-    """Mean fraction of the exact top-k found; a found id ties in if its exact score
-    reaches the exact k-th score (so equal-score neighbours are not counted as misses)."""
-    k = exact_scores.shape[1]
+    """`recall_with_ties` of the ids found (-1: none) against the exact top-k scores (queries, k)."""
     valid = found_ids >= 0
     rows = vectors.read_rows(np.where(valid, found_ids, 0)).reshape(found_ids.shape + (-1,))
-    true_scores = np.einsum("qcd,qd->qc", rows, queries)
-    threshold = exact_scores[:, -1:] - TIE_TOLERANCE
-    hits = ((true_scores >= threshold) & valid).sum(axis=1)
-    return float(np.minimum(hits, k).mean() / k)
+    true_scores = np.where(valid, np.einsum("qcd,qd->qc", rows, queries), -np.inf)
+    return recall_with_ties(true_scores, exact_scores[:, -1], exact_scores.shape[1])
 
 
 def measure_recall(index, params: dict, vectors, queries: np.ndarray, query_ids: np.ndarray,

@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import content_hash
 from ..progress import progress_bar
+from .build import skipped_lines
 from .encoder_check import load_index_encoder
 from .engine import CorpusSource, LocalEngine
 
@@ -44,8 +45,7 @@ class AddReport:
         lines = [f"updated {self.path}: {self.added:,} added, {self.updated:,} changed, "
                  f"{self.unchanged:,} unchanged, {self.deleted:,} deleted; "
                  f"{self.count:,} items, {self.seconds:.1f} s"]
-        lines += [f"skipped {count:,} ({reason})" for reason, count in sorted(self.skipped.items())]
-        return lines
+        return lines + skipped_lines(self.skipped)
 
 
 def _corpus_index_encoder(name: str | Path):

@@ -23,6 +23,11 @@ from ..progress import progress_bar
 from .engine import BATCH_SIZE, CorpusSource, LocalEngine
 
 
+def skipped_lines(skipped: Counter) -> list[str]:
+    """The report lines "skipped N (reason)" of every write operation, one per reason."""
+    return [f"skipped {count:,} ({reason})" for reason, count in sorted(skipped.items())]
+
+
 @dataclass
 class BuildReport:
     """What a build did: shown to the user at the end, and returned to Python callers."""
@@ -36,9 +41,7 @@ class BuildReport:
 
     def lines(self) -> list[str]:
         lines = [f"built {self.path}: {self.items:,} items, dimension {self.dim}, "
-                 f"{self.seconds:.1f} s"]
-        for reason, count in sorted(self.skipped.items()):
-            lines.append(f"skipped {count:,} ({reason})")
+                 f"{self.seconds:.1f} s", *skipped_lines(self.skipped)]
         if self.replaced_lines:
             lines.append(f"replaced non-UTF-8 bytes in {self.replaced_lines:,} lines")
         return lines

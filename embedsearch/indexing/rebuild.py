@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import ITEMS_FILE
 from ..progress import progress_bar
-from .build import add_vocabulary, encoder_info
+from .build import add_vocabulary, encoder_info, skipped_lines
 from .encoder_check import load_index_encoder
 from .engine import IndexRowsSource, LocalEngine
 
@@ -54,8 +54,7 @@ class RebuildReport:
                     f"{self.new_fingerprint}); nothing to do"]
         lines = [f"{self.path}: encoder {self.encoder} changed ({self.old_fingerprint} -> "
                  f"{self.new_fingerprint}); re-encoded {self.items:,} items in {self.seconds:.1f} s"]
-        lines += [f"skipped {count:,} ({reason})" for reason, count in sorted(self.skipped.items())]
-        return lines
+        return lines + skipped_lines(self.skipped)
 
 
 def _writer_for(index: Index, encoder: Encoder) -> IndexWriter:

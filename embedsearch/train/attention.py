@@ -20,8 +20,8 @@ checkpoint after every epoch, `--resume`), save.
   chunks, two augmented views of one chunk, labelled pairs if given), each
   pair of a batch from a different document.
 - An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
-  training time does not grow with the corpus: the defaults (4 x 100 steps
-  of 64 pairs) took 4 to 7 minutes on 2 cores shared with other jobs.
+  training time does not grow with the corpus (the defaults: 4 x 100 steps
+  of 64 pairs; times in docs/benchmarks.md).
 - The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`),
   on the transformer's channel. The lexical channel (`lexical_dim`, see
   `encoders/attention.py`) has no trained weights: its token weights are the
