@@ -13,7 +13,7 @@ import typer
 
 from .app import app
 # Importing these modules registers their commands on `app`, `train_app` or `eval_app`.
-from . import commands, queries, encoders, index_admin, serve  # noqa: F401
+from . import commands, queries, encoders, export, index_admin, serve  # noqa: F401
 from . import train_attention, train_token_position, eval_retrieval  # noqa: F401
 from .train import train_app
 from .evaluate import eval_app

@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from .app import app
+from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 from .options import one_of
 from .output import print_json, print_table
 
@@ -29,7 +30,7 @@ def build(
         None, "--vectors", help="Index a vocabulary: built-in name (glove-6b-50d), vectors file "
                                 "(word2vec .bin/.txt, GloVe .txt) or encoder directory."),
     corpus: Optional[Path] = typer.Option(
-        None, "--corpus", help="Index a corpus: a text file, folder, or JSON Lines file."),
+        None, "--corpus", help="Index a corpus: a text file, folder, JSON Lines or Parquet file."),
     encoder: Optional[str] = typer.Option(
         None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder directory."),
     unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
@@ -50,6 +51,11 @@ def build(
     params: Optional[List[str]] = typer.Option(
         None, "--param", help="Index parameter NAME=VALUE, repeatable (M, efConstruction, "
                               "efSearch, nlist, nprobe, m, nbits, rerank)."),
+    vector_dtype: str = typer.Option(
+        "float32", "--vector-dtype", callback=one_of("float32", "float16"), help="Store the raw vectors as float32 or float16 (half the disk)."),
+    ray: bool = RayOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: int = WorkersOption,
 ):
     """Build an index from word vectors or from a corpus.
 
@@ -57,6 +63,7 @@ def build(
       embedsearch build --vectors glove-6b-50d --out glove-6b-50d
       embedsearch build --vectors glove-6b-50d --out glove-auto --index-type auto --recall 0.95
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
+      embedsearch build --corpus docs.parquet --encoder glove-6b-50d --out docs --ray --workers 2
     """
     from ..indexing.build import build_corpus_index, build_vocabulary_index, check_build_options
     from ..encoders import load_encoder
@@ -76,12 +83,16 @@ def build(
                                         index_params=parse_params(params), recall=recall,
                                         max_memory=parse_size(max_memory))
     if corpus is not None:
-        report = build_corpus_index(corpus, load_encoder(encoder), out, unit=unit,
-                                    text_field=text_field, key_field=key_field, overwrite=overwrite,
-                                    **index_options)
+        model = load_encoder(encoder)
+        with engine_for(ray, ray_address, workers) as engine:
+            report = build_corpus_index(corpus, model, out, unit=unit, text_field=text_field,
+                                        key_field=key_field, overwrite=overwrite, engine=engine,
+                                        vector_dtype=vector_dtype, **index_options)
     else:
+        if ray or ray_address:
+            raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
         report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite,
-                                        **index_options)
+                                        vector_dtype=vector_dtype, **index_options)
     for line in report.lines():
         typer.echo(line)
     from ..index.describe import index_summary

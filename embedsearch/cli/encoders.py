@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from .app import app
+from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 
 
 @app.command()
@@ -52,12 +54,19 @@ def embed(
 
 
 @app.command()
-def rebuild(index: str = typer.Argument(..., help="Index name (under indexes/) or path.")):
+def rebuild(
+    index: str = typer.Argument(..., help="Index name (under indexes/) or path."),
+    ray: bool = RayOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: int = WorkersOption,
+):
     """Re-encode an index if its encoder changed since it was built; otherwise do nothing.
 
     Example: embedsearch rebuild lee-tp
     """
     from ..indexing.rebuild import rebuild_index
 
-    for line in rebuild_index(index).lines():
+    with engine_for(ray, ray_address, workers) as engine:
+        report = rebuild_index(index, engine=engine)
+    for line in report.lines():
         typer.echo(line)

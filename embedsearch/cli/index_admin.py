@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .app import app
+from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 from .options import one_of
 from .output import print_json
 
@@ -75,6 +76,9 @@ def add(
     key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
     prune: bool = typer.Option(False, "--prune",
                                help="Also delete items of these files that are no longer in them."),
+    ray: bool = RayOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: int = WorkersOption,
 ):
     """Add new or changed items of a corpus to an index; unchanged items are skipped.
 
@@ -84,8 +88,9 @@ def add(
     """
     from ..indexing.add import add_corpus
 
-    report = add_corpus(index, corpus, unit=unit, text_field=text_field,
-                                 key_field=key_field, prune=prune)
+    with engine_for(ray, ray_address, workers) as engine:
+        report = add_corpus(index, corpus, unit=unit, text_field=text_field,
+                            key_field=key_field, prune=prune, engine=engine)
     for line in report.lines():
         typer.echo(line)
 

@@ -1,10 +1,12 @@
-"""Corpus readers: text files, folders and JSON Lines, streamed item by item.
+"""Corpus readers: text files, folders, JSON Lines and Parquet, streamed item by item.
 
 Each item has a unique key, its text, the file it came from, its position in
 that file (1-based line number, or paragraph number) and JSON-able metadata.
 Nothing is loaded whole: readers yield one item at a time, so a corpus larger
 than memory streams through. Bytes that are not UTF-8 are replaced (U+FFFD)
-and counted in the report, never fatal.
+and counted in the report, never fatal. A Parquet file is read like JSON
+Lines, one record per row (key `file:row`, rows numbered from 1), a row
+group at a time.
 
     report = CorpusReport()
     [item.key for item in read_corpus("notes.txt", report=report)]
@@ -23,6 +25,7 @@ from ..errors import InputError
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".cor"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+PARQUET_SUFFIXES = {".parquet"}
 UNITS = ("line", "paragraph")
 
 
@@ -59,33 +62,52 @@ def corpus_files(path: str | Path) -> list[Path]:
         files = sorted(
             p for p in path.rglob("*")
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            and p.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES
+            and p.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | PARQUET_SUFFIXES
         )
         if not files:
-            raise InputError(f"no .txt, .md or .jsonl files in folder {path}")
+            raise InputError(f"no .txt, .md, .jsonl or .parquet files in folder {path}")
         return files
     raise InputError(f"corpus not found: {path}")
 
 
 def read_corpus(path: str | Path, *, unit: str = "line", text_field: str = "text",
                 key_field: str | None = None, report: CorpusReport | None = None) -> Iterator[Item]:
-    """Items of a file or folder, one per line or paragraph (text) or per record (JSONL)."""
+    """Items of a file or folder, one per line or paragraph (text) or per record (JSONL, Parquet)."""
+    check_unit(unit)
+    report = report if report is not None else CorpusReport()
+    for file in corpus_files(path):
+        yield from read_corpus_file(file, path, unit=unit, text_field=text_field,
+                                    key_field=key_field, report=report)
+
+
+def check_unit(unit: str) -> None:
     if unit not in UNITS:
         raise InputError(f"unknown unit {unit!r}: use one of {', '.join(UNITS)}")
-    report = report if report is not None else CorpusReport()
-    root = Path(path)
-    for file in corpus_files(root):
-        report.files += 1
-        source = str(file.relative_to(root)) if root.is_dir() else file.name
-        if file.suffix.lower() in JSONL_SUFFIXES:
-            items = _read_jsonl(file, source, text_field, key_field, report)
-        elif unit == "paragraph":
-            items = _read_paragraphs(file, source, report)
-        else:
-            items = _read_lines(file, source, report)
-        for item in items:
-            report.items += 1
-            yield item
+
+
+def read_corpus_file(file: str | Path, root: str | Path, *, unit: str = "line",
+                     text_field: str = "text", key_field: str | None = None,
+                     report: CorpusReport) -> Iterator[Item]:
+    """Items of one file of the corpus `root` (a file or a folder), keyed relative to it.
+
+    `read_corpus` reads every file through this; a distributed build reads
+    each file in its own task, with the same keys.
+    """
+    file, root = Path(file), Path(root)
+    report.files += 1
+    source = str(file.relative_to(root)) if root.is_dir() else file.name
+    suffix = file.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        items = _read_jsonl(file, source, text_field, key_field, report)
+    elif suffix in PARQUET_SUFFIXES:
+        items = _read_parquet(file, source, text_field, key_field, report)
+    elif unit == "paragraph":
+        items = _read_paragraphs(file, source, report)
+    else:
+        items = _read_lines(file, source, report)
+    for item in items:
+        report.items += 1
+        yield item
 
 
 BINARY_PROBE = 8192  # bytes read to tell text from binary: a NUL byte never occurs in text
@@ -161,10 +183,38 @@ def _read_jsonl(file: Path, source: str, text_field: str, key_field: str | None,
         if not checked:
             _check_fields(file, record, text_field, key_field)
             checked = True
-        text = record.pop(text_field, None)
-        if not isinstance(text, str) or not text.strip():
-            report.skip(f"no {text_field!r} text field")
-            continue
-        key = record.pop(key_field, None) if key_field else None
-        key = str(key) if key is not None else f"{source}:{number}"
-        yield Item(key, text.strip(), source, number, record)
+        item = _record_item(record, source, number, text_field, key_field, report)
+        if item is not None:
+            yield item
+
+
+def _read_parquet(file: Path, source: str, text_field: str, key_field: str | None,
+                  report: CorpusReport) -> Iterator[Item]:
+    import pyarrow.parquet as parquet
+
+    try:
+        table = parquet.ParquetFile(file)
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"cannot read {file} as Parquet: {error}") from None
+    _check_fields(file, dict.fromkeys(table.schema_arrow.names), text_field, key_field)
+    number = 0
+    for group in range(table.num_row_groups):
+        for row in table.read_row_group(group).to_pylist():
+            number += 1
+            # Every row has every column of the file: a null is a field the record lacks.
+            record = {name: value for name, value in row.items() if value is not None}
+            item = _record_item(record, source, number, text_field, key_field, report)
+            if item is not None:
+                yield item
+
+
+def _record_item(record: dict, source: str, number: int, text_field: str,
+                 key_field: str | None, report: CorpusReport) -> Item | None:
+    """The item of one JSON or Parquet record: its text field, key field, the rest as metadata."""
+    text = record.pop(text_field, None)
+    if not isinstance(text, str) or not text.strip():
+        report.skip(f"no {text_field!r} text field")
+        return None
+    key = record.pop(key_field, None) if key_field else None
+    key = str(key) if key is not None else f"{source}:{number}"
+    return Item(key, text.strip(), source, number, record)

@@ -120,9 +120,11 @@ class ItemsReader:
             raise FilterError(f"malformed filter {where.sql!r}: {error}") from None
         return ids
 
-    def iter_rows(self, batch_size: int = 10000):
-        """Every row in id order, in batches of dicts."""
-        cursor = self.connection.execute(f"SELECT * FROM {TABLE} ORDER BY id")
+    def iter_rows(self, batch_size: int = 10000, start: int = 0, stop: int | None = None):
+        """Every row (with `start` <= id < `stop`) in id order, in batches of dicts."""
+        cursor = self.connection.execute(
+            f"SELECT * FROM {TABLE} WHERE id >= ? AND id < ? ORDER BY id",
+            (start, stop if stop is not None else 2 ** 63 - 1))
         while batch := cursor.fetchmany(batch_size):
             yield [_decoded(row) for row in batch]
 
@@ -185,6 +187,10 @@ class ItemsWriter:
         cursor = self.db.conn.execute(f"SELECT id FROM {TABLE} WHERE id >= ? ORDER BY id", [first_id])
         while batch := cursor.fetchmany(batch_size):
             yield np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch))
+
+    def count_from(self, first_id: int) -> int:
+        return self.db.conn.execute(f"SELECT count(*) FROM {TABLE} WHERE id >= ?",
+                                    [first_id]).fetchone()[0]
 
     def count(self) -> int:
         return self.table.count

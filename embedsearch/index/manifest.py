@@ -2,7 +2,9 @@
 
 It records the encoder (name, kind, spec to reload it, fingerprint of its
 weights), the dimension, metric, FAISS index type and parameters (with the
-recall they were tuned to, in `tuning`), the item count, the number of vector
+recall they were tuned to, in `tuning`), how the last write that encoded
+items ran (`build`: the local process, or Ray with how many workers; empty in
+manifests written before it was recorded), the item count, the number of vector
 rows (ids are rows; deleted ids leave holes) and how they are stored, the
 number of tombstones (deleted ids an HNSW graph still holds), and when the
 index was created and last written. `format_version` lets a newer
@@ -50,6 +52,7 @@ class Manifest:
     vector_dtype: str = "float32"
     tombstones: int = 0
     tuning: dict = field(default_factory=dict)
+    build: dict = field(default_factory=dict)  # how the last encoding write ran: {"engine": "ray", "workers": 2}
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     files: dict = field(default_factory=dict)  # file name -> {"bytes": size, "crc32": checksum}

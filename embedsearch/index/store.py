@@ -441,6 +441,42 @@ class IndexWriter:
 
     def _flush(self) -> None:
         """Create the FAISS index if new, train it on a sample, add the pending rows."""
+        self.prepare_faiss()
+        manifest = self.manifest
+        pending = manifest.rows - self.pending_from
+        with progress_bar(total=manifest.count, unit="vectors", desc="indexing",
+                          disable=pending < 16 * FLUSH_CHUNK) as bar:
+            for ids in self.pending_ids():
+                self.faiss.add_with_ids(self.vector_file.read_rows(ids), ids)
+                bar.update(len(ids))
+        self.pending_from = manifest.rows
+
+    def pending_ids(self, batch_size: int = FLUSH_CHUNK):
+        """The ids not yet in FAISS, in order and in batches (deleted ones left out)."""
+        return self.items.ids_from(self.pending_from, batch_size)
+
+    def merge_pending(self, parts) -> None:
+        """Merge FAISS indexes holding exactly the pending rows (filled elsewhere) into the index.
+
+        A distributed build fills copies of the trained empty index from
+        `prepare_faiss` with consecutive runs of `pending_ids` and hands them
+        back in order, so the inverted lists come out as a sequential add
+        would leave them.
+        """
+        expected = self.faiss.ntotal + self.items.count_from(self.pending_from)
+        for part in parts:
+            self.faiss.merge_from(part, 0)
+        if self.faiss.ntotal != expected:
+            raise IndexCorruptError(f"merged FAISS parts hold {self.faiss.ntotal} vectors, "
+                                    f"expected {expected}")
+        self.pending_from = self.manifest.rows
+
+    def prepare_faiss(self):
+        """The FAISS index, created for the final count and trained if new; pending rows not added.
+
+        Training uses the same sample (`_training_rows` rows, seed 0) whoever
+        calls it, so a distributed build trains exactly what a local one does.
+        """
         manifest = self.manifest
         if self.faiss is None:
             if manifest.index_type == "auto":
@@ -453,7 +489,6 @@ class IndexWriter:
             self.faiss = faiss_types.create_faiss_index(
                 manifest.index_type, manifest.dim, manifest.index_params)
             self.removable = faiss_types.supports_removal(self.faiss)
-        pending = manifest.rows - self.pending_from
         if not self.faiss.is_trained and manifest.count > 0:
             sample = self.vector_file.sample(_training_rows(self.faiss, manifest.rows))
             try:
@@ -463,12 +498,7 @@ class IndexWriter:
                                  f"vectors ({_first_line(error)}): use fewer lists or another "
                                  "index type") from None
             del sample
-        with progress_bar(total=manifest.count, unit="vectors", desc="indexing",
-                          disable=pending < 16 * FLUSH_CHUNK) as bar:
-            for ids in self.items.ids_from(self.pending_from, FLUSH_CHUNK):
-                self.faiss.add_with_ids(self.vector_file.read_rows(ids), ids)
-                bar.update(len(ids))
-        self.pending_from = manifest.rows
+        return self.faiss
 
     def commit(self) -> Path:
         """Write everything, check it agrees, and publish it atomically."""

@@ -16,19 +16,17 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Sequence
 
-from ..corpus import CorpusReport, Item, read_corpus
+from ..corpus import CorpusReport, Item
 from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import content_hash
 from ..progress import progress_bar
-from .build import encode_items, skipped_lines
+from .build import skipped_lines
 from .encoder_check import load_index_encoder
-
-BATCH_SIZE = 4096
+from .engine import CorpusSource, LocalEngine
 
 
 @dataclass
@@ -61,35 +59,61 @@ def _corpus_index_encoder(name: str | Path):
 
 
 def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
-                        text_field: str = "text", key_field: str | None = None,
-                        prune: bool = False, show_progress: bool = True) -> AddReport:
-    """Add new and changed items of `corpus` to the corpus index `name`."""
+               text_field: str = "text", key_field: str | None = None,
+               prune: bool = False, show_progress: bool = True, engine=None) -> AddReport:
+    """Add new and changed items of `corpus` to the corpus index `name`.
+
+    `engine` as for `build_corpus_index`; a Ray engine encodes every item it
+    reads (unchanged ones are then dropped on the driver), the local one only
+    the new and changed ones.
+    """
+    engine = engine or LocalEngine()
     started = time.perf_counter()
     encoder = _corpus_index_encoder(name)
     corpus_report = CorpusReport()
-    items = read_corpus(corpus, unit=unit, text_field=text_field, key_field=key_field,
-                        report=corpus_report)
+    source = CorpusSource(corpus, unit=unit, text_field=text_field, key_field=key_field)
     seen: dict[str, set[str]] = {}
     with IndexWriter.update(name) as writer, \
             progress_bar(unit="items", disable=not show_progress) as bar:
         report = AddReport(writer.directory)
-        while batch := list(islice(items, BATCH_SIZE)):
+        stored: dict[str, str] = {}
+
+        def new_or_changed(items):
             unique = {}
-            for item in batch:
+            for item in items:
                 if item.key in unique or item.key in seen.get(item.source, ()):
                     corpus_report.skip("duplicate key")
                     continue
                 unique[item.key] = item
                 seen.setdefault(item.source, set()).add(item.key)
-            _upsert_changed(writer, encoder, list(unique.values()), report, corpus_report)
-            bar.update(len(batch))
+            stored.clear()
+            stored.update(writer.items.hashes_for_keys(list(unique)))
+            changed = [item for item in unique.values()
+                       if stored.get(item.key) != content_hash(item.text, item.metadata)]
+            report.unchanged += len(unique) - len(changed)
+            return changed
+
+        for batch in engine.encoded(source, encoder, corpus_report, select=new_or_changed):
+            if batch.items:
+                lost = batch.lost_items
+                corpus_report.skipped["no known word"] += len(lost)
+                # A changed item that no longer encodes must not keep its old vector.
+                report.deleted += writer.delete(keys=[i.key for i in lost if i.key in stored])
+                kept = batch.kept_items
+                if kept:
+                    writer.upsert(kept, batch.kept_vectors)
+                report.updated += sum(item.key in stored for item in kept)
+                report.added += sum(item.key not in stored for item in kept)
+            bar.update(batch.read)
         if prune:
-            for source, keys in seen.items():
-                gone = [key for key in writer.items.keys_of_source(source) if key not in keys]
+            for source_name, keys in seen.items():
+                gone = [key for key in writer.items.keys_of_source(source_name) if key not in keys]
                 report.deleted += writer.delete(keys=gone)
+        writer.manifest.build = dict(engine.build_info)
+        engine.fill(writer)
         report.count = writer.manifest.count
     report.seconds = time.perf_counter() - started
-    report.skipped = corpus_report.skipped
+    report.skipped = +corpus_report.skipped
     return report
 
 

@@ -1,7 +1,8 @@
 """Building an index: an encoder's vocabulary, or a corpus, into the store.
 
 Both paths stream: items are encoded and added in batches, with a progress
-bar, and everything lands in one atomic commit (an interrupted build leaves
+bar (a corpus through an `engine`: this process, or Ray), and everything
+lands in one atomic commit (an interrupted build leaves
 the previous index as it was). The report says what was built and what was
 skipped, and why.
 """
@@ -11,16 +12,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain
 from pathlib import Path
 
-from ..corpus import CorpusReport, Item, read_corpus
+from ..corpus import CorpusReport, Item
 from ..encoders import Encoder
 from ..errors import InputError
 from ..index import EncoderInfo, IndexWriter
 from ..progress import progress_bar
-
-BATCH_SIZE = 4096
+from .engine import BATCH_SIZE, CorpusSource, LocalEngine
 
 
 def skipped_lines(skipped: Counter) -> list[str]:
@@ -78,11 +78,12 @@ def check_build_options(out: str | Path, *, overwrite: bool = False, index_type:
 def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool = False,
                            show_progress: bool = True, index_type: str = "flat",
                            index_params: dict | None = None, recall: float | None = None,
-                           max_memory: int | None = None) -> BuildReport:
+                           max_memory: int | None = None,
+                           vector_dtype: str = "float32") -> BuildReport:
     """One item per vocabulary entry, keyed by it, `position` = frequency rank.
 
     `index_type`, `index_params`, `recall` and `max_memory` choose and tune the
-    FAISS index (see `IndexWriter.create`).
+    FAISS index, `vector_dtype` how the raw vectors are stored (see `IndexWriter.create`).
     """
     vocabulary = encoder.vocabulary()
     if vocabulary is None:
@@ -91,7 +92,8 @@ def build_vocabulary_index(encoder: Encoder, out: str | Path, *, overwrite: bool
     started = time.perf_counter()
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, content="vocabulary",
                                 overwrite=overwrite, index_type=index_type,
-                                index_params=index_params, recall=recall, max_memory=max_memory)
+                                index_params=index_params, recall=recall, max_memory=max_memory,
+                                vector_dtype=vector_dtype)
     with writer, progress_bar(total=len(words), unit="words", disable=not show_progress) as bar:
         skipped = add_vocabulary(writer, words, vectors, bar)
         count = writer.manifest.count
@@ -119,57 +121,53 @@ def add_vocabulary(writer: IndexWriter, words, vectors, bar) -> Counter:
     return skipped
 
 
-def encode_items(encoder: Encoder, items: list[Item]):
-    """(items the encoder can encode, their vectors, the items it cannot), in order."""
-    vectors, encodable = encoder.encode_batch([item.text for item in items])
-    kept = [item for item, ok in zip(items, encodable) if ok]
-    lost = [item for item, ok in zip(items, encodable) if not ok]
-    return kept, vectors[encodable], lost
-
-
-def add_encoded(writer: IndexWriter, encoder: Encoder, items: list[Item]) -> int:
-    """Encode `items`, add those the encoder can encode; returns how many it could not."""
-    kept, vectors, lost = encode_items(encoder, items)
-    if kept:
-        writer.add(kept, vectors)
-    return len(lost)
-
-
 def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                        unit: str = "line", text_field: str = "text", key_field: str | None = None,
                        overwrite: bool = False, show_progress: bool = True,
                        index_type: str = "flat", index_params: dict | None = None,
-                       recall: float | None = None, max_memory: int | None = None) -> BuildReport:
-    """One item per line, paragraph or JSON record of `corpus`, encoded by `encoder`."""
+                       recall: float | None = None, max_memory: int | None = None,
+                       vector_dtype: str = "float32", engine=None) -> BuildReport:
+    """One item per line, paragraph or record of `corpus` (text, folder, JSONL, Parquet).
+
+    `engine` says where reading and encoding run: this process by default, or
+    a `embedsearch.distributed.RayEngine`; the index is the same either way.
+    """
+    engine = engine or LocalEngine()
     started = time.perf_counter()
     corpus_report = CorpusReport()
-    items = read_corpus(corpus, unit=unit, text_field=text_field, key_field=key_field,
-                        report=corpus_report)
-    first_batch = list(islice(items, BATCH_SIZE))
-    if not first_batch:
+    seen: set[str] = set()
+
+    def first_of_each_key(items: list[Item]) -> list[Item]:
+        unique = []
+        for item in items:
+            if item.key in seen:
+                corpus_report.skip("duplicate key")
+            else:
+                seen.add(item.key)
+                unique.append(item)
+        return unique
+
+    encoded = engine.encoded(CorpusSource(corpus, unit=unit, text_field=text_field,
+                                          key_field=key_field),
+                             encoder, corpus_report, select=first_of_each_key)
+    first = next(encoded, None)
+    if first is None:
         raise InputError(f"no text found in {corpus}: it is empty or every line is blank")
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite,
                                 index_type=index_type, index_params=index_params, recall=recall,
-                                max_memory=max_memory)
-    seen: set[str] = set()
+                                max_memory=max_memory, vector_dtype=vector_dtype)
+    writer.manifest.build = dict(engine.build_info)
     with writer, progress_bar(unit="items", disable=not show_progress) as bar:
-        batch = first_batch
-        while batch:
-            unique = []
-            for item in batch:
-                if item.key in seen:
-                    corpus_report.skip("duplicate key")
-                else:
-                    seen.add(item.key)
-                    unique.append(item)
-            unencodable = add_encoded(writer, encoder, unique)
-            if unencodable:
-                corpus_report.skipped["no known word"] += unencodable
-            bar.update(len(batch))
-            batch = list(islice(items, BATCH_SIZE))
+        for batch in chain([first], encoded):
+            if batch.items:
+                if len(batch.kept_items):
+                    writer.add(batch.kept_items, batch.kept_vectors)
+                corpus_report.skipped["no known word"] += len(batch.items) - len(batch.kept_items)
+            bar.update(batch.read)
         if writer.manifest.count == 0:
             raise InputError(f"nothing in {corpus} could be encoded by {encoder.name}: "
-                             f"{dict(corpus_report.skipped)}")
+                             f"{dict(+corpus_report.skipped)}")
+        engine.fill(writer)
         count = writer.manifest.count
     return BuildReport(writer.directory, count, encoder.dim, time.perf_counter() - started,
-                       corpus_report.skipped, corpus_report.replaced_lines)
+                       +corpus_report.skipped, corpus_report.replaced_lines)

@@ -21,13 +21,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..corpus import Item
+from ..corpus import CorpusReport
 from ..encoders import Encoder
 from ..errors import InputError
 from ..index import Index, IndexWriter
+from ..index.items import ITEMS_FILE
 from ..progress import progress_bar
-from .build import add_encoded, add_vocabulary, encoder_info, skipped_lines
+from .build import add_vocabulary, encoder_info, skipped_lines
 from .encoder_check import load_index_encoder
+from .engine import IndexRowsSource, LocalEngine
 
 
 @dataclass
@@ -66,23 +68,26 @@ def _writer_for(index: Index, encoder: Encoder) -> IndexWriter:
                               vector_dtype=manifest.vector_dtype, overwrite=True)
 
 
-def _reencode_items(writer: IndexWriter, index: Index, encoder: Encoder, bar) -> Counter:
+def _reencode_items(writer: IndexWriter, index: Index, encoder: Encoder, bar, engine) -> Counter:
     skipped = Counter()
-    for rows in index.items.iter_rows(batch_size=4096):
-        items = [Item(row["key"], row["text"], row["source"], row["position"], row["metadata"])
-                 for row in rows]
-        skipped["the new encoder cannot encode it"] += add_encoded(writer, encoder, items)
-        bar.update(len(items))
+    source = IndexRowsSource(index.version_dir / ITEMS_FILE, index.manifest.rows)
+    for batch in engine.encoded(source, encoder, CorpusReport()):
+        if batch.items:
+            writer.add(batch.kept_items, batch.kept_vectors)
+            skipped["the new encoder cannot encode it"] += len(batch.items) - len(batch.kept_items)
+        bar.update(batch.read)
     return +skipped
 
 
 def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
-                  show_progress: bool = True) -> RebuildReport:
+                  show_progress: bool = True, engine=None) -> RebuildReport:
     """Re-encode `name_or_path` if its encoder's fingerprint changed; otherwise do nothing.
 
     `encoder` defaults to the one the manifest's spec loads; passing one
-    rebuilds with it (its spec is recorded for later queries).
+    rebuilds with it (its spec is recorded for later queries). `engine` as
+    for `build_corpus_index` (a vocabulary index is always rebuilt here).
     """
+    engine = engine or LocalEngine()
     started = time.perf_counter()
     with Index.open(name_or_path) as index:
         recorded = index.manifest.encoder
@@ -98,8 +103,12 @@ def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
                              "has no vocabulary")
         with _writer_for(index, encoder) as writer, \
                 progress_bar(total=index.count, unit="items", disable=not show_progress) as bar:
-            report.skipped = (add_vocabulary(writer, *encoder.vocabulary(), bar) if vocabulary
-                              else _reencode_items(writer, index, encoder, bar))
+            if vocabulary:
+                report.skipped = add_vocabulary(writer, *encoder.vocabulary(), bar)
+            else:
+                writer.manifest.build = dict(engine.build_info)
+                report.skipped = _reencode_items(writer, index, encoder, bar, engine)
+                engine.fill(writer)
             if writer.manifest.count == 0:
                 raise InputError(f"{encoder.name} can encode none of the items of "
                                  f"{index.directory}; the index is left as it was")
