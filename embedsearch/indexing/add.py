@@ -26,7 +26,7 @@ from ..index.items import content_hash
 from ..progress import progress_bar
 from .build import skipped_lines
 from .encoder_check import load_index_encoder
-from .engine import CorpusSource, LocalEngine
+from .engine import BATCH_SIZE, CorpusSource, LocalEngine, encode_batch
 
 
 @dataclass
@@ -95,15 +95,7 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
 
         for batch in engine.encoded(source, encoder, corpus_report, select=new_or_changed):
             if batch.items:
-                lost = batch.lost_items
-                corpus_report.skipped["no known word"] += len(lost)
-                # A changed item that no longer encodes must not keep its old vector.
-                report.deleted += writer.delete(keys=[i.key for i in lost if i.key in stored])
-                kept = batch.kept_items
-                if kept:
-                    writer.upsert(kept, batch.kept_vectors)
-                report.updated += sum(item.key in stored for item in kept)
-                report.added += sum(item.key not in stored for item in kept)
+                _apply_encoded(writer, batch, stored, report, corpus_report)
             bar.update(batch.read)
         if prune:
             for source_name, keys in seen.items():
@@ -148,13 +140,20 @@ def _upsert_changed(writer: IndexWriter, encoder, items: list[Item], report: Add
     changed = [item for item in items
                if stored.get(item.key) != content_hash(item.text, item.metadata)]
     report.unchanged += len(items) - len(changed)
-    if not changed:
-        return
-    kept, vectors, lost = encode_items(encoder, changed)
+    if changed:
+        _apply_encoded(writer, encode_batch(encoder, changed, len(changed)), stored, report,
+                       corpus_report)
+
+
+def _apply_encoded(writer: IndexWriter, batch, stored: dict, report: AddReport,
+                   corpus_report: CorpusReport) -> None:
+    """Upsert a batch's encodable items; drop the stored ones that no longer encode."""
+    lost = batch.lost_items
     corpus_report.skipped["no known word"] += len(lost)
     # A changed item that no longer encodes must not keep its old vector.
     report.deleted += writer.delete(keys=[i.key for i in lost if i.key in stored])
+    kept = batch.kept_items
     if kept:
-        writer.upsert(kept, vectors)
+        writer.upsert(kept, batch.kept_vectors)
     report.updated += sum(item.key in stored for item in kept)
     report.added += sum(item.key not in stored for item in kept)
