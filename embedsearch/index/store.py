@@ -105,10 +105,12 @@ class Index:
             version_dir = versions.current_version(directory)
             try:
                 return cls(directory, version_dir, in_memory)
-            except IndexCorruptError:
+            except (IndexCorruptError, sqlite3.Error, OSError) as error:
                 # A writer may have just replaced and removed this version: look again.
                 if attempt == 2 or versions.current_version(directory) == version_dir:
-                    raise
+                    if isinstance(error, IndexCorruptError):
+                        raise
+                    raise IndexCorruptError(f"cannot read {version_dir}: {error}") from None
         raise AssertionError("unreachable")
 
     def _check_agreement(self) -> None:
