@@ -88,10 +88,7 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
                 seen.setdefault(item.source, set()).add(item.key)
             stored.clear()
             stored.update(writer.items.hashes_for_keys(list(unique)))
-            changed = [item for item in unique.values()
-                       if stored.get(item.key) != content_hash(item.text, item.metadata)]
-            report.unchanged += len(unique) - len(changed)
-            return changed
+            return _new_or_changed(list(unique.values()), stored, report)
 
         for batch in engine.encoded(source, encoder, corpus_report, select=new_or_changed):
             if batch.items:
@@ -137,12 +134,18 @@ def _upsert_changed(writer: IndexWriter, encoder, items: list[Item], report: Add
                     corpus_report: CorpusReport) -> None:
     """Encode and upsert those of `items` (unique keys) that are new or changed."""
     stored = writer.items.hashes_for_keys([item.key for item in items])
-    changed = [item for item in items
-               if stored.get(item.key) != content_hash(item.text, item.metadata)]
-    report.unchanged += len(items) - len(changed)
+    changed = _new_or_changed(items, stored, report)
     if changed:
         _apply_encoded(writer, encode_batch(encoder, changed, len(changed)), stored, report,
                        corpus_report)
+
+
+def _new_or_changed(items: list[Item], stored: dict[str, str], report: AddReport) -> list[Item]:
+    """The items whose content hash differs from the `stored` one (or that have none)."""
+    changed = [item for item in items
+               if stored.get(item.key) != content_hash(item.text, item.metadata)]
+    report.unchanged += len(items) - len(changed)
+    return changed
 
 
 def _apply_encoded(writer: IndexWriter, batch, stored: dict, report: AddReport,
