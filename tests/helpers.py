@@ -112,3 +112,15 @@ def tiny_corpus(path, lines_per_topic=20, seed=0):
 
 # A token+position training of seconds (flat settings for `training_of`).
 FAST_TOKEN_POSITION = dict(context=8, dim=16, hidden=32, epochs=3, batch_size=16, learning_rate=1e-2)
+
+
+def kill_once_written(child, index_path) -> None:
+    """Wait for a writer child to print "written" (its private copy exists), then kill -9 it."""
+    from embedsearch.index import versions
+
+    try:
+        assert child.stdout.readline().strip() == "written"
+        assert list(index_path.glob(versions.TMP_PREFIX + "*"))
+    finally:
+        child.kill()
+        child.wait()

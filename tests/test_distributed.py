@@ -28,7 +28,7 @@ from embedsearch.encoders import load_encoder
 from embedsearch.errors import EmbedsearchError
 from embedsearch.index import Index, versions
 from embedsearch.indexing import add_corpus, build_corpus_index
-from helpers import assert_same_ranking
+from helpers import assert_same_ranking, kill_once_written
 
 ray = pytest.importorskip("ray")
 from embedsearch.distributed import RayEngine  # noqa: E402
@@ -213,12 +213,7 @@ def test_killed_driver_leaves_the_old_index(cluster, corpus, encoder_dir, tmp_pa
             build_corpus_index({str(corpus)!r}, load_encoder({str(encoder_dir)!r}), {str(path)!r},
                                overwrite=True, show_progress=False, engine=engine)
     """)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert child.stdout.readline().strip() == "written"
-        assert list(path.glob(versions.TMP_PREFIX + "*"))
-    finally:
-        child.kill()
-        child.wait()
+    kill_once_written(child, path)
     assert versions.current_version(path) == live
     with Index.open(path) as index:
         assert index.count == 1500

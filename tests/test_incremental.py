@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from helpers import kill_once_written
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
@@ -126,12 +127,7 @@ def test_killed_reindex_leaves_the_old_index_usable(tmp_path):
         print("written", flush=True)
         time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "written"
-        assert list(path.glob(versions.TMP_PREFIX + "*"))
-    finally:
-        child.kill()
-        child.wait()
+    kill_once_written(child, path)
     assert versions.current_version(path) == live
     with Index.open(path) as index:
         assert index.manifest.index_type == "flat" and index.count == 3000
