@@ -13,8 +13,9 @@ from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
-from embedsearch.encoders.attention_model import AttentionModel
-from embedsearch.encoders.tokenizers import Gpt2Tokenizer
+from embedsearch.encoders.attention_model import HASH_PRIME, AttentionModel
+from embedsearch.encoders.base import fingerprint_bytes
+from embedsearch.encoders.tokenizers import Gpt2Tokenizer, gpt2_encoding
 from helpers import tiny_attention_encoder, training_of
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
@@ -101,6 +102,54 @@ def test_a_directory_without_a_lexical_channel_still_loads(tmp_path):
     loaded = load_encoder(tmp_path / "old")
     assert loaded.dim == 16
     assert np.array_equal(loaded.encode(["the cat sat"]), encoder.encode(["the cat sat"]))
+
+
+def test_the_lexical_channel_hashes_the_gpt2_ids_of_unseen_tokens(tmp_path):
+    encoder = tiny_attention_encoder(lexical_dim=4096)
+    model, tokenizer = encoder.model, encoder.tokenizer
+    unseen = [i for i in gpt2_encoding().encode_ordinary(" Zanzibar Kilimanjaro")]
+    assert all(i not in tokenizer.gpt2_ids for i in unseen)
+    marked = encoder.tokenize(["the Zanzibar Kilimanjaro"])[0]
+    assert marked[1:] == [-1 - i for i in unseen] and marked[0] == tokenizer.encode("the")[0]
+    # The bag of one unseen token, worked out from the hash's definition in plain integers.
+    a_bucket, b_bucket, a_sign, b_sign = model.unseen_coefficients.tolist()
+    expected = np.zeros(4096)
+    for a, b, c, d in zip(a_bucket, b_bucket, a_sign, b_sign):
+        expected[(a * unseen[0] + b) % HASH_PRIME % 4096] += 1 if (c * unseen[0] + d) % HASH_PRIME % 2 else -1
+    with torch.inference_mode():
+        bag = model.lexical(torch.tensor([[-1 - unseen[0]]]))[0].numpy()
+    assert np.allclose(bag, expected / np.linalg.norm(expected), atol=1e-6)
+    # Two texts that share only unseen words now agree in the lexical channel, and the
+    # encoder keeps its vectors through save/load (the hashes are derived, not saved).
+    texts = ["the Zanzibar Kilimanjaro", "a Zanzibar Kilimanjaro", "a Patagonia Tierra"]
+    a, b, c = vectors = encoder.encode(texts)
+    assert float(a @ b) > float(a @ c) + 0.2
+    encoder.save(tmp_path / "new")
+    loaded = load_encoder(tmp_path / "new")
+    assert np.array_equal(loaded.encode(texts), vectors)
+    assert loaded.fingerprint() == encoder.fingerprint()
+
+
+def test_a_directory_saved_before_unseen_tokens_were_hashed_keeps_its_vectors(tmp_path):
+    encoder = tiny_attention_encoder()
+    encoder.config.lexical_unseen = False  # what an old directory did
+    texts = ["the cat sat in Zanzibar", "a dog in the park"]
+    before, fingerprint = encoder.encode(texts), encoder.fingerprint()
+    encoder.save(tmp_path / "old")
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["lexical_unseen"]  # written before the key existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded = load_encoder(tmp_path / "old")
+    assert loaded.config.lexical_unseen is False
+    assert np.array_equal(loaded.encode(texts), before)
+    # Its fingerprint is the one computed before the key existed: indexes built with it match.
+    state = loaded.model.state_dict()
+    old_fingerprint = fingerprint_bytes(
+        json.dumps(config, sort_keys=True).encode(), loaded.tokenizer.to_json().encode(),
+        *[part for name in sorted(state) for part in (name.encode(), state[name].numpy().tobytes())])
+    assert loaded.fingerprint() == old_fingerprint == fingerprint
+    encoder.config.lexical_unseen = True
+    assert not np.allclose(encoder.encode(texts)[0], before[0])  # the new default counts Zanzibar
 
 
 def test_texts_with_no_known_token_cannot_be_encoded():

@@ -3,8 +3,10 @@
 `AttentionModel(config)` reads PAD_ID-padded token ids (B, T) and returns unit
 rows (B, dim + lexical_dim): the transformer's channel, then the lexical one,
 mixed by `config.lexical_share` (see `encoders/attention.py` for why there are
-two). Importing this module imports torch; the encoder imports it only when a
-model is built or loaded.
+two). Negative ids are tokens unseen in training, `-1 - GPT-2 id`: <unk> to
+the transformer, hashed into the lexical channel's buckets by
+`unseen_hashes`. Importing this module imports torch; the encoder imports it
+only when a model is built or loaded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configs import LEXICAL_HASHES, AttentionConfig
-from .tokenizers import FIRST_TOKEN_ID, PAD_ID
+from .tokenizers import FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID
+
+HASH_PRIME = 2_147_483_647  # 2**31 - 1: a GPT-2 id times a coefficient below it fits in int64
 
 
 class AttentionModel(nn.Module):
@@ -58,10 +62,15 @@ class AttentionModel(nn.Module):
             weights = torch.ones(config.vocab_size)
             weights[:FIRST_TOKEN_ID] = 0.0  # padding, unknown and markers say nothing
             self.register_buffer("lexical_weights", weights)                  # (V,)
+            # (a, b) of the universal hashes (a * id + b) mod p of unseen tokens: bucket, then
+            # sign, for each of the H entries. Derived from lexical_dim, never saved.
+            coefficients = torch.randint(1, HASH_PRIME, (4, LEXICAL_HASHES), generator=generator)
+            self.register_buffer("unseen_coefficients", coefficients, persistent=False)  # (4, H)
 
     def semantic(self, token_ids):
         """The transformer's channel: (B, T) ids -> (B, dim) unit rows (first max_length ids)."""
         token_ids = token_ids[:, :self.position_embedding.num_embeddings]  # (B, T <= max_length)
+        token_ids = torch.where(token_ids < 0, UNKNOWN_ID, token_ids)     # unseen tokens: <unk>
         padding = token_ids == PAD_ID                                     # (B, T) True at padding
         positions = torch.arange(token_ids.shape[1], device=token_ids.device)  # (T,)
         x = self.token_embedding(token_ids) + self.position_embedding(positions)  # (B, T, C)
@@ -70,12 +79,27 @@ class AttentionModel(nn.Module):
         pooled = (x * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1)     # (B, C)
         return F.normalize(pooled, dim=-1)                                # (B, C) unit rows
 
+    def unseen_hashes(self, raw_ids):
+        """Buckets (N, H) and +-1 signs (N, H) of unseen tokens' raw ids (N,) >= 0."""
+        a_bucket, b_bucket, a_sign, b_sign = self.unseen_coefficients.unsqueeze(1)  # each (1, H)
+        raw = raw_ids.unsqueeze(-1)                                       # (N, 1)
+        buckets = (a_bucket * raw + b_bucket) % HASH_PRIME % self.lexical_dim
+        signs = ((a_sign * raw + b_sign) % HASH_PRIME % 2).float() * 2 - 1
+        return buckets, signs
+
     def lexical(self, token_ids):
         """The hashed bag of tokens: (B, T) ids -> (B, lexical_dim) unit rows."""
         batch, length = token_ids.shape
-        buckets = self.lexical_buckets[token_ids].reshape(batch, length * LEXICAL_HASHES)  # (B, T*H)
-        values = (self.lexical_signs[token_ids]                             # (B, T, H)
-                  * self.lexical_weights[token_ids].unsqueeze(-1)).reshape(batch, -1)  # (B, T*H)
+        seen = token_ids.clamp(min=0)                                     # (B, T) unseen: <pad>
+        buckets = self.lexical_buckets[seen]                              # (B, T, H)
+        signs = self.lexical_signs[seen]                                  # (B, T, H)
+        weights = self.lexical_weights[seen]                              # (B, T)
+        unseen = token_ids < 0                                            # (B, T)
+        if unseen.any():
+            buckets[unseen], signs[unseen] = self.unseen_hashes(-1 - token_ids[unseen])
+            weights[unseen] = 1.0  # smooth inverse frequency of a token with no count
+        buckets = buckets.reshape(batch, length * LEXICAL_HASHES)          # (B, T*H)
+        values = (signs * weights.unsqueeze(-1)).reshape(batch, -1)       # (B, T*H)
         # Summed in float64: the order of a long text's thousands of additions then does not
         # show in its float32 row, whatever batch the text is encoded in.
         bag = torch.zeros(batch, self.lexical_dim, dtype=torch.float64, device=values.device)

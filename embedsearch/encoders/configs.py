@@ -63,9 +63,16 @@ class AttentionConfig:
                                      f"transformer (0: none, else at least {LEXICAL_HASHES}).",
                                minimum=0)
     lexical_share: float = 0.0  # share of the cosine from the lexical channel (the trainer sets it)
+    # The lexical channel hashes the raw GPT-2 id of a token unseen in training (else it drops it).
+    lexical_unseen: bool = True
 
-    # Directories written before the lexical channel existed have no such keys: they had none.
-    absent_in_old_directories: ClassVar[dict] = {"lexical_dim": 0, "lexical_share": 0.0}
+    # Directories written before the lexical channel existed have no such keys: they had none;
+    # those written before unseen tokens were hashed dropped them.
+    absent_in_old_directories: ClassVar[dict] = {"lexical_dim": 0, "lexical_share": 0.0,
+                                                 "lexical_unseen": False}
+    # Keys whose value here leaves them out of the fingerprint, so that an old directory keeps
+    # the fingerprint its indexes were built with.
+    absent_from_old_fingerprints: ClassVar[dict] = {"lexical_unseen": False}
 
     def checked(self) -> "AttentionConfig":
         check_settings(self)

@@ -148,7 +148,10 @@ def load_state(model, state_dict: dict, where: str) -> None:
 
 def fingerprint_model(config, state_dict: dict, tokenizer: Tokenizer) -> str:
     """Digest of config, tokenizer and every weight: identical before and after save/load."""
-    chunks = [json.dumps(asdict(config), sort_keys=True).encode(), tokenizer.to_json().encode()]
+    old_values = getattr(config, "absent_from_old_fingerprints", {})
+    kept = {key: value for key, value in asdict(config).items()
+               if key not in old_values or value != old_values[key]}
+    chunks = [json.dumps(kept, sort_keys=True).encode(), tokenizer.to_json().encode()]
     for name in sorted(state_dict):
         chunks.append(name.encode())
         chunks.append(state_dict[name].detach().cpu().contiguous().numpy().tobytes())
@@ -227,10 +230,14 @@ class NeuralEncoder(Encoder):
 
     max_tokens: int | None = None  # a subclass may read only the first max_tokens of a text
 
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """The tokenizer's ids of each text (a subclass may mark unseen tokens, see attention.py)."""
+        return self.tokenizer.encode_batch(texts)
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text as the model reads them; [] (cannot encode) if none is known."""
         return [ids[:self.max_tokens] if any(i >= FIRST_TOKEN_ID for i in ids) else []
-                for ids in self.tokenizer.encode_batch(texts)]
+                for ids in self.tokenize(texts)]
 
     def pool(self, ids, mask):
         """(B, T) token ids and mask -> (B, dim) text vectors (not yet normalised)."""

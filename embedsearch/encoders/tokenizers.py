@@ -83,6 +83,11 @@ class Tokenizer:
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(text) for text in texts]
 
+    def encode_batch_marking_unseen(self, texts: Sequence[str]) -> list[list[int]]:
+        """`encode_batch`, but a token unseen when fitted is `-1 - its base id` instead of <unk>
+        where the tokenizer has base ids (GPT-2's); others give `encode_batch`."""
+        return self.encode_batch(texts)
+
     def encode_document(self, text: str) -> list[int]:
         """<s> tokens </s>: the unit the trainers stream."""
         return [START_ID, *self.encode(text), END_ID]
@@ -170,6 +175,14 @@ class Gpt2Tokenizer(ByteTokenizer):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self._to_compact[ids].tolist() if ids else []
                 for ids in gpt2_encoding().encode_ordinary_batch(list(texts))]
+
+    def encode_batch_marking_unseen(self, texts: Sequence[str]) -> list[list[int]]:
+        marked = []
+        for ids in gpt2_encoding().encode_ordinary_batch(list(texts)):
+            raw = np.asarray(ids, dtype=np.int64)
+            compact = self._to_compact[raw]
+            marked.append(np.where(compact == UNKNOWN_ID, -1 - raw, compact).tolist())
+        return marked
 
     def token_bytes(self, token_id: int) -> bytes:
         return gpt2_encoding().decode_single_token_bytes(self.gpt2_ids[token_id - FIRST_TOKEN_ID])
