@@ -45,8 +45,10 @@ def test_huge_pages_keep_every_answer_and_are_really_used_when_granted(data):
     advised = use_huge_pages(graph)
     assert advised % HUGE_PAGE == 0
     if advised and SMAPS.exists():  # the kernel took the hint: the arrays are now on 2 MB pages
+        # At least one of them when smaps is read: the kernel may split a collapsed page again
+        # (compaction, memory pressure) at any time, as a CI run once saw for one page of three.
         ranges = [(a.ctypes.data, a.ctypes.data + a.nbytes) for a in graph_arrays(graph)]
-        assert huge_bytes_around(ranges) >= advised
+        assert huge_bytes_around(ranges) >= HUGE_PAGE
     after = graph.search(data[:200], 10)
     assert np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0])
 

@@ -93,11 +93,24 @@ def fold_chunk(similarities, rows, term_rows, signs, cosmul, chunk_ids, excluded
             size = min(SEGMENT, rows - first)
             for question in range(part * share, min(n, (part + 1) * share)):
                 threshold = best_scores[question, k - 1]  # an empty slot scores -inf; NaN never wins
-                _score_segment(similarities, term_rows[question], signs, cosmul, segment, size,
-                               scores, spare)
                 beaten = False
-                for x in range(size):  # a vector loop; the scalar one below runs rarely
-                    beaten |= scores[x] > threshold
+                if not cosmul and len(signs) == 3 and size == SEGMENT:
+                    # The common case (a 3CosAdd analogy, a full segment): one fused vector loop
+                    # scores and compares, the same operations in the same order as below.
+                    first_row = similarities[segment, term_rows[question, 0]]
+                    second_row = similarities[segment, term_rows[question, 1]]
+                    third_row = similarities[segment, term_rows[question, 2]]
+                    for x in range(SEGMENT):
+                        score = signs[0] * first_row[x]
+                        score += signs[1] * second_row[x]
+                        score += signs[2] * third_row[x]
+                        scores[x] = score
+                        beaten |= score > threshold
+                else:
+                    _score_segment(similarities, term_rows[question], signs, cosmul, segment, size,
+                                   scores, spare)
+                    for x in range(size):  # a vector loop; the scalar one below runs rarely
+                        beaten |= scores[x] > threshold
                 if not beaten:
                     continue
                 for x in range(size):
