@@ -86,16 +86,7 @@ class AttentionEncoder(NeuralEncoder):
 
     @property
     def max_tokens(self) -> int:
-        """A token unseen in training is <unk> to the transformer, but the lexical
-channel (`lexical_unseen`) hashes its raw GPT-2 id into its buckets with the
-largest weight (an unseen token's smooth inverse frequency is 1): the names
-and terms of a new domain are exactly the tokens training never saw, and
-dropping them cost the bag most of what tells new documents apart (Wikipedia
-held-out recall@10 0.32 -> 0.53, docs/encoders-results.md). The tokenizer
-marks such a token as `-1 - its GPT-2 id`; a text still needs one seen token.
-Directories saved before this option drop unseen tokens, as they did.
-
-The transformer reads the first `max_length` tokens, its lexical channel up to
+        """The transformer reads the first `max_length` tokens, its lexical channel up to
         LEXICAL_MAX_TOKENS (all of them without a lexical channel: `max_length`)."""
         return LEXICAL_MAX_TOKENS if self.config.lexical_dim else self.config.max_length
 
