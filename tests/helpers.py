@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import typing
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 
@@ -72,6 +73,34 @@ def tiny_attention_encoder(seed: int = 0, lexical_dim: int = 32):
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
     return AttentionEncoder(model, config, tokenizer)
+
+
+def tiny_sentence_transformer(directory, seed: int = 0):
+    """A sentence-transformers model of one 16-d BERT layer (random weights, a word-piece
+    vocabulary trained on a few sentences) saved in `directory`, as its encoder."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    from embedsearch.encoders.sentence_transformer import SentenceTransformerEncoder
+
+    bert = Path(directory) / "bert"
+    bert.mkdir(parents=True)
+    pieces = BertWordPieceTokenizer(lowercase=True)
+    pieces.train_from_iterator([*TINY_TEXTS, *(" ".join(words) for words in TOPICS.values())],
+                               vocab_size=300, min_frequency=1, show_progress=False)
+    pieces.save_model(str(bert))
+    tokenizer = BertTokenizerFast(vocab_file=str(bert / "vocab.txt"))
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    BertModel(config).save_pretrained(bert)
+    tokenizer.save_pretrained(bert)
+    model = SentenceTransformer(modules=[models.Transformer(str(bert), max_seq_length=64),
+                                         models.Pooling(16)], device="cpu")
+    model.save(str(Path(directory) / "st"))
+    return SentenceTransformerEncoder(Path(directory) / "st", show_progress=False)
 
 
 def tiny_token_position_encoder(seed: int = 0, pooling: str = "embedding"):

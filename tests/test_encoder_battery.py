@@ -1,9 +1,11 @@
 """One battery over every encoder: shape, dtype, unit norm, padding, save/load, fingerprint.
 
 Each encoder enters through ENCODERS, one line per kind: a factory returning an
-encoder (from the session's real GloVe slice or a small torch model) and a
-function returning a copy with one weight changed. Every encoder is first saved
-and loaded, as users meet it (from a directory).
+encoder (from the session's real GloVe slice, a small torch model, a one-layer
+sentence-transformers model, or an attention student distilled from it in a few
+steps; it may write in the directory it is given) and a function returning a
+copy with one weight changed. Every encoder is first saved and loaded, as users
+meet it (from a directory).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import pytest
 import torch
 
 from embedsearch.encoders import WordVectors, load_encoder
-from helpers import TINY_TEXTS, tiny_attention_encoder, tiny_token_position_encoder
+from embedsearch.encoders.sentence_transformer import SentenceTransformerEncoder
+from embedsearch.train.attention import AttentionTraining, train_attention
+from helpers import (TINY_TEXTS, tiny_attention_encoder, tiny_corpus, tiny_sentence_transformer,
+                     tiny_token_position_encoder, training_of)
+from test_attention import TINY
 
 
 def word_vectors(glove_slice):
@@ -35,12 +41,38 @@ def changed_neural(encoder):
     return type(encoder)(model, copy.deepcopy(encoder.config), encoder.tokenizer)
 
 
-ENCODERS = {  # kind: (factory taking the GloVe slice, one-weight change)
-    "word-vectors": (word_vectors, changed_word_vectors),
-    "token-position": (lambda glove: tiny_token_position_encoder(), changed_neural),
-    "token-position-hidden": (lambda glove: tiny_token_position_encoder(pooling="hidden"), changed_neural),
-    "attention": (lambda glove: tiny_attention_encoder(), changed_neural),
-    "attention-no-lexical": (lambda glove: tiny_attention_encoder(lexical_dim=0), changed_neural),
+def changed_sentence_transformer(encoder):
+    """The model with one weight changed, saved beside the original."""
+    model = copy.deepcopy(encoder.model)
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    directory = encoder.directory.parent / "changed-model"
+    model.save(str(directory))
+    return SentenceTransformerEncoder(directory, show_progress=False)
+
+
+def distilled_student(glove, directory):
+    """An attention student taught by the tiny sentence-transformers model for a few steps,
+    on the tiny corpus plus the battery's texts (so every one of them has a known token)."""
+    teacher = tiny_sentence_transformer(directory / "teacher")
+    lines = tiny_corpus(directory / "corpus.txt")
+    (directory / "corpus.txt").write_text("\n".join([*lines, *TINY_TEXTS, *LONGER]) + "\n")
+    settings = dict(TINY, epochs=1, steps_per_epoch=4, validation_fraction=0.0)
+    training = training_of(AttentionTraining, teacher=f"st:{teacher.directory}", **settings)
+    return train_attention(directory / "corpus.txt", directory / "student", training,
+                           show_progress=False).encoder
+
+
+ENCODERS = {  # kind: (factory taking the GloVe slice and a directory, one-weight change)
+    "word-vectors": (lambda glove, _: word_vectors(glove), changed_word_vectors),
+    "token-position": (lambda glove, _: tiny_token_position_encoder(), changed_neural),
+    "token-position-hidden": (lambda glove, _: tiny_token_position_encoder(pooling="hidden"),
+                              changed_neural),
+    "attention": (lambda glove, _: tiny_attention_encoder(), changed_neural),
+    "attention-no-lexical": (lambda glove, _: tiny_attention_encoder(lexical_dim=0), changed_neural),
+    "sentence-transformers": (lambda glove, directory: tiny_sentence_transformer(directory),
+                              changed_sentence_transformer),
+    "attention-distilled": (distilled_student, changed_neural),
 }
 
 SHORT = "the cat"
@@ -55,7 +87,7 @@ def kind(request):
 
 @pytest.fixture
 def encoder(kind, glove_slice, tmp_path):
-    built = ENCODERS[kind][0](glove_slice)
+    built = ENCODERS[kind][0](glove_slice, tmp_path / "built")
     built.save(tmp_path / "saved")
     return load_encoder(tmp_path / "saved")
 
