@@ -7,7 +7,9 @@ whose fingerprint differs from the driver's (another file at the same path
 on another node), since vectors of two encoders cannot share an index.
 Given the items file of the index being updated (`known`), it leaves
 unencoded the rows whose content hash that file holds: an add re-reads the
-whole corpus, and most of it is usually unchanged.
+whole corpus, and most of it is usually unchanged. On a node that cannot
+see that file (no shared filesystem) it encodes every row, and the driver
+drops the unchanged ones as before.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class EncodeBatches:
 
     def __init__(self, spec: str, fingerprint: str, threads: int, known: str | None = None):
         pin_threads(threads)
-        self.known = ItemsReader(Path(known)) if known else None
+        self.known = ItemsReader(Path(known)) if known and Path(known).is_file() else None
         self.encoder = load_encoder(spec)
         if self.encoder.fingerprint() != fingerprint:
             raise EncoderError(f"the encoder {spec} on this Ray node differs from the driver's "
