@@ -24,10 +24,13 @@ import pytest
 from typer.testing import CliRunner
 
 from embedsearch.cli import app
-from embedsearch.encoders import load_encoder
+from embedsearch.corpus import CorpusReport
+from embedsearch.encoders import WordVectors, load_encoder
 from embedsearch.errors import EmbedsearchError
 from embedsearch.index import Index, versions
 from embedsearch.indexing import add_corpus, build_corpus_index
+from embedsearch.indexing.engine import CorpusSource
+from embedsearch.indexing.rebuild import rebuild_index
 from helpers import assert_same_ranking, kill_once_written
 
 ray = pytest.importorskip("ray")
@@ -126,6 +129,44 @@ def test_add_on_ray_equals_the_local_add(cluster, corpus, encoder_dir, tmp_path)
         (local.added, local.unchanged, local.count)
     assert local.unchanged == 1500
     assert_same_index(tmp_path / "ray", tmp_path / "local")
+
+
+def test_ray_actors_skip_encoding_the_items_the_index_holds_unchanged(cluster, corpus,
+                                                                       encoder_dir, tmp_path):
+    encoder = load_encoder(encoder_dir)
+    build_corpus_index(corpus / "a.txt", encoder, tmp_path / "index", show_progress=False)
+    with Index.open(tmp_path / "index") as index:
+        known = index.items.path
+    source = CorpusSource(corpus, key_field="id")
+    encoded = {}
+    with RayEngine(workers=2) as engine:
+        for name, given in (("all", None), ("changed", known)):
+            encoded[name] = {}
+            for batch in engine.encoded(source, encoder, CorpusReport(), known=given):
+                for item, ok in zip(batch.items, batch.encodable):
+                    encoded[name].setdefault(item.source, []).append(bool(ok))
+    assert sum(encoded["all"]["a.txt"]) == 1500
+    assert not any(encoded["changed"]["a.txt"])  # unchanged: never encoded
+    for other in ("b.jsonl", "c.parquet"):  # not in the index: encoded as without `known`
+        assert encoded["changed"][other] == encoded["all"][other] and any(encoded["all"][other])
+
+
+def test_rebuild_on_ray_equals_the_local_rebuild(cluster, corpus, glove_slice, encoder_dir,
+                                                 tmp_path):
+    old = load_encoder(encoder_dir)
+    noise = np.random.default_rng(13).normal(0, 0.3, glove_slice.vectors.shape)
+    new = load_encoder(WordVectors(glove_slice.words, glove_slice.vectors + noise,
+                                   name="glove-noisy").save(tmp_path / "noisy"))
+    for name in ("local", "ray"):
+        build_corpus_index(corpus, old, tmp_path / name, key_field="id", show_progress=False)
+    local = rebuild_index(tmp_path / "local", encoder=new, show_progress=False)
+    with RayEngine(workers=2) as engine:
+        distributed = rebuild_index(tmp_path / "ray", encoder=new, show_progress=False,
+                                    engine=engine)
+    assert distributed.changed and distributed.items == local.items > 2000
+    manifest = assert_same_index(tmp_path / "ray", tmp_path / "local")
+    assert manifest.build == {"engine": "ray", "workers": 2}
+    assert manifest.encoder.fingerprint == new.fingerprint() != old.fingerprint()
 
 
 def test_cli_build_on_ray(cluster, corpus, encoder_dir, home):

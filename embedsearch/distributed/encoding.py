@@ -5,14 +5,23 @@ OpenMP threads) to the CPUs Ray gave it, so N actors on N cores never
 oversubscribe them. It reloads the encoder from its spec and refuses one
 whose fingerprint differs from the driver's (another file at the same path
 on another node), since vectors of two encoders cannot share an index.
+Given the items file of the index being updated (`known`), it leaves
+unencoded the rows whose content hash that file holds: an add re-reads the
+whole corpus, and most of it is usually unchanged. On a node that cannot
+see that file (no shared filesystem) it encodes every row, and the driver
+drops the unchanged ones as before.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+import json
+from pathlib import Path
+
 from ..encoders import load_encoder
 from ..errors import EncoderError
+from ..index.items import ItemsReader, content_hash
 
 
 def pin_threads(threads: int) -> None:
@@ -29,8 +38,9 @@ def pin_threads(threads: int) -> None:
 class EncodeBatches:
     """Ray Data callable class: rows with `text` in; the same rows with `vector`, `encodable` out."""
 
-    def __init__(self, spec: str, fingerprint: str, threads: int):
+    def __init__(self, spec: str, fingerprint: str, threads: int, known: str | None = None):
         pin_threads(threads)
+        self.known = ItemsReader(Path(known)) if known and Path(known).is_file() else None
         self.encoder = load_encoder(spec)
         if self.encoder.fingerprint() != fingerprint:
             raise EncoderError(f"the encoder {spec} on this Ray node differs from the driver's "
@@ -38,6 +48,8 @@ class EncodeBatches:
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         is_item = rows["report"] == ""
+        if self.known is not None:
+            is_item &= self._changed(rows)
         count = len(rows["report"])
         vectors = np.zeros((count, self.encoder.dim), dtype=np.float32)
         encodable = np.zeros(count, dtype=bool)
@@ -46,3 +58,11 @@ class EncodeBatches:
             vectors[is_item] = found
             encodable[is_item] = ok
         return {**rows, "vector": vectors, "encodable": encodable}
+
+    def _changed(self, rows: dict[str, np.ndarray]) -> np.ndarray:
+        """Per row: False where the known items file holds the row's key with the same hash."""
+        stored = self.known.hashes_for_keys([str(key) for key in rows["key"]])
+        return np.array([stored.get(str(key)) != content_hash(
+            str(text), json.loads(metadata) if metadata else {})
+            for key, text, metadata in zip(rows["key"], rows["text"], rows["metadata"])],
+            dtype=bool)

@@ -59,8 +59,15 @@ class RayEngine:
             self.started = False
 
     def encoded(self, source, encoder: Encoder, report: CorpusReport,
-                select: Select | None = None):
-        """Encoded batches of `source`, in order; `select` is applied on the driver, after encoding."""
+                select: Select | None = None, known: Path | None = None):
+        """Encoded batches of `source`, in order; `select` is applied on the driver, after encoding.
+
+        The actors cannot call `select` (it reads the driver's writer), so with
+        `known`, the published items file of the index being updated, they
+        skip encoding the items whose content hash it already holds: those
+        are the ones `select` drops as unchanged (a duplicate key is dropped
+        by `select` whether or not it was encoded).
+        """
         if not self.ray.is_initialized():
             raise EmbedsearchError("RayEngine is used outside its `with` block")
         parts = source.parts()
@@ -75,7 +82,8 @@ class RayEngine:
         encoded = read.map_batches(
             EncodeBatches, fn_constructor_kwargs={"spec": _portable_spec(encoder.spec),
                                                   "fingerprint": encoder.fingerprint(),
-                                                  "threads": self.threads},
+                                                  "threads": self.threads,
+                                                  "known": str(known) if known else None},
             batch_size=BATCH_SIZE, batch_format="numpy", num_cpus=self.threads,
             compute=self.ray.data.ActorPoolStrategy(size=self.workers))
         try:

@@ -57,6 +57,11 @@ def ids_for_keys(connection: sqlite3.Connection, keys: Iterable[str]) -> dict[st
     return {row[0]: row[1] for row in select_in(connection, "key, id", "key", list(keys))}
 
 
+def hashes_for_keys(connection: sqlite3.Connection, keys: Iterable[str]) -> dict[str, str]:
+    """key -> content_hash for those of `keys` that exist."""
+    return dict(select_in(connection, "key, content_hash", "key", list(keys)))
+
+
 class ItemsReader:
     """Read-only access to a published items database."""
 
@@ -79,6 +84,10 @@ class ItemsReader:
     def ids_for_keys(self, keys: Iterable[str]) -> dict[str, int]:
         """key -> id for the keys that exist."""
         return ids_for_keys(self.connection, keys)
+
+    def hashes_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """key -> content_hash for the keys that exist."""
+        return hashes_for_keys(self.connection, keys)
 
     def rows(self, ids: Iterable[int]) -> dict[int, dict]:
         """id -> row dict (metadata decoded) for the ids that exist."""
@@ -172,7 +181,7 @@ class ItemsWriter:
 
     def hashes_for_keys(self, keys: Iterable[str]) -> dict[str, str]:
         """key -> content_hash for those of `keys` that exist."""
-        return dict(select_in(self.db.conn, "key, content_hash", "key", list(keys)))
+        return hashes_for_keys(self.db.conn, keys)
 
     def keys_of_source(self, source: str) -> list[str]:
         return [row[0] for row in self.db.execute(f"SELECT key FROM {TABLE} WHERE source = ?", [source])]

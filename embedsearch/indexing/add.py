@@ -49,13 +49,15 @@ class AddReport:
         return lines + skipped_lines(self.skipped)
 
 
-def _corpus_index_encoder(name: str | Path):
+def _corpus_index(name: str | Path):
+    """The encoder of the corpus index `name`, and its live version's items file."""
     with Index.open(name) as index:
         manifest = index.manifest
         directory = index.directory
+        items_path = index.items.path
     if manifest.content != "corpus":
         raise InputError(f"{directory} indexes a vocabulary, not a corpus: nothing to add to it")
-    return load_index_encoder(manifest, directory)
+    return load_index_encoder(manifest, directory), items_path
 
 
 def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
@@ -63,13 +65,13 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
                prune: bool = False, show_progress: bool = True, engine=None) -> AddReport:
     """Add new and changed items of `corpus` to the corpus index `name`.
 
-    `engine` as for `build_corpus_index`; a Ray engine encodes every item it
-    reads (unchanged ones are then dropped on the driver), the local one only
-    the new and changed ones.
+    `engine` as for `build_corpus_index`; either encodes only the new and
+    changed items (the Ray actors look the hashes up in the live version's
+    items file, the local engine in the writer's).
     """
     engine = engine or LocalEngine()
     started = time.perf_counter()
-    encoder = _corpus_index_encoder(name)
+    encoder, known = _corpus_index(name)
     corpus_report = CorpusReport()
     source = CorpusSource(corpus, unit=unit, text_field=text_field, key_field=key_field)
     seen: dict[str, set[str]] = {}
@@ -90,7 +92,8 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
             stored.update(writer.items.hashes_for_keys(list(unique)))
             return _new_or_changed(list(unique.values()), stored, report)
 
-        for batch in engine.encoded(source, encoder, corpus_report, select=new_or_changed):
+        for batch in engine.encoded(source, encoder, corpus_report, select=new_or_changed,
+                                     known=known):
             if batch.items:
                 _apply_encoded(writer, batch, stored, report, corpus_report)
             bar.update(batch.read)
@@ -117,7 +120,7 @@ def upsert_items(name: str | Path, items: Sequence[Item]) -> AddReport:
     repeated = sorted(key for key, count in counts.items() if count > 1)
     if repeated:
         raise InputError(f"keys given more than once: {', '.join(repeated[:5])}")
-    encoder = _corpus_index_encoder(name)
+    encoder, _ = _corpus_index(name)
     corpus_report = CorpusReport()
     with IndexWriter.update(name) as writer:
         report = AddReport(writer.directory)

@@ -111,8 +111,12 @@ class LocalEngine:
     build_info = {"engine": "local"}
 
     def encoded(self, source, encoder: Encoder, report: CorpusReport,
-                select: Select | None = None) -> Iterator[EncodedBatch]:
-        """Encoded batches of `source` in order; `select` picks, before encoding, what to encode."""
+                select: Select | None = None, known: Path | None = None) -> Iterator[EncodedBatch]:
+        """Encoded batches of `source` in order; `select` picks, before encoding, what to encode.
+
+        `known` (the items file of the index being updated) is for engines
+        that cannot call `select` before encoding; here `select` does its job.
+        """
         for part in source.parts():
             for batch in batches(source.read(part, report)):
                 chosen = select(batch) if select is not None else batch
