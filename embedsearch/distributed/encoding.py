@@ -14,14 +14,14 @@ drops the unchanged ones as before.
 
 from __future__ import annotations
 
-import numpy as np
-
-import json
 from pathlib import Path
+
+import numpy as np
 
 from ..encoders import load_encoder
 from ..errors import EncoderError
 from ..index.items import ItemsReader, content_hash
+from .reading import items_of
 
 
 def pin_threads(threads: int) -> None:
@@ -61,8 +61,7 @@ class EncodeBatches:
 
     def _changed(self, rows: dict[str, np.ndarray]) -> np.ndarray:
         """Per row: False where the known items file holds the row's key with the same hash."""
-        stored = self.known.hashes_for_keys([str(key) for key in rows["key"]])
-        return np.array([stored.get(str(key)) != content_hash(
-            str(text), json.loads(metadata) if metadata else {})
-            for key, text, metadata in zip(rows["key"], rows["text"], rows["metadata"])],
-            dtype=bool)
+        items = items_of(rows, np.arange(len(rows["key"])))
+        stored = self.known.hashes_for_keys([item.key for item in items])
+        return np.array([stored.get(item.key) != content_hash(item.text, item.metadata)
+                         for item in items], dtype=bool)
