@@ -4,8 +4,10 @@ keep answering during a write), and every error is a 4xx JSON body a person can 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import socket
 import threading
 
 import httpx
@@ -26,7 +28,7 @@ from embedsearch.query.projection import projection
 from embedsearch.query.results import (hits_payload, odd_one_out_payload, projection_payload,
                                        similarity_payload)
 from embedsearch.server import Limits, create_app
-from embedsearch.server.run import check_bind, is_loopback
+from embedsearch.server.run import bind_socket, check_bind, is_loopback
 from embedsearch.errors import InputError
 
 WRITE_KEY, READ_KEY = "write-secret", "read-secret"
@@ -353,6 +355,32 @@ def test_binding_beyond_loopback_needs_a_key():
         check_bind("0.0.0.0", None, None)
     check_bind("0.0.0.0", "key", None)
     check_bind("127.0.0.1", None, None)
+
+
+def test_accepted_connections_send_without_delay():
+    """asyncio (under uvicorn) turns Nagle off only on sockets that say they are TCP; with it on,
+    each keep-alive response waited ~40 ms for the client's delayed ACK."""
+    seen = []
+
+    async def serve_one():
+        listening = bind_socket("127.0.0.1", 0)
+        accepted = asyncio.Event()
+
+        def on_connection(reader, writer):
+            connection = writer.get_extra_info("socket")
+            seen.append(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+            accepted.set()
+
+        server = await asyncio.start_server(on_connection, sock=listening)
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        await asyncio.wait_for(accepted.wait(), 10)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(serve_one())
+    assert seen and seen[0] != 0
 
 
 def test_cli_serve_refuses_a_public_address_without_a_key(word_index_path, monkeypatch):

@@ -1,4 +1,8 @@
-"""Bearer API keys: one that may write, one that may only read, compared in constant time."""
+"""Bearer API keys: one that may write, one that may only read, compared in constant time.
+
+The checks are `async` although they never wait: FastAPI runs a plain-function
+dependency in its thread pool, one extra thread hand-off on every request.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def _matches(presented: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def require_read(request: Request) -> None:
+async def require_read(request: Request) -> None:
     """Allow the request if no key is configured, or it carries the read or the write key."""
     settings = request.app.state.settings
     if settings.api_key is None and settings.read_api_key is None:
@@ -35,12 +39,12 @@ def require_read(request: Request) -> None:
         raise ApiError(401, "unauthorized", "the API key is not valid for this server")
 
 
-def require_write(request: Request) -> None:
+async def require_write(request: Request) -> None:
     """Allow a write if no key is configured, or the request carries the write key."""
     settings = request.app.state.settings
     if settings.api_key is None and settings.read_api_key is None:
         return
-    require_read(request)
+    await require_read(request)
     if not _matches(_presented_key(request), settings.api_key):
         raise ApiError(403, "forbidden", "this key may only read: writes need the write key "
                                          "(--api-key)" if settings.api_key else

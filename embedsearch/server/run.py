@@ -43,7 +43,10 @@ def explorer_url(host: str, port: int) -> str:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket (port 0: any free port), so the address is known before serving."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on accepted sockets whose
+    # proto says TCP. Without it Nagle holds a response's body behind its headers until the client's
+    # delayed ACK, about 40 ms on every keep-alive request.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
