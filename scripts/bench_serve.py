@@ -233,9 +233,9 @@ def main() -> None:
                 lambda v: {"query_embeddings": [v.tolist()], "n_results": K, "include": ["distances"]},
                 lambda answer: [int(i) for i in answer["ids"][0]])
             for ef in args.chroma_ef:
-                if ef != args.chroma_ef[0]:
-                    subprocess.run([str(args.chroma_venv / "bin" / "python"), "-c", CHROMA_EF,
-                                    str(chroma_port), str(ef)], check=True)
+                # Set every time: a reused collection keeps the ef_search it was created with.
+                subprocess.run([str(args.chroma_venv / "bin" / "python"), "-c", CHROMA_EF,
+                                str(chroma_port), str(ef)], check=True)
                 recalls["chroma"] = recall(chroma_call, vectors, exact_ids)
                 print(f"chroma ef_search={ef}: recall@10 {recalls['chroma']:.4f} "
                       f"(ours {our_recall:.4f})", flush=True)
