@@ -3,7 +3,8 @@
 In one run, on the same query vectors (GloVe words, k=10):
   python   the in-process Python API (`query.neighbors`), from as many threads: the baseline
            that gives the server's overhead;
-  serve    `embedsearch serve` in its own process, over HTTP with keep-alive clients;
+  serve    `embedsearch serve` in its own process, over HTTP with keep-alive clients
+           (`serve x2`: the same with --workers 2);
   chroma   Chroma's own HTTP server (`chroma run`, from a throwaway venv outside the project)
            holding the same vectors, its HNSW search width raised until its recall@10 matches
            ours (both measured against exact search).
@@ -82,8 +83,15 @@ def measure(call, payloads, concurrency: int, requests: int) -> dict:
     latencies = np.zeros(requests)
     counter = iter(range(requests))
     lock = threading.Lock()
+    failures = []
 
     def worker():
+        try:
+            run_worker()
+        except BaseException as error:  # a thread's exception would otherwise vanish
+            failures.append(error)
+
+    def run_worker():
         session = call.session()
         try:
             for _ in range(5):  # warm the connection
@@ -106,6 +114,8 @@ def measure(call, payloads, concurrency: int, requests: int) -> dict:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"a client failed at concurrency {concurrency}: {failures[0]!r}")
     return {"rps": requests / elapsed, "p50_ms": 1e3 * np.percentile(latencies, 50),
             "p99_ms": 1e3 * np.percentile(latencies, 99)}
 
@@ -165,16 +175,20 @@ def recall(call, vectors, exact_ids) -> float:
     return float(np.mean([len(f & set(e.tolist())) / K for f, e in zip(found, exact_ids)]))
 
 
-def start_chroma(venv: Path, vectors: np.ndarray, ef: int, data: Path):
-    """`chroma run` on loopback over `data`, holding the vectors; (process, port, collection id).
-
-    The collection persists in `data`, so a later run with the same vectors loads nothing."""
+def run_chroma(venv: Path, data: Path):
+    """`chroma run` on loopback over `data`; (process, port) once it answers."""
     port = free_port()
-    data.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen([str(venv / "bin" / "chroma"), "run", "--path", str(data / "db"),
                                 "--host", "127.0.0.1", "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until_up(f"http://127.0.0.1:{port}/api/v2/heartbeat")
+    return process, port
+
+
+def load_chroma(venv: Path, port: int, vectors: np.ndarray, ef: int, data: Path) -> str:
+    """The id of the collection holding `vectors` in the running Chroma, loading what is missing.
+
+    The collection persists in `data`, so a later run with the same vectors loads nothing."""
     np.save(data / "vectors.npy", vectors)
     started = time.perf_counter()
     loaded = subprocess.run(["nice", "-n", "19", str(venv / "bin" / "python"), "-c", CHROMA_LOADER,
@@ -183,7 +197,12 @@ def start_chroma(venv: Path, vectors: np.ndarray, ef: int, data: Path):
     info = json.loads(loaded.stdout.strip().splitlines()[-1])
     print(f"chroma: {info['count']:,} vectors ready after {time.perf_counter() - started:.0f} s "
           f"(data in {data})", flush=True)
-    return process, port, info["id"]
+    return info["id"]
+
+
+def stop(process) -> None:
+    process.terminate()
+    process.wait(30)
 
 
 def main() -> None:
@@ -195,6 +214,8 @@ def main() -> None:
     parser.add_argument("--chroma-data", type=Path, default=Path("/tmp/chroma-data"),
                         help="Chroma's data folder, kept between runs so the vectors load once")
     parser.add_argument("--no-chroma", action="store_true")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="serve --workers values, each measured as its own system")
     parser.add_argument("--chroma-ef", type=int, nargs="+", default=[100, 200, 400],
                         help="Chroma ef_search values tried, smallest first, until recall matches")
     args = parser.parse_args()
@@ -211,31 +232,38 @@ def main() -> None:
           f"{json.dumps(index.manifest.index_params)}; {args.queries} query words, k={K}; "
           f"load {os.getloadavg()[0]:.1f}", flush=True)
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "embedsearch", "serve", str(index.directory),
-                               "--port", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    chroma = None
+    servers, systems, chroma = [], {"python": PythonCall(index)}, None
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/indexes")
-        ours = HttpCall(f"http://127.0.0.1:{port}/indexes/{index.name}/neighbors",
-                        lambda v: {"vector": v.tolist(), "k": K},
-                        lambda hits: [hit["id"] for hit in hits])
-        systems = {"python": PythonCall(index), "serve": ours}
-        our_recall = recall(ours, vectors, exact_ids)
-        recalls = {"python": recall(systems["python"], vectors, exact_ids), "serve": our_recall}
+        for workers in args.workers:
+            port = free_port()
+            servers.append(subprocess.Popen(
+                [sys.executable, "-m", "embedsearch", "serve", str(index.directory), "--port",
+                 str(port), "--workers", str(workers)], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+            wait_until_up(f"http://127.0.0.1:{port}/indexes")
+            systems["serve" if workers == 1 else f"serve x{workers}"] = HttpCall(
+                f"http://127.0.0.1:{port}/indexes/{index.name}/neighbors",
+                lambda v: {"vector": v.tolist(), "k": K}, lambda hits: [hit["id"] for hit in hits])
+        recalls = {name: recall(call, vectors, exact_ids) for name, call in systems.items()}
+        our_recall = min(recalls.values())
         if not args.no_chroma:
-            chroma, chroma_port, collection = start_chroma(args.chroma_venv, np.asarray(
-                index.vectors_of(np.arange(index.manifest.rows))), args.chroma_ef[0],
-                args.chroma_data / f"{index.name}-{index.manifest.rows}")
-            chroma_call = HttpCall(
-                f"http://127.0.0.1:{chroma_port}{CHROMA_API}/{collection}/query",
-                lambda v: {"query_embeddings": [v.tolist()], "n_results": K, "include": ["distances"]},
-                lambda answer: [int(i) for i in answer["ids"][0]])
+            data = args.chroma_data / f"{index.name}-{index.manifest.rows}"
+            data.mkdir(parents=True, exist_ok=True)
+            chroma, chroma_port = run_chroma(args.chroma_venv, data)
+            collection = load_chroma(args.chroma_venv, chroma_port, np.asarray(
+                index.vectors_of(np.arange(index.manifest.rows))), args.chroma_ef[0], data)
             for ef in args.chroma_ef:
-                # Set every time: a reused collection keeps the ef_search it was created with.
+                # A changed ef_search is stored at once but used only once the collection is
+                # loaded again: set it, then restart Chroma (its data stays; it is up in seconds).
                 subprocess.run([str(args.chroma_venv / "bin" / "python"), "-c", CHROMA_EF,
                                 str(chroma_port), str(ef)], check=True)
+                stop(chroma)
+                chroma, chroma_port = run_chroma(args.chroma_venv, data)
+                chroma_call = HttpCall(
+                    f"http://127.0.0.1:{chroma_port}{CHROMA_API}/{collection}/query",
+                    lambda v: {"query_embeddings": [v.tolist()], "n_results": K,
+                               "include": ["distances"]},
+                    lambda answer: [int(i) for i in answer["ids"][0]])
                 recalls["chroma"] = recall(chroma_call, vectors, exact_ids)
                 print(f"chroma ef_search={ef}: recall@10 {recalls['chroma']:.4f} "
                       f"(ours {our_recall:.4f})", flush=True)
@@ -250,18 +278,18 @@ def main() -> None:
                                                               args.requests)
                 print(f"{name:8} {recalls[name]:9.4f} {concurrency:7d} {result['rps']:8.0f} "
                       f"{result['p50_ms']:8.2f} {result['p99_ms']:8.2f}", flush=True)
-        overhead = results["serve", 1]["p50_ms"] - results["python", 1]["p50_ms"]
-        print(f"\nserver overhead at 1 client, p50: {overhead:.2f} ms")
-        if "chroma" in systems:
-            ratio = results["serve", 16]["rps"] / results["chroma", 16]["rps"]
-            print(f"throughput at 16 clients, serve / chroma: {ratio:.2f}x")
+        served = [name for name in systems if name.startswith("serve")]
+        for name in served:
+            overhead = results[name, 1]["p50_ms"] - results["python", 1]["p50_ms"]
+            print(f"\n{name}: overhead at 1 client, p50: {overhead:.2f} ms", end="")
+            if "chroma" in systems:
+                ratio = results[name, 16]["rps"] / results["chroma", 16]["rps"]
+                print(f"; throughput at 16 clients / chroma's: {ratio:.2f}x", end="")
+        print()
         print(f"load at the end: {os.getloadavg()[0]:.1f}")
     finally:
-        server.terminate()
-        server.wait(10)
-        if chroma is not None:
-            chroma.terminate()
-            chroma.wait(30)
+        for process in servers + ([chroma] if chroma is not None else []):
+            stop(process)
         index.close()
 
 

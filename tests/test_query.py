@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -98,3 +102,37 @@ def test_raw_vector_query(index, keyed_vectors):
     vector = keyed_vectors.get_vector("king", norm=True)
     hits = query.neighbors(index, vector=vector, k=3)
     assert hits[0].key == "king" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_many_threads_search_one_index_at_once(word_index_path):
+    """16 threads searching one open index get the single-threaded answers, and finish: threads
+    that shared one SQLite connection once deadlocked (the time limit's progress handler waits for
+    the GIL while holding the connection), so this runs in a child process with a time limit."""
+    script = textwrap.dedent(f"""
+        import threading
+        from embedsearch import query
+        from embedsearch.index import Index
+
+        index = Index.open({str(word_index_path)!r})
+        words = ["king", "computer", "river", "paris", "bread", "music", "water", "money"]
+        expected = {{w: query.neighbors(index, w, k=10) for w in words}}
+        wrong = []
+
+        def search(offset):
+            for i in range(300):
+                word = words[(offset + i) % len(words)]
+                if query.neighbors(index, word, k=10) != expected[word]:
+                    wrong.append(word)
+
+        threads = [threading.Thread(target=search, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        index.close()
+        print(len(wrong))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"

@@ -8,7 +8,11 @@ import asyncio
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -389,3 +393,36 @@ def test_cli_serve_refuses_a_public_address_without_a_key(word_index_path, monke
     result = CliRunner().invoke(cli_app, ["serve", str(word_index_path), "--host", "0.0.0.0"])
     assert result.exit_code != 0
     assert "refusing to serve on 0.0.0.0 without an API key" in str(result.exception)
+
+
+def test_several_worker_processes_answer_on_one_port(served, words):
+    """`serve --workers 2`: two processes share the listening socket and answer alike."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "embedsearch", "serve", *map(str, served),
+                                "--port", str(free_port), "--workers", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{free_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/indexes", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, \
+                    process.stdout.read() if process.poll() is not None else "no answer in 60 s"
+                time.sleep(0.2)
+        expected = hits_payload(words, query.neighbors(words, "computer", k=7))
+        for _ in range(20):  # fresh connections, spread over both workers by the kernel
+            answer = httpx.post(f"{url}/indexes/{words.name}/neighbors",
+                                json={"query": "computer", "k": 7}, timeout=10)
+            assert answer.status_code == 200 and answer.json() == expected
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        commands = [Path(f"/proc/{child}/cmdline").read_bytes() for child in children]
+        assert sum(b"spawn_main" in command for command in commands) == 2  # not the resource tracker
+    finally:
+        process.terminate()
+        process.wait(30)
+    assert process.returncode == 0

@@ -23,12 +23,16 @@ def serve(
                                                help="Bearer key that may only read."),
     allow_sql: bool = typer.Option(False, "--allow-sql",
                                    help="Accept raw SQL 'where' filters (sandboxed, time-limited)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Server processes; more answer more clients at once (each "
+                                     "holds its own copy of the indexes)."),
 ):
     """Serve indexes over HTTP, with the web explorer at /.
 
     Examples:
       embedsearch serve glove-6b-50d
       embedsearch serve notes --host 0.0.0.0 --port 8080 --api-key "$KEY"
+      embedsearch serve glove-6b-50d --workers 2
     """
     try:
         from ..server.run import explorer_url, make_server
@@ -40,7 +44,7 @@ def serve(
                          "pip install 'embedsearch[server]'") from None
 
     server, sock = make_server(names or None, host=host, port=port, api_key=api_key,
-                               read_api_key=read_api_key, allow_sql=allow_sql)
+                               read_api_key=read_api_key, allow_sql=allow_sql, workers=workers)
     bound_port = sock.getsockname()[1]
     typer.echo(f"explorer: {explorer_url(host, bound_port)}  "
                f"(API docs: {explorer_url(host, bound_port)}docs; Ctrl-C stops)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -63,20 +64,66 @@ def hashes_for_keys(connection: sqlite3.Connection, keys: Iterable[str]) -> dict
 
 
 class ItemsReader:
-    """Read-only access to a published items database."""
+    """Read-only access to a published items database, from any number of threads.
+
+    Each thread gets its own connections. Threads sharing one connection
+    deadlocked: the time limit's progress handler needs the GIL while SQLite
+    holds the connection's mutex, and another thread holding the GIL waited for
+    that mutex (16 threads searching one index hung every time). Separate
+    connections to an immutable file share nothing, so reads also run in parallel.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.connection = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
-                                          check_same_thread=False)
-        self.connection.row_factory = sqlite3.Row
-        install_time_limit(self.connection)
-        self._sandbox: sqlite3.Connection | None = None
+        self._local = threading.local()
+        # Every connection opened, with its thread: `close` closes them all, and the next open
+        # closes those of threads that have ended.
+        self._opened: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.connection  # open this thread's now, so a bad file fails here
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._open(self._plain_connection)
+        return connection
+
+    def _sandbox(self) -> sqlite3.Connection:
+        """This thread's sandboxed connection (for SQL from remote clients)."""
+        connection = getattr(self._local, "sandbox", None)
+        if connection is None:
+            connection = self._local.sandbox = self._open(
+                lambda: sandboxed_connection(self.path, TABLE))
+        return connection
+
+    def _plain_connection(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
+                                     check_same_thread=False)
+        connection.row_factory = sqlite3.Row
+        install_time_limit(connection)
+        return connection
+
+    def _open(self, connect) -> sqlite3.Connection:
+        with self._lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+            connection = connect()
+            for owner, other in self._opened:
+                if not owner.is_alive():
+                    other.close()
+            self._opened = [(owner, other) for owner, other in self._opened if owner.is_alive()]
+            self._opened.append((threading.current_thread(), connection))
+        return connection
 
     def close(self) -> None:
-        self.connection.close()
-        if self._sandbox is not None:
-            self._sandbox.close()
+        with self._lock:
+            self._closed = True
+            for _, connection in self._opened:
+                connection.close()
+            self._opened = []
 
     def count(self) -> int:
         return self.connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
@@ -108,9 +155,7 @@ class ItemsReader:
             where = Where(where)
         connection = self.connection
         if where.sandboxed:
-            if self._sandbox is None:
-                self._sandbox = sandboxed_connection(self.path, TABLE)
-            connection = self._sandbox
+            connection = self._sandbox()
             forget_refusal()
         try:
             with time_limit(where.time_limit):

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +24,7 @@ from .routes_write import router as write_router
 from .settings import Limits, Settings
 
 STATIC = Path(__file__).parent / "static"
+SETTINGS_VARIABLE = "EMBEDSEARCH_SERVER_SETTINGS"
 DESCRIPTION = """Query embedsearch indexes over HTTP: neighbours, analogies, similarity, the
 odd one out, batch search and 2-D maps; add and delete items of corpus indexes.
 Every error is `{"error": {"code", "message"}}`. The explorer is at `/`."""
@@ -62,3 +66,19 @@ def create_app(names: Sequence[str] | None = None, *, api_key: str | None = None
 
     app.add_middleware(RequestGuard, max_body_bytes=settings.limits.max_body_bytes)
     return app
+
+
+def settings_for_workers(names: Sequence[str] | None, *, api_key: str | None = None,
+                         read_api_key: str | None = None, limits: Limits | None = None,
+                         allow_sql: bool = False) -> str:
+    """`create_app`'s arguments as the JSON that `app_from_environment` reads in each worker."""
+    return json.dumps({"names": list(names) if names else None, "api_key": api_key,
+                       "read_api_key": read_api_key, "allow_sql": allow_sql,
+                       "limits": asdict(limits or Limits())})
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of `serve --workers N`: worker processes are started fresh,
+    so they get the parent's settings as JSON in EMBEDSEARCH_SERVER_SETTINGS."""
+    arguments = json.loads(os.environ[SETTINGS_VARIABLE])
+    return create_app(limits=Limits(**arguments.pop("limits")), **arguments)

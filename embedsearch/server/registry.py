@@ -60,6 +60,12 @@ class IndexRegistry:
                 entry = self._open[name] = (stamp, Index.open(directory, in_memory=True))
             return entry[1]
 
+    def ready(self, name: str) -> Index | None:
+        """The live version of `name` if it is open already, else None: a stat, never an open,
+        so the event loop may call it (opening a new version takes the thread pool's time)."""
+        entry = self._open.get(name)
+        return entry[1] if entry is not None and entry[0] == _stamp(self.directory(name)) else None
+
     def close(self) -> None:
         with self._lock:
             for _, index in self._open.values():

@@ -3,7 +3,11 @@ batch search and the explorer's 2-D map. Each calls one read-path function and
 answers with the serializer the CLI's --json uses (`query.results`).
 
 Routes are plain functions, run in the server's thread pool: FAISS and NumPy
-release the GIL, so concurrent requests run in parallel, with no lock.
+release the GIL, so concurrent requests run in parallel, with no lock. The one
+exception is a neighbours query that costs well under a millisecond (a vector or
+a word, no filter, an approximate or small index): it runs on the event loop,
+because the two thread hand-offs would cost more than the search (see
+docs/server.md, Speed).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from .. import query
@@ -77,10 +82,31 @@ def describe_index(name: str, request: Request) -> dict:
 
 @router.post("/indexes/{name}/neighbors", response_model=list[HitModel],
              summary="Nearest neighbours of a word, text, item key or vector")
-def neighbors(name: str, body: NeighborsRequest, request: Request):
+async def neighbors(name: str, body: NeighborsRequest, request: Request):
     check_limit("k", body.k, request.app.state.settings.limits.max_k)
     where = request_where(request, body)
-    index = open_index(request, name)
+    index = request.app.state.registry.ready(name)
+    if index is not None and answers_quickly(index, body, where):
+        return neighbors_answer(index, body, where)
+    return await run_in_threadpool(lambda: neighbors_answer(open_index(request, name), body, where))
+
+
+APPROXIMATE_TYPES = ("hnsw", "ivfsq8", "ivfpq")
+QUICK_FLAT_ROWS = 100_000  # an exact single-query scan of this many rows takes ~1 ms
+
+
+def answers_quickly(index: Index, body: NeighborsRequest, where: Where | None) -> bool:
+    """Whether a neighbours query is cheap and bounded enough to answer on the event loop:
+    no filter (its SQL may run for seconds), nothing to encode (a vector, or a word of a
+    vocabulary), and an approximate index or a small exact one."""
+    if where is not None or body.k > 100:
+        return False
+    if body.vector is None and index.manifest.content != "vocabulary":
+        return False
+    return index.manifest.index_type in APPROXIMATE_TYPES or index.count <= QUICK_FLAT_ROWS
+
+
+def neighbors_answer(index: Index, body: NeighborsRequest, where: Where | None) -> JSONResponse:
     target = body.query if body.vector is None else check_vector(index, body.vector)
     hits = query.neighbors_batch(index, [target], k=body.k, where=where, exclude=body.exclude)[0]
     return JSONResponse(hits_payload(index, hits))

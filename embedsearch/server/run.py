@@ -7,10 +7,12 @@ it refuses to start without an API key; the check runs before anything binds.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Sequence
 
 from ..errors import InputError
+from ..index import resolve_index_path
 from .settings import Limits
 
 LOOPBACK_NAMES = ("localhost",)
@@ -58,18 +60,46 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class WorkerProcesses:
+    """`workers` server processes answering on one listening socket, each with its own event
+    loop and its own copy of the indexes; uvicorn's supervisor restarts a worker that dies."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def run(self, sockets: list[socket.socket]) -> None:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(self.config, sockets=sockets).run()
+
+
 def make_server(names: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8000,
                 api_key: str | None = None, read_api_key: str | None = None,
                 allow_sql: bool = False, limits: Limits | None = None,
-                log_level: str = "info"):
-    """(uvicorn.Server, its bound socket): call `server.run(sockets=[sock])` to serve."""
+                log_level: str = "info", workers: int = 1):
+    """(server, its bound socket): call `server.run(sockets=[sock])` to serve.
+
+    One worker is one process whose thread pool runs the searches in parallel
+    (FAISS releases the GIL). More workers also run the Python around each
+    request (HTTP parsing, validation, JSON) in parallel, which is what limits
+    throughput with many clients; each worker holds its own copy of the indexes.
+    """
     import uvicorn
 
-    from .app import create_app
+    from .app import SETTINGS_VARIABLE, create_app, settings_for_workers
 
+    if workers < 1:
+        raise InputError(f"workers is {workers}: give 1 or more")
     check_bind(host, api_key, read_api_key)
+    # Built here in every case, so a bad index name fails once, before anything binds.
     app = create_app(names, api_key=api_key, read_api_key=read_api_key, limits=limits,
                      allow_sql=allow_sql)
     sock = bind_socket(host, port)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False)
-    return uvicorn.Server(config), sock
+    if workers == 1:
+        return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)), sock
+    served = [str(resolve_index_path(name)) for name in names] if names else None
+    os.environ[SETTINGS_VARIABLE] = settings_for_workers(
+        served, api_key=api_key, read_api_key=read_api_key, limits=limits, allow_sql=allow_sql)
+    config = uvicorn.Config("embedsearch.server.app:app_from_environment", factory=True,
+                            workers=workers, log_level=log_level, access_log=False)
+    return WorkerProcesses(config), sock
