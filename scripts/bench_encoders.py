@@ -50,9 +50,9 @@ def trained(row: str, workdir: Path, train_path: Path) -> tuple[str | Path, floa
     if not timing.exists():
         started = time.perf_counter()
         if row == "word2vec":
-            from embedsearch.train.word2vec import Word2VecConfig, train_word2vec
+            from embedsearch.train.word2vec import Word2VecTraining, train_word2vec
 
-            train_word2vec(train_path, out, Word2VecConfig(min_count=2, epochs=10),
+            train_word2vec(train_path, out, Word2VecTraining(min_count=2, epochs=10),
                            show_progress=False)
         else:
             from embedsearch.encoders.configs import TokenPositionConfig

@@ -16,8 +16,10 @@ build time, VmHWM (peak resident memory), disk, recall@10 and QPS as JSON.
 gensim ships (lee_background.cor, lee.cor, head500.noblanks.cor), split at
 sentence ends, each line two sentences drawn with a seeded generator and
 joined (so lines are real English, not repeated verbatim), written as 8
-text files; then built single-process and on Ray with 1 and 2 workers for the
-averaged-GloVe encoder and (with --attention DIR) an attention encoder.
+text files; then built single-process (with 1 thread, the budget of one Ray
+worker, and with 2) and on Ray with 1 and 2 workers, for the averaged-GloVe
+encoder and (with --attention DIR) an attention encoder, whose corpus may be
+smaller (--attention-items).
 Prints items/s, wall time and peak memory of the driver and of the workers.
 """
 
@@ -37,7 +39,7 @@ import numpy as np
 
 DIM = 128
 CENTRES = 4096
-SWEEP = [(64, 10), (128, 20), (256, 40)]  # (nprobe, rerank factor) tried on the built index
+SWEEP = "64:10,128:20,256:40,256:100,512:100"  # nprobe:rerank factor, tried on the built index
 
 
 def vm_hwm_mb(pid: str = "self") -> float:
@@ -55,17 +57,15 @@ def mixture(rows: int, seed: int, centres: np.ndarray):
     return points.astype(np.float32)
 
 
-def bench_ivfpq(args) -> dict:
+def build_ivfpq(args, out: Path, centres: np.ndarray) -> dict:
+    """Stream `args.rows` mixture vectors into an IVF-PQ index at `out`; time, memory, disk."""
     from embedsearch.corpus import Item
-    from embedsearch.index import EncoderInfo, Index, IndexWriter
+    from embedsearch.index import EncoderInfo, IndexWriter
 
-    out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
-    centres = np.random.default_rng(0).normal(size=(CENTRES, DIM))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    started = time.perf_counter()
     params = {"nlist": args.nlist, "m": 16, "nbits": 8, "nprobe": args.nprobe,
               "rerank": args.rerank}
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
     writer = IndexWriter.create(out, EncoderInfo("mixture", "synthetic", "mixture", "seed-0"), DIM,
                                 index_type="ivfpq", index_params=params,
                                 vector_dtype=args.vector_dtype)
@@ -78,6 +78,19 @@ def bench_ivfpq(args) -> dict:
     build_seconds = time.perf_counter() - started
     build_hwm = vm_hwm_mb()  # before the exact scan below, which holds a 1M-row block
     disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    return {"write_seconds": round(written, 1), "build_seconds": round(build_seconds, 1),
+            "build_vm_hwm_mb": round(build_hwm), "raw_float32_mb": round(args.rows * DIM * 4 / 2**20),
+            "disk_mb": round(disk / 2**20)}
+
+
+def bench_ivfpq(args) -> dict:
+    """Build (unless --reuse) and query the IVF-PQ index: recall@10 and QPS per sweep point."""
+    from embedsearch.index import Index
+
+    out = Path(args.out)
+    centres = np.random.default_rng(0).normal(size=(CENTRES, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    build = {} if args.reuse else build_ivfpq(args, out, centres)
     queries = mixture(200, 7, centres)
     with Index.open(out) as index:
         exact_scores = np.full((len(queries), 10), -np.inf, dtype=np.float32)
@@ -92,7 +105,8 @@ def bench_ivfpq(args) -> dict:
             exact_scores = np.take_along_axis(both_scores, best, 1)
             exact_ids = np.take_along_axis(both_ids, best, 1)
         searches = []
-        for nprobe, rerank in SWEEP:
+        for point in args.sweep.split(","):
+            nprobe, rerank = map(int, point.split(":"))
             index.manifest.index_params.update(nprobe=nprobe, rerank=rerank)
             index.search(queries[:10], k=10)  # warm the inverted lists
             t0 = time.perf_counter()
@@ -108,11 +122,8 @@ def bench_ivfpq(args) -> dict:
                              "qps_one_at_a_time": round(len(queries) / single, 1),
                              "qps_batch_of_200": round(len(queries) / batched, 1)})
         manifest = index.manifest
-    return {"rows": args.rows, "dim": DIM, "params": manifest.index_params,
-            "vector_dtype": manifest.vector_dtype, "write_seconds": round(written, 1),
-            "build_seconds": round(build_seconds, 1), "build_vm_hwm_mb": round(build_hwm),
-            "raw_float32_mb": round(args.rows * DIM * 4 / 2**20),
-            "disk_mb": round(disk / 2**20), "searches": searches}
+    return {"rows": manifest.rows, "dim": DIM, "params": manifest.index_params,
+            "vector_dtype": manifest.vector_dtype, **build, "searches": searches}
 
 
 # -- corpus builds ---------------------------------------------------------
@@ -145,6 +156,9 @@ corpus, encoder, out, mode, workers = sys.argv[1:6]
 encoder = load_encoder(encoder)
 started = time.perf_counter()
 if mode == "local":
+    import faiss, torch  # the same thread budget as that many Ray workers (each pins 1 thread)
+    faiss.omp_set_num_threads(int(workers))
+    torch.set_num_threads(int(workers))
     report = build_corpus_index(corpus, encoder, out, overwrite=True, show_progress=False)
     workers_mb = []
 else:
@@ -189,19 +203,29 @@ def bench_corpus(args) -> list[dict]:
     corpus = out / "corpus"
     if not corpus.exists():
         make_corpus(corpus, args.items)
-    encoders = [("glove-6b-50d", "glove-6b-50d")]
+    encoders = [("glove-6b-50d", "glove-6b-50d", corpus)]
     if args.attention:
-        encoders.append(("attention", args.attention))
+        # The attention encoder is ~10x slower per item: it may get a smaller corpus of the same
+        # kind (--attention-items), so that its three builds fit one run.
+        attention_corpus = corpus
+        if args.attention_items and args.attention_items < args.items:
+            attention_corpus = out / f"corpus-{args.attention_items}"
+            if not attention_corpus.exists():
+                make_corpus(attention_corpus, args.attention_items)
+        encoders.append(("attention", args.attention, attention_corpus))
     results = []
-    for label, spec in encoders:
-        for mode, workers in [("local", 1), ("ray", 1), ("ray", 2)]:
+    if args.only:
+        encoders = [entry for entry in encoders if entry[0].startswith(args.only)]
+    for label, spec, corpus in encoders:
+        for mode, workers in [("local", 1), ("local", 2), ("ray", 1), ("ray", 2)]:
             run = subprocess.run([sys.executable, "-c", _child_source(), str(corpus), spec,
                                   str(out / f"{label}-{mode}{workers}"), mode, str(workers)],
                                  capture_output=True, text=True)
             if run.returncode:
                 raise SystemExit(run.stderr[-2000:])
             result = json.loads(run.stdout.strip().splitlines()[-1])
-            result.update(encoder=label, mode=mode if mode == "local" else f"ray x{workers}",
+            result.update(encoder=label,
+                          mode=f"local, {workers} thread(s)" if mode == "local" else f"ray x{workers}",
                           items_per_s=round(result["items"] / result["seconds"]))
             results.append(result)
             print(json.dumps(result), flush=True)
@@ -218,10 +242,17 @@ def main() -> None:
     ivfpq.add_argument("--nprobe", type=int, default=64)
     ivfpq.add_argument("--rerank", type=int, default=10)
     ivfpq.add_argument("--vector-dtype", default="float16")
+    ivfpq.add_argument("--sweep", default=SWEEP, help="nprobe:rerank points to query, comma-separated")
+    ivfpq.add_argument("--reuse", action="store_true",
+                       help="query the index already at --out instead of building it")
     corpus = commands.add_parser("corpus")
     corpus.add_argument("--items", type=int, default=1_000_000)
     corpus.add_argument("--out", required=True)
     corpus.add_argument("--attention", help="an attention encoder directory")
+    corpus.add_argument("--attention-items", type=int,
+                        help="items of the attention encoder's corpus (default: --items)")
+    corpus.add_argument("--only", choices=["glove", "attention"],
+                        help="run one encoder's builds only")
     args = parser.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}",
           flush=True)
