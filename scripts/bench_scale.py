@@ -76,7 +76,7 @@ def build_ivfpq(args, out: Path, centres: np.ndarray) -> dict:
                        mixture(count, 1000 + batch, centres))
         written = time.perf_counter() - started
     build_seconds = time.perf_counter() - started
-    build_hwm = vm_hwm_mb()  # before the exact scan below, which holds a 1M-row block
+    build_hwm = vm_hwm_mb()  # before bench_ivfpq's exact scan, which holds a 1M-row block
     disk = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return {"write_seconds": round(written, 1), "build_seconds": round(build_seconds, 1),
             "build_vm_hwm_mb": round(build_hwm), "raw_float32_mb": round(args.rows * DIM * 4 / 2**20),
@@ -216,9 +216,9 @@ def bench_corpus(args) -> list[dict]:
     results = []
     if args.only:
         encoders = [entry for entry in encoders if entry[0].startswith(args.only)]
-    for label, spec, corpus in encoders:
+    for label, spec, lines in encoders:
         for mode, workers in [("local", 1), ("local", 2), ("ray", 1), ("ray", 2)]:
-            run = subprocess.run([sys.executable, "-c", _child_source(), str(corpus), spec,
+            run = subprocess.run([sys.executable, "-c", _child_source(), str(lines), spec,
                                   str(out / f"{label}-{mode}{workers}"), mode, str(workers)],
                                  capture_output=True, text=True)
             if run.returncode:

@@ -48,12 +48,12 @@ class IndexRegistry:
 
     def get(self, name: str) -> Index:
         """The live version of index `name`, reopened if a writer published since."""
+        index = self.ready(name)
+        if index is not None:
+            return index
         directory = self.directory(name)
-        stamp = _stamp(directory)
-        entry = self._open.get(name)
-        if entry is not None and entry[0] == stamp:
-            return entry[1]
         with self._lock:
+            stamp = _stamp(directory)
             entry = self._open.get(name)
             if entry is None or entry[0] != stamp:
                 # The old version is not closed here: requests may still be reading it.

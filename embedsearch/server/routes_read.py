@@ -93,13 +93,14 @@ async def neighbors(name: str, body: NeighborsRequest, request: Request):
 
 APPROXIMATE_TYPES = ("hnsw", "ivfsq8", "ivfpq")
 QUICK_FLAT_ROWS = 100_000  # an exact single-query scan of this many rows takes ~1 ms
+QUICK_MAX_K = 100  # more neighbours: more keys to look up and more JSON to write
 
 
 def answers_quickly(index: Index, body: NeighborsRequest, where: Where | None) -> bool:
     """Whether a neighbours query is cheap and bounded enough to answer on the event loop:
     no filter (its SQL may run for seconds), nothing to encode (a vector, or a word of a
     vocabulary), and an approximate index or a small exact one."""
-    if where is not None or body.k > 100:
+    if where is not None or body.k > QUICK_MAX_K:
         return False
     if body.vector is None and index.manifest.content != "vocabulary":
         return False
