@@ -148,54 +148,66 @@ def make_corpus(folder: Path, items: int, files: int = 8) -> None:
             handle.writelines(f"{sentences[a]} {sentences[b]}\n" for a, b in picks)
 
 
-CHILD = """
-import json, sys, time
-from embedsearch.encoders import load_encoder
-from embedsearch.indexing import build_corpus_index
-corpus, encoder, out, mode, workers = sys.argv[1:6]
-encoder = load_encoder(encoder)
-started = time.perf_counter()
-if mode == "local":
-    import faiss, torch  # the same thread budget as that many Ray workers (each pins 1 thread)
-    faiss.omp_set_num_threads(int(workers))
-    torch.set_num_threads(int(workers))
-    report = build_corpus_index(corpus, encoder, out, overwrite=True, show_progress=False)
-    workers_mb = []
-else:
-    import ray
-    from embedsearch.distributed import RayEngine
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=512 * 2**20)
-    with RayEngine(workers=int(workers)) as engine:
-        report = build_corpus_index(corpus, encoder, out, overwrite=True, show_progress=False,
-                                    engine=engine)
-        workers_mb = WORKERS()
-    ray.shutdown()
-seconds = time.perf_counter() - started
-print(json.dumps({"items": report.items, "seconds": seconds, "workers_mb": workers_mb,
-                  "driver_mb": HWM("self")}))
-"""
+class WorkerWatch:
+    """Peak VmHWM (MB) of each Ray encoder actor, sampled every 0.5 s in a thread during a build.
+
+    The actors end with the build, so their peaks cannot be read after it.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.found, self.stop = {}, threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self) -> None:
+        while not self.stop.wait(0.5):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    title = open(f"/proc/{pid}/cmdline", "rb").read()
+                    if title.startswith(b"ray::") and b"EncodeBatches" in title:
+                        self.found[pid] = max(self.found.get(pid, 0), round(vm_hwm_mb(pid)))
+                except OSError:  # the process ended between listing and reading
+                    pass
+
+    def peaks(self) -> list[int]:
+        self.stop.set()
+        self.thread.join()
+        return sorted(self.found.values())
 
 
-def _child_source() -> str:
-    helpers = (
-        "def HWM(pid):\n"
-        "    for line in open(f'/proc/{pid}/status'):\n"
-        "        if line.startswith('VmHWM:'):\n"
-        "            return int(line.split()[1]) // 1024\n"
-        "    return 0\n"
-        "def WORKERS():\n"
-        "    import os\n"
-        "    found = []\n"
-        "    for pid in os.listdir('/proc'):\n"
-        "        try:\n"
-        "            title = open(f'/proc/{pid}/cmdline', 'rb').read() if pid.isdigit() else b''\n"
-        "            if title.startswith(b'ray::') and b'EncodeBatches' in title:\n"
-        "                found.append(HWM(pid))\n"
-        "        except OSError:\n"
-        "            pass\n"
-        "    return found\n")
-    return helpers + CHILD
+def build_child(corpus: str, spec: str, out: str, mode: str, workers: int) -> None:
+    """One corpus build in this (fresh) process; prints its JSON figures on the last line."""
+    from embedsearch.encoders import load_encoder
+    from embedsearch.indexing import build_corpus_index
+
+    encoder = load_encoder(spec)
+    started = time.perf_counter()
+    if mode == "local":
+        import faiss
+        import torch  # the same thread budget as that many Ray workers (each pins 1 thread)
+
+        faiss.omp_set_num_threads(workers)
+        torch.set_num_threads(workers)
+        report = build_corpus_index(corpus, encoder, out, overwrite=True, show_progress=False)
+        workers_mb = []
+    else:
+        import ray
+
+        from embedsearch.distributed import RayEngine
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=512 * 2**20)
+        watch = WorkerWatch()
+        with RayEngine(workers=workers) as engine:
+            report = build_corpus_index(corpus, encoder, out, overwrite=True, show_progress=False,
+                                        engine=engine)
+        workers_mb = watch.peaks()
+        ray.shutdown()
+    seconds = time.perf_counter() - started
+    print(json.dumps({"items": report.items, "seconds": seconds, "workers_mb": workers_mb,
+                      "driver_mb": round(vm_hwm_mb())}))
 
 
 def bench_corpus(args) -> list[dict]:
@@ -218,7 +230,7 @@ def bench_corpus(args) -> list[dict]:
         encoders = [entry for entry in encoders if entry[0].startswith(args.only)]
     for label, spec, lines in encoders:
         for mode, workers in [("local", 1), ("local", 2), ("ray", 1), ("ray", 2)]:
-            run = subprocess.run([sys.executable, "-c", _child_source(), str(lines), spec,
+            run = subprocess.run([sys.executable, __file__, "child", str(lines), spec,
                                   str(out / f"{label}-{mode}{workers}"), mode, str(workers)],
                                  capture_output=True, text=True)
             if run.returncode:
@@ -253,7 +265,13 @@ def main() -> None:
                         help="items of the attention encoder's corpus (default: --items)")
     corpus.add_argument("--only", choices=["glove", "attention"],
                         help="run one encoder's builds only")
+    child = commands.add_parser("child", help="(internal) one build in a fresh process")
+    for name in ("corpus", "spec", "out", "mode"):
+        child.add_argument(name)
+    child.add_argument("workers", type=int)
     args = parser.parse_args()
+    if args.command == "child":
+        return build_child(args.corpus, args.spec, args.out, args.mode, args.workers)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}",
           flush=True)
     result = bench_ivfpq(args) if args.command == "ivfpq" else bench_corpus(args)
