@@ -4,11 +4,14 @@ Rows: TF-IDF (scikit-learn, fitted on the training corpus), averaged GloVe
 6B 50d (built-in), averaged word2vec and the token+position embedder
 (trained on the training corpus; token+position with the compact GPT-2 BPE
 and with its own trained BPE), the attention encoder (its defaults, its own
-BPE, and distilled from all-MiniLM-L6-v2) and all-MiniLM-L6-v2 itself.
+BPE, and distilled from all-MiniLM-L6-v2, each also with the previous
+version's defaults: `-before`) and all-MiniLM-L6-v2 itself.
 Every trained row learns from the same ~240 Lee articles
 (`heldout_tasks.write_split`) and is scored on the three held-out tasks of
 `heldout_tasks.py` (Lee chunk retrieval, newsgroup graded similarity,
-Wikipedia chunk retrieval).
+Wikipedia chunk retrieval), and on its agreement with MiniLM over the whole
+held-out Lee articles (`Tasks.agreement`: fidelity to the teacher, no human
+rating involved).
 
 Speed is texts encoded per second over the held-out Lee chunks and the
 whole newsgroup posts (what the first two tasks encode), torch on
@@ -34,8 +37,13 @@ from choose_attention_defaults import train_variant
 from heldout_tasks import Tasks, encoder_encode, tfidf_encode, write_split
 
 TEACHER = "all-minilm-l6-v2"
-ATTENTION = {"attention": {}, "attention-bpe": {"tokenizer": "bpe"},
-             "attention-distilled": {"teacher": TEACHER}}
+# "-before": the defaults of the previous version, trained and timed in the same run.
+ATTENTION = {"attention": {}, "attention-before": {"lexical_weights": "sif"},
+             "attention-bpe": {"tokenizer": "bpe"},
+             "attention-distilled": {"teacher": TEACHER},
+             "attention-distilled-before": {"teacher": TEACHER, "init_vectors": "glove-6b-50d",
+                                            "distill_weight": 10.0, "distill_share": 0.0,
+                                            "lexical_weights": "sif"}}
 ROWS = ("tfidf", "glove", "word2vec", "token-position", "token-position-bpe", *ATTENTION, "minilm")
 
 
@@ -81,15 +89,18 @@ def main(argv=None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     train_path = write_split(args.workdir)
     tasks = Tasks.load(args.workdir)
+    reference = encoder_encode(load_encoder(TEACHER))(tasks.lee_articles)  # for lee_agreement
     results = {}
     for row in rows:
         if row == "tfidf":
-            results[row] = {"train_seconds": None, **tasks.evaluate(tfidf_encode(train_path))}
+            encode, seconds = tfidf_encode(train_path), None
         else:
             spec, seconds = trained(row, args.workdir, train_path)
             encoder = load_encoder(spec)
             encoder.encode_batch(tasks.lee_chunks[:64])  # warm-up: lazy loads, thread pools
-            results[row] = {"train_seconds": seconds, **tasks.evaluate(encoder_encode(encoder))}
+            encode = encoder_encode(encoder)
+        results[row] = {"train_seconds": seconds, **tasks.evaluate(encode),
+                        "lee_agreement": tasks.agreement(encode, reference)}
         print(f"{row}: {json.dumps(results[row])}", file=sys.stderr)
     load = os.getloadavg()
     if args.json:
@@ -99,8 +110,9 @@ def main(argv=None) -> int:
     minilm = results.get("minilm", {}).get("texts_per_second")
     print(f"{args.threads} cores; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end")
     print("| encoder | Lee retrieval recall@10 / MRR | newsgroups graded Pearson / Spearman "
-          "| Wikipedia retrieval recall@10 / MRR | texts/s | x MiniLM | training s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| Wikipedia retrieval recall@10 / MRR | agreement with MiniLM, Lee articles "
+          "| texts/s | x MiniLM | training s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row, figures in results.items():
         speed = figures["texts_per_second"]
         ratio = f"{speed / minilm:.1f}" if minilm else "-"
@@ -108,6 +120,7 @@ def main(argv=None) -> int:
         print(f"| {row} | {figures['lee_recall@10']:.3f} / {figures['lee_mrr']:.3f} "
               f"| {figures['news_pearson']:.3f} / {figures['news_spearman']:.3f} "
               f"| {figures['wiki_recall@10']:.3f} / {figures['wiki_mrr']:.3f} "
+              f"| {figures['lee_agreement']:.3f} "
               f"| {speed:,.0f} | {ratio} | {seconds} |")
     return 0
 

@@ -9,7 +9,8 @@ Variants are AttentionTraining fields changed from the defaults, e.g.
         --variant defaults= --variant bpe=tokenizer:bpe \
         --variant share0=lexical_share:0 --variant teacher=teacher:all-minilm-l6-v2
 
-(a value is read as JSON when it parses, else kept as a string). Trained
+(a value is read as JSON when it parses, else kept as a string; `model.dim:256` sets a
+model size). Trained
 encoders are kept in the work directory and reused; delete one to retrain.
 """
 
@@ -27,19 +28,26 @@ from heldout_tasks import Tasks, encoder_encode, tfidf_encode, write_split
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
+    """NAME=field:value,... -> (NAME, AttentionTraining keyword arguments); `model.F` sets the model's F."""
+    from embedsearch.encoders.configs import AttentionConfig
     from embedsearch.train.attention import AttentionTraining
 
     name, _, changes = text.partition("=")
     known = {field.name for field in fields(AttentionTraining)}
-    overrides = {}
+    known_model = {field.name for field in fields(AttentionConfig)}
+    overrides, model = {}, {}
     for change in filter(None, changes.split(",")):
         key, _, value = change.partition(":")
-        if key not in known:
-            raise SystemExit(f"unknown AttentionTraining field {key!r}")
+        target, key = (model, key[len("model."):]) if key.startswith("model.") else (overrides, key)
+        if key not in (known_model if target is model else known):
+            raise SystemExit(f"unknown {'AttentionConfig' if target is model else 'AttentionTraining'} "
+                             f"field {key!r}")
         try:
-            overrides[key] = json.loads(value)
+            target[key] = json.loads(value)
         except json.JSONDecodeError:
-            overrides[key] = value
+            target[key] = value
+    if model:
+        overrides["model"] = AttentionConfig(**model)
     return name, overrides
 
 
@@ -62,14 +70,23 @@ def main(argv=None) -> int:
     parser.add_argument("--channels", action="store_true",
                         help="also score each variant's transformer and lexical channels alone")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--teacher", default="all-minilm-l6-v2",
+                        help="every row's lee_agreement is with this encoder ('' for none)")
     args = parser.parse_args(argv)
-    os.sched_setaffinity(0, range(min(args.threads, os.cpu_count() or 1)))
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.threads])  # taskset picks which
     from embedsearch.encoders import load_encoder
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     train_path = write_split(args.workdir)
     tasks = Tasks.load(args.workdir)
-    rows = {"tfidf": tasks.evaluate(tfidf_encode(train_path))}
+    reference = (encoder_encode(load_encoder(args.teacher))(tasks.lee_articles) if args.teacher
+                 else None)
+
+    def scores(encode) -> dict:
+        agreement = {} if reference is None else {"lee_agreement": tasks.agreement(encode, reference)}
+        return {**tasks.evaluate(encode), **agreement}
+
+    rows = {"tfidf": scores(tfidf_encode(train_path))}
     print(f"tfidf: {json.dumps(rows['tfidf'])}", file=sys.stderr)
     for text in args.variant:
         name, overrides = parse_variant(text)
@@ -82,7 +99,7 @@ def main(argv=None) -> int:
         for suffix, share in shares:
             encoder.set_lexical_share(chosen if share is None else share)
             rows[name + suffix] = {"train_seconds": seconds, "share": encoder.config.lexical_share,
-                                   **tasks.evaluate(encoder_encode(encoder))}
+                                   **scores(encoder_encode(encoder))}
             print(f"{name + suffix}: {json.dumps(rows[name + suffix])}", file=sys.stderr)
     print(json.dumps({"load_average": os.getloadavg(), "rows": rows}, indent=2))
     return 0

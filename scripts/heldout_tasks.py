@@ -18,6 +18,13 @@ corpus (the Lee background corpus less a seeded fifth of its articles,
 - `wiki-retrieval`: chunk retrieval again, out of domain: the prose of the
   articles of gensim's shortened English Wikipedia dump.
 
+A distilled student is also scored on `lee-agreement`: the Pearson
+correlation of its cosines with its teacher's over every pair of the 60
+whole held-out Lee articles (`Tasks.agreement`), i.e. how much of the
+teacher's judgement of whole news articles it carries to articles it never
+saw. It measures fidelity to the teacher, not quality: no human rating is
+involved.
+
 Lee's human-rated document pairs (`lee.cor` and its similarity matrix) are
 deliberately not used: they are a benchmark kept apart, not tuning data.
 
@@ -102,6 +109,7 @@ class Tasks:
     posts: list[Post]
     wiki_chunks: list[str]
     wiki_documents: list[str]
+    lee_articles: list[str]  # the whole held-out articles
 
     @classmethod
     def load(cls, workdir: Path) -> "Tasks":
@@ -113,8 +121,11 @@ class Tasks:
             for chunk in spaced_chunks(chunk_text(text)):
                 wiki_chunks.append(chunk)
                 wiki_labels.append(title)
+        training = set(open(workdir / TRAIN_FILE, encoding="utf-8").read().splitlines())
+        articles = [line for line in LEE_BACKGROUND.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and line not in training]
         return cls([r["text"] for r in heldout], [r["doc"] for r in heldout], newsgroup_posts(),
-                   wiki_chunks, wiki_labels)
+                   wiki_chunks, wiki_labels, articles)
 
     def speed_texts(self) -> list[str]:
         """What encoding speed is timed on: the Lee chunks and the whole posts."""
@@ -135,6 +146,17 @@ class Tasks:
                 "news_spearman": round(graded["spearman"], 4),
                 "wiki_recall@10": round(wiki.recall_at_k, 4), "wiki_mrr": round(wiki.mrr, 4),
                 "texts_per_second": round(len(self.speed_texts()) / seconds, 1)}
+
+
+    def agreement(self, encode: Encode, reference) -> float:
+        """Pearson of `encode`'s cosines with `reference`'s (unit rows of `lee_articles`) over all pairs."""
+        import numpy as np
+
+        vectors = encode(self.lee_articles)
+        vectors = vectors.toarray() if hasattr(vectors, "toarray") else np.asarray(vectors)
+        first, second = np.triu_indices(len(self.lee_articles), k=1)
+        ours, theirs = (vectors @ vectors.T)[first, second], (reference @ reference.T)[first, second]
+        return round(float(np.corrcoef(ours, theirs)[0, 1]), 4)
 
 
 def tfidf_encode(train_path: Path) -> Encode:

@@ -69,3 +69,46 @@ def test_the_student_moves_towards_the_teacher(corpus, teacher_dir, tmp_path):
     student = load_encoder(tmp_path / "taught")
     assert student.kind == "attention" and student.dim == 32
     assert np.allclose(student.encode(texts[:3]), taught.encoder.encode(texts[:3]), atol=1e-6)
+
+
+def centred_cosines(matrix):
+    centred = matrix - matrix.mean(axis=0)
+    centred /= np.linalg.norm(centred, axis=1, keepdims=True)
+    return centred @ centred.T
+
+
+def test_teacher_token_rows_keep_the_teachers_centred_cosines(glove_slice):
+    from embedsearch.encoders.attention import teacher_token_embeddings
+    from embedsearch.encoders.tokenizers import Gpt2Tokenizer
+
+    tokenizer = Gpt2Tokenizer.fit(["the king and the queen ate an apple in  paris , ™"])
+    strings = [token.strip() for token in tokenizer.token_strings()]
+    vectors, known = glove_slice.encode_batch(strings)
+    ids = np.flatnonzero(known) + 4  # tokens the teacher can encode (not " " or "™")
+    assert 0 < len(ids) < len(strings)
+    expected = centred_cosines(vectors[known].astype(np.float64))
+    for dim in (50, 64):  # as wide as the teacher (principal axes), wider (orthonormal rows)
+        rows, matched = teacher_token_embeddings(tokenizer, glove_slice, dim, seed=0)
+        assert rows.shape == (tokenizer.vocab_size, dim) and matched == len(ids)
+        kept = rows[ids].double().numpy()
+        assert np.allclose(np.linalg.norm(kept, axis=1), 1, atol=1e-5)
+        assert np.allclose(kept @ kept.T, expected, atol=1e-5)
+        assert not rows[0].any()  # padding
+    # Narrower than the teacher: the top principal axes, as scikit-learn's PCA finds them.
+    from sklearn.decomposition import PCA
+
+    rows, _ = teacher_token_embeddings(tokenizer, glove_slice, 4, seed=0)
+    reference = PCA(4).fit_transform(vectors[known].astype(np.float64))
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    kept = rows[ids].double().numpy()
+    assert np.allclose(kept @ kept.T, reference @ reference.T, atol=1e-4)
+
+
+def test_init_vectors_teacher_needs_a_teacher(corpus, tmp_path):
+    from embedsearch.errors import InputError
+
+    with pytest.raises(InputError, match="needs a teacher"):
+        train_attention(corpus, tmp_path / "x", training_of(AttentionTraining, **dict(
+            TINY, init_vectors="teacher")), show_progress=False)
+    assert AttentionTraining().start_vectors() == "glove-6b-50d"
+    assert AttentionTraining(teacher="all-minilm-l6-v2").start_vectors() == "teacher"

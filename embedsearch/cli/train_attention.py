@@ -43,7 +43,7 @@ def attention(
                    f"{result.teacher_agreement[0]['agreement']:.3f} before training, "
                    f"{result.teacher_agreement[-1]['agreement']:.3f} after")
     typer.echo(f"trained attention encoder: {config.vocab_size:,} token ids "
-               f"({result.initialised_tokens:,} started from {training.init_vectors or 'random'}), "
+               f"({result.initialised_tokens:,} started from {training.start_vectors() or 'random'}), "
                f"{config.layers} layers, dimension {config.dim} + lexical {config.lexical_dim} "
                f"(share {config.lexical_share:g}); {result.train_documents:,} training "
                f"and {result.validation_documents:,} validation documents, "

@@ -133,3 +133,42 @@ def word_vector_embeddings(tokenizer: Tokenizer, words: Sequence[str], vectors, 
         rows[token_ids] = source @ basis.T
     rows[PAD_ID] = 0.0
     return rows, len(token_ids)
+
+
+def teacher_token_embeddings(tokenizer: Tokenizer, teacher, dim: int, seed: int = 0):
+    """Initial token rows from a teacher encoder: (rows (vocab, dim) float tensor, tokens matched).
+
+    The teacher encodes each token's string on its own (" King" -> "King"),
+    the way Model2Vec distils a sentence encoder into static token vectors;
+    the rows are centred (the direction every short text shares says
+    nothing) and carried into `dim` dimensions by their principal axes (or,
+    when the teacher is narrower, by a fixed random matrix with orthonormal
+    rows), then scaled to unit norm. A student starting from them starts
+    from the teacher's idea of every word, which a corpus of a few hundred
+    documents cannot teach it; tokens the teacher cannot encode stay random.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randn(tokenizer.vocab_size, dim, generator=generator) / math.sqrt(dim)
+    strings = [token.strip() for token in tokenizer.token_strings()]
+    token_ids = [token_id for token_id, string in enumerate(strings, start=FIRST_TOKEN_ID) if string]
+    if token_ids:
+        vectors, encodable = teacher.encode_batch([strings[i - FIRST_TOKEN_ID] for i in token_ids])
+        token_ids = [token_id for token_id, keep in zip(token_ids, encodable) if keep]
+        vectors = np.asarray(vectors[encodable], dtype=np.float64)
+    if len(token_ids) > 1:
+        centred = vectors - vectors.mean(axis=0)
+        if centred.shape[1] >= dim:
+            _, _, axes = np.linalg.svd(centred, full_matrices=False)  # axes (width, width)
+            reduced = centred @ axes[:dim].T                            # (n, <= dim)
+            reduced = np.pad(reduced, ((0, 0), (0, dim - reduced.shape[1])))  # fewer tokens than dim
+        else:
+            basis, _ = torch.linalg.qr(torch.randn(dim, centred.shape[1], generator=generator,
+                                                   dtype=torch.float64))
+            reduced = centred @ basis.numpy().T                         # (n, dim)
+        rows[token_ids] = torch.from_numpy(normalize_rows(reduced.astype(np.float32)))
+    else:
+        token_ids = []
+    rows[PAD_ID] = 0.0
+    return rows, len(token_ids)

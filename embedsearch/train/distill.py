@@ -101,21 +101,21 @@ class Distillation:
             batches.append((self.tokenize(texts), torch.from_numpy(rows)))
         return batches
 
-    def loss(self, semantic, batch):
-        """Weighted `similarity_distillation` of the student's vectors `semantic(ids)`."""
+    def loss(self, vectors_of, batch):
+        """Weighted `similarity_distillation` of the student's vectors `vectors_of(ids)`."""
         from .losses import similarity_distillation
 
         token_ids, teacher_rows = batch
-        return self.weight * similarity_distillation(semantic(token_ids), teacher_rows)
+        return self.weight * similarity_distillation(vectors_of(token_ids), teacher_rows)
 
-    def agreement(self, semantic) -> float | None:
-        """Agreement of the student's `semantic` channel with the teacher on validation texts."""
+    def agreement(self, vectors_of) -> float | None:
+        """Agreement of the student's vectors `vectors_of(ids)` with the teacher on validation texts."""
         import torch
 
         if self.check is None:
             return None
         with torch.no_grad():
-            vectors = torch.cat([semantic(self.tokenize(self.check.texts[start:start + 256]))
+            vectors = torch.cat([vectors_of(self.tokenize(self.check.texts[start:start + 256]))
                                  for start in range(0, len(self.check.texts), 256)])
         return pool_agreement(vectors.numpy(), self.check.vectors)
 
