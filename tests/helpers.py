@@ -7,6 +7,7 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
+import gensim
 import numpy as np
 
 TOLERANCE = 1e-5
@@ -51,6 +52,12 @@ def training_of(training_class, **settings):
     model = model_class(**{k: v for k, v in settings.items() if k in model_fields})
     return training_class(model=model, **{k: v for k, v in settings.items() if k not in model_fields})
 
+
+LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
+# Attention training that runs in seconds on a slice of LEE (flat settings for `training_of`).
+TINY_ATTENTION = dict(dim=32, heads=2, layers=1, ff_dim=64, max_length=48, chunk_words=24,
+                      batch_size=16, steps_per_epoch=12, warmup_steps=4, learning_rate=3e-3,
+                      init_vectors="", seed=3, validation_fraction=0.3, lexical_dim=64)
 
 TINY_TEXTS = ["the cat sat on the mat", "a dog ran in the park today"]
 

@@ -1,9 +1,7 @@
 """The attention encoder and its trainer, on a tiny slice of a real news corpus, in seconds."""
 
 import json
-from pathlib import Path
 
-import gensim
 import numpy as np
 import pytest
 import torch
@@ -16,17 +14,13 @@ from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, wo
 from embedsearch.encoders.attention_model import HASH_PRIME, AttentionModel
 from embedsearch.encoders.base import fingerprint_bytes
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer, gpt2_encoding
-from helpers import tiny_attention_encoder, training_of
+from helpers import LEE, TINY_ATTENTION as TINY, tiny_attention_encoder, training_of
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
 from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
 from embedsearch.train.loop import CHECKPOINT_FILE
 from embedsearch.train.pairs import PairSampler, read_labelled_pairs
 
-LEE = Path(gensim.__file__).parent / "test" / "test_data" / "lee_background.cor"
-TINY = dict(dim=32, heads=2, layers=1, ff_dim=64, max_length=48, chunk_words=24, batch_size=16,
-            steps_per_epoch=12, warmup_steps=4, learning_rate=3e-3, init_vectors="", seed=3,
-            validation_fraction=0.3, lexical_dim=64)
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +296,26 @@ def test_cli_trains_and_reports(corpus, tmp_path):
     bad = CliRunner().invoke(app, ["train", "attention", "--corpus", str(corpus), "--out",
                                    str(tmp_path / "bad"), "--dim", "10", "--heads", "4"])
     assert bad.exit_code != 0 and "multiple of heads" in str(bad.exception)
+
+
+def test_the_trained_lexical_channel_folds_case_and_weighs_by_idf():
+    from embedsearch.train.attention import fold_lexical_channel
+
+    documents = ["Police came", "the police left", "the dog"]
+    tokenizer = Gpt2Tokenizer.fit(documents)
+    model = AttentionModel(AttentionConfig(dim=8, heads=2, layers=1, ff_dim=8, lexical_dim=64,
+                                           vocab_size=tokenizer.vocab_size))
+    fold_lexical_channel(model, tokenizer, documents)
+    ids = {tokenizer.token_string(i): i for i in range(4, tokenizer.vocab_size)}
+    police, Police = ids[" police"], ids["Police"]
+    assert torch.equal(model.lexical_buckets[police], model.lexical_buckets[Police])
+    assert torch.equal(model.lexical_signs[police], model.lexical_signs[Police])
+    assert not torch.equal(model.lexical_buckets[police], model.lexical_buckets[ids[" dog"]])
+    # scikit-learn's smoothed IDF, ln((1 + n) / (1 + df)) + 1, over that of a token in no document.
+    idf = lambda df: (np.log(4 / (1 + df)) + 1) / (np.log(4) + 1)
+    for token, df in [(" police", 2), ("Police", 2), ("the", 2), (" dog", 1), (" came", 1)]:
+        assert float(model.lexical_weights[ids[token]]) == pytest.approx(idf(df), rel=1e-6)
+    # So the bag of "police" is the bag of "Police", whatever the case.
+    with torch.inference_mode():
+        bags = model.lexical(torch.tensor([[police], [Police]]))
+    assert torch.allclose(bags[0], bags[1])

@@ -11,8 +11,7 @@ from embedsearch.evaluate.graded import pair_cosines
 from embedsearch.train.attention import AttentionTraining, train_attention
 from embedsearch.train.distill import teacher_pool
 from embedsearch.train.losses import similarity_distillation
-from helpers import training_of
-from test_attention import LEE, TINY
+from helpers import LEE, TINY_ATTENTION as TINY, training_of
 
 
 @pytest.fixture(scope="module")

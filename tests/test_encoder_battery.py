@@ -19,9 +19,9 @@ import torch
 from embedsearch.encoders import WordVectors, load_encoder
 from embedsearch.encoders.sentence_transformer import SentenceTransformerEncoder
 from embedsearch.train.attention import AttentionTraining, train_attention
+from helpers import TINY_ATTENTION as TINY
 from helpers import (TINY_TEXTS, tiny_attention_encoder, tiny_corpus, tiny_sentence_transformer,
                      tiny_token_position_encoder, training_of)
-from test_attention import TINY
 
 
 def word_vectors(glove_slice):

@@ -17,9 +17,12 @@ training starts from averaged word vectors rather than from noise.
 
 A lexical channel (`lexical_dim` > 0) sits beside the transformer: each token
 id owns `LEXICAL_HASHES` fixed random +-1 entries among `lexical_dim`
-dimensions (feature hashing), weighted by the token's smooth inverse
-frequency, summed over the text and L2-normalised, i.e. a random projection
-of the text's weighted bag of tokens, what TF-IDF scores. A dense 128-d
+dimensions (feature hashing), weighted by the token's inverse document
+frequency (tokens differing only in case share their entries; the trainer
+sets both, `train.attention.fold_lexical_channel`; directories trained
+before weigh by smooth inverse frequency), summed over the text and
+L2-normalised, i.e. a random projection of the text's weighted bag of
+tokens, what TF-IDF scores. A dense 128-d
 vector cannot keep apart the thousands of rare names and terms that tell
 two documents apart; this channel keeps them, and the transformer adds what
 words alone miss (paraphrase, topic). The text's vector is the concatenation
@@ -29,7 +32,7 @@ trained weights; the trainer picks s on its validation documents.
 
 A token unseen in training is <unk> to the transformer, but the lexical
 channel (`lexical_unseen`) hashes its raw GPT-2 id into its buckets with the
-largest weight (an unseen token's smooth inverse frequency is 1): the names
+largest weight, 1 (that of a token in no training document): the names
 and terms of a new domain are exactly the tokens training never saw, and
 dropping them cost the bag most of what tells new documents apart (figures in
 docs/encoders-results.md). The tokenizer

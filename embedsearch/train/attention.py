@@ -24,12 +24,20 @@ checkpoint after every epoch, `--resume`), save.
   of 64 pairs; times in docs/benchmarks.md).
 - The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`),
   on the transformer's channel. The lexical channel (`lexical_dim`, see
-  `encoders/attention.py`) has no trained weights: its token weights are the
-  same smooth inverse frequencies, and once training ends the share of the
+  `encoders/attention.py`) has no trained weights: its tokens are case-folded
+  and weighted by inverse document frequency (`fold_lexical_channel`), and
+  once training ends the share of the
   cosine it gets is the one, among 0, 0.1, ..., 1, that retrieves best (recall@10
   + MRR, one chunk against the other chunks of its document) on the
   validation documents (`choose_lexical_share`), never on the data the
   encoder will be evaluated on.
+- With a teacher (`train/distill.py`), the token embeddings start from the
+  teacher's vectors of each token (`teacher_token_embeddings`), and the
+  distillation loss compares the teacher's cosines with those of the
+  student's mixed vectors at lexical share `distill_share`: the transformer
+  learns what the bag of tokens misses instead of repeating it. The share is
+  then the one whose mixed cosines agree best with the teacher on the
+  validation documents.
 - The encoder directory is written when the last epoch ends. On a small
   corpus the validation loss (InfoNCE on pairs of held-out documents) turns
   up after a few epochs while retrieval still improves, so the last epoch
