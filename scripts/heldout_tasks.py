@@ -147,16 +147,15 @@ class Tasks:
                 "wiki_recall@10": round(wiki.recall_at_k, 4), "wiki_mrr": round(wiki.mrr, 4),
                 "texts_per_second": round(len(self.speed_texts()) / seconds, 1)}
 
-
     def agreement(self, encode: Encode, reference) -> float:
         """Pearson of `encode`'s cosines with `reference`'s (unit rows of `lee_articles`) over all pairs."""
         import numpy as np
 
+        from embedsearch.train.distill import pool_agreement
+
         vectors = encode(self.lee_articles)
         vectors = vectors.toarray() if hasattr(vectors, "toarray") else np.asarray(vectors)
-        first, second = np.triu_indices(len(self.lee_articles), k=1)
-        ours, theirs = (vectors @ vectors.T)[first, second], (reference @ reference.T)[first, second]
-        return round(float(np.corrcoef(ours, theirs)[0, 1]), 4)
+        return round(pool_agreement(vectors, reference), 4)
 
 
 def tfidf_encode(train_path: Path) -> Encode:

@@ -106,10 +106,13 @@ class AttentionModel(nn.Module):
         bag.scatter_add_(1, buckets, values.double())
         return F.normalize(bag, dim=-1).to(values.dtype)                  # (B, L) unit rows
 
+    def mixed(self, token_ids, share: float):
+        """(B, T) ids -> (B, dim + lexical_dim) unit rows: sqrt(1 - share) semantic, sqrt(share) lexical."""
+        return torch.cat([math.sqrt(1 - share) * self.semantic(token_ids),
+                          math.sqrt(share) * self.lexical(token_ids)], dim=-1)
+
     def forward(self, token_ids):
-        """(B, T) ids -> (B, dim + lexical_dim) unit rows: sqrt(1 - s) semantic, sqrt(s) lexical."""
-        semantic = self.semantic(token_ids)                               # (B, C)
+        """(B, T) ids -> unit rows: `mixed` at the config's share, the semantic channel without a lexical one."""
         if not self.lexical_dim:
-            return semantic
-        return torch.cat([math.sqrt(1 - self.lexical_share) * semantic,
-                          math.sqrt(self.lexical_share) * self.lexical(token_ids)], dim=-1)
+            return self.semantic(token_ids)                               # (B, C)
+        return self.mixed(token_ids, self.lexical_share)                  # (B, C + L)

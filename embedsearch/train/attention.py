@@ -251,24 +251,20 @@ def fold_lexical_channel(model, tokenizer, documents: Sequence[str]) -> None:
     """
     import torch
 
-    classes: dict[str, int] = {}
-    class_of = torch.tensor([classes.setdefault(token.strip().lower(), len(classes))
-                             for token in tokenizer.token_strings()])           # (V - 4,)
-    first_of = torch.full((len(classes),), -1, dtype=torch.long)               # class -> first token
-    for token in range(len(class_of) - 1, -1, -1):
-        first_of[class_of[token]] = token
-    frequency = torch.zeros(len(classes), dtype=torch.float64)                 # documents per class
+    first_of_key: dict[str, int] = {}
+    first = torch.tensor([first_of_key.setdefault(token.strip().lower(), token_id)  # (V - 4,)
+                          for token_id, token in enumerate(tokenizer.token_strings(),
+                                                           start=FIRST_TOKEN_ID)])
+    frequency = torch.zeros(tokenizer.vocab_size, dtype=torch.float64)  # documents per first token
     for ids in tokenizer.encode_batch(list(documents)):
-        present = torch.tensor(sorted({i - FIRST_TOKEN_ID for i in ids if i >= FIRST_TOKEN_ID}),
-                               dtype=torch.long)
-        frequency[class_of[present].unique()] += 1
+        present = torch.tensor(sorted({i for i in ids if i >= FIRST_TOKEN_ID}), dtype=torch.long)
+        frequency[first[present - FIRST_TOKEN_ID].unique()] += 1
     n = len(documents)
-    idf = (torch.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (classes,) <= 1
+    idf = (torch.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (V,) <= 1
     with torch.no_grad():
-        first = first_of[class_of] + FIRST_TOKEN_ID                              # (V - 4,)
         model.lexical_buckets[FIRST_TOKEN_ID:] = model.lexical_buckets[first]
         model.lexical_signs[FIRST_TOKEN_ID:] = model.lexical_signs[first]
-        model.lexical_weights[FIRST_TOKEN_ID:] = idf[class_of].float()
+        model.lexical_weights[FIRST_TOKEN_ID:] = idf[first].float()
 
 
 def train_attention(corpus: str | Path, out: str | Path,
@@ -386,12 +382,9 @@ def train_attention(corpus: str | Path, out: str | Path,
         return loss, half
 
     def distilled_vectors(token_ids):  # what the distillation loss compares with the teacher
-        semantic = model.semantic(token_ids)
         if not training.distill_share or not config.lexical_dim:
-            return semantic
-        share = training.distill_share
-        return torch.cat([math.sqrt(1 - share) * semantic,
-                          math.sqrt(share) * model.lexical(token_ids)], dim=-1)
+            return model.semantic(token_ids)
+        return model.mixed(token_ids, training.distill_share)
 
     teacher_agreement = []
 

@@ -63,10 +63,10 @@ def teacher_pool(teacher: Encoder, document_chunks: Sequence[Sequence[str]],
     return TeacherPool(texts, np.ascontiguousarray(vectors[encodable], dtype=np.float32))
 
 
-def pool_agreement(semantic, teacher_vectors: np.ndarray) -> float:
+def pool_agreement(student_vectors: np.ndarray, teacher_vectors: np.ndarray) -> float:
     """Pearson correlation of the student's and the teacher's cosines over every pair of a pool."""
     first, second = np.triu_indices(len(teacher_vectors), k=1)
-    student = (semantic @ semantic.T)[first, second]
+    student = (student_vectors @ student_vectors.T)[first, second]
     teacher = (teacher_vectors @ teacher_vectors.T)[first, second]
     return float(np.corrcoef(student, teacher)[0, 1])
 
