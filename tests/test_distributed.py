@@ -105,6 +105,25 @@ def test_ray_build_equals_the_local_build(cluster, corpus, encoder_dir, tmp_path
     assert manifest.index_type == index_type
 
 
+def test_an_encoder_actor_keeps_the_threads_it_was_given(cluster, tmp_path):
+    """A torch encoder claims every core when it loads; the actor must pin its threads after that."""
+    from helpers import tiny_attention_encoder
+
+    from embedsearch.distributed.encoding import EncodeBatches
+
+    encoder = tiny_attention_encoder()
+    spec = str(encoder.save(tmp_path / "attention"))
+
+    @ray.remote(num_cpus=1)
+    def threads_after_loading():
+        import torch
+
+        EncodeBatches(spec, encoder.fingerprint(), threads=1)
+        return torch.get_num_threads()
+
+    assert ray.get(threads_after_loading.remote()) == 1
+
+
 def test_parquet_corpus_keys_and_metadata(cluster, corpus, encoder_dir, tmp_path):
     encoder = load_encoder(encoder_dir)
     with RayEngine(workers=1) as engine:

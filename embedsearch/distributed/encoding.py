@@ -39,9 +39,11 @@ class EncodeBatches:
     """Ray Data callable class: rows with `text` in; the same rows with `vector`, `encodable` out."""
 
     def __init__(self, spec: str, fingerprint: str, threads: int, known: str | None = None):
-        pin_threads(threads)
         self.known = ItemsReader(Path(known)) if known and Path(known).is_file() else None
         self.encoder = load_encoder(spec)
+        # After the load: a torch encoder claims every core when it is built (use_all_cores),
+        # which here would put two threads of each actor on one core.
+        pin_threads(threads)
         if self.encoder.fingerprint() != fingerprint:
             raise EncoderError(f"the encoder {spec} on this Ray node differs from the driver's "
                                f"(fingerprint {self.encoder.fingerprint()} != {fingerprint})")
