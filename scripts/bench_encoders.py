@@ -36,14 +36,16 @@ from pathlib import Path
 from choose_attention_defaults import train_variant
 from heldout_tasks import Tasks, encoder_encode, tfidf_encode, write_split
 
+from embedsearch.encoders.configs import AttentionConfig
+
 TEACHER = "all-minilm-l6-v2"
-# "-before": the defaults of the previous version, trained and timed in the same run.
-ATTENTION = {"attention": {}, "attention-before": {"lexical_weights": "sif"},
+# "-before": the defaults of the previous version (its lexical channel counted every occurrence
+# of a token and hashed every token), trained and timed in the same run.
+BEFORE = AttentionConfig(lexical_tf="raw", lexical_reserved=0.0)
+ATTENTION = {"attention": {}, "attention-before": {"model": BEFORE},
              "attention-bpe": {"tokenizer": "bpe"},
              "attention-distilled": {"teacher": TEACHER},
-             "attention-distilled-before": {"teacher": TEACHER, "init_vectors": "glove-6b-50d",
-                                            "distill_weight": 10.0, "distill_share": 0.0,
-                                            "lexical_weights": "sif"}}
+             "attention-distilled-before": {"teacher": TEACHER, "model": BEFORE}}
 ROWS = ("tfidf", "glove", "word2vec", "token-position", "token-position-bpe", *ATTENTION, "minilm")
 
 

@@ -62,9 +62,9 @@ TINY_ATTENTION = dict(dim=32, heads=2, layers=1, ff_dim=64, max_length=48, chunk
 TINY_TEXTS = ["the cat sat on the mat", "a dog ran in the park today"]
 
 
-def tiny_attention_encoder(seed: int = 0, lexical_dim: int = 32):
+def tiny_attention_encoder(seed: int = 0, lexical_dim: int = 32, **config):
     """A small untrained attention encoder whose weights are nudged off the identity start,
-    so that attention really mixes tokens."""
+    so that attention really mixes tokens; `config` sets other AttentionConfig fields."""
     import torch
 
     from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder
@@ -73,7 +73,8 @@ def tiny_attention_encoder(seed: int = 0, lexical_dim: int = 32):
 
     tokenizer = Gpt2Tokenizer.fit(TINY_TEXTS)
     config = AttentionConfig(vocab_size=tokenizer.vocab_size, dim=16, heads=2, layers=2, ff_dim=32,
-                             lexical_dim=lexical_dim, lexical_share=0.5 if lexical_dim else 0.0)
+                             lexical_dim=lexical_dim, lexical_share=0.5 if lexical_dim else 0.0,
+                             **config)
     torch.manual_seed(seed)
     model = AttentionModel(config)
     with torch.no_grad():

@@ -107,9 +107,10 @@ def test_the_lexical_channel_hashes_the_gpt2_ids_of_unseen_tokens(tmp_path):
     assert marked[1:] == [-1 - i for i in unseen] and marked[0] == tokenizer.encode("the")[0]
     # The bag of one unseen token, worked out from the hash's definition in plain integers.
     a_bucket, b_bucket, a_sign, b_sign = model.unseen_coefficients.tolist()
-    expected = np.zeros(4096)
+    expected, reserved = np.zeros(4096), 1024  # a quarter of the dimensions are reserved
     for a, b, c, d in zip(a_bucket, b_bucket, a_sign, b_sign):
-        expected[(a * unseen[0] + b) % HASH_PRIME % 4096] += 1 if (c * unseen[0] + d) % HASH_PRIME % 2 else -1
+        bucket = reserved + (a * unseen[0] + b) % HASH_PRIME % (4096 - reserved)
+        expected[bucket] += 1 if (c * unseen[0] + d) % HASH_PRIME % 2 else -1
     with torch.inference_mode():
         bag = model.lexical(torch.tensor([[-1 - unseen[0]]]))[0].numpy()
     assert np.allclose(bag, expected / np.linalg.norm(expected), atol=1e-6)
@@ -124,15 +125,22 @@ def test_the_lexical_channel_hashes_the_gpt2_ids_of_unseen_tokens(tmp_path):
     assert loaded.fingerprint() == encoder.fingerprint()
 
 
+def save_as_before(encoder, directory, *keys) -> dict:
+    """Save `encoder` as a version before `keys` existed wrote it (its config lacks them); the config."""
+    encoder.save(directory)
+    config = json.loads((directory / "config.json").read_text())
+    for key in keys:
+        del config[key]
+    (directory / "config.json").write_text(json.dumps(config))
+    return config
+
+
 def test_a_directory_saved_before_unseen_tokens_were_hashed_keeps_its_vectors(tmp_path):
     encoder = tiny_attention_encoder()
     encoder.config.lexical_unseen = False  # what an old directory did
     texts = ["the cat sat in Zanzibar", "a dog in the park"]
     before, fingerprint = encoder.encode(texts), encoder.fingerprint()
-    encoder.save(tmp_path / "old")
-    config = json.loads((tmp_path / "old" / "config.json").read_text())
-    del config["lexical_unseen"]  # written before the key existed
-    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    config = save_as_before(encoder, tmp_path / "old", "lexical_unseen")
     loaded = load_encoder(tmp_path / "old")
     assert loaded.config.lexical_unseen is False
     assert np.array_equal(loaded.encode(texts), before)
@@ -144,6 +152,85 @@ def test_a_directory_saved_before_unseen_tokens_were_hashed_keeps_its_vectors(tm
     assert loaded.fingerprint() == old_fingerprint == fingerprint
     encoder.config.lexical_unseen = True
     assert not np.allclose(encoder.encode(texts)[0], before[0])  # the new default counts Zanzibar
+
+
+def folded_lexical_model(documents, **config):
+    """(untrained model whose lexical channel is folded on `documents`, tokenizer, id of each token string)."""
+    from embedsearch.train.attention import fold_lexical_channel
+
+    tokenizer = Gpt2Tokenizer.fit(documents)
+    model = AttentionModel(AttentionConfig(dim=8, heads=2, layers=1, ff_dim=8,
+                                           vocab_size=tokenizer.vocab_size,
+                                           **{"lexical_dim": 64, **config}))
+    fold_lexical_channel(model, tokenizer, documents)
+    return model, tokenizer, {tokenizer.token_string(i): i for i in range(4, tokenizer.vocab_size)}
+
+
+def test_the_lexical_channel_weighs_a_token_counted_n_times_by_1_plus_ln_n():
+    model, _, ids = folded_lexical_model(["Police came", "the police left", "the dog"])
+    police, Police, dog = ids[" police"], ids["Police"], ids[" dog"]
+
+    def entries(token):  # the token's fixed +-1 entries, worked out from the buffers
+        row = np.zeros(64)
+        for bucket, sign in zip(model.lexical_buckets[token].tolist(),
+                                model.lexical_signs[token].tolist()):
+            row[bucket] += sign
+        return row
+
+    weight = lambda token: float(model.lexical_weights[token])
+    # " police" three times (once as "Police": one class) and " dog" once: 1 + ln 3 and 1.
+    expected = (1 + np.log(3)) * weight(police) * entries(police) + weight(dog) * entries(dog)
+    with torch.inference_mode():
+        bag = model.lexical(torch.tensor([[police, Police, police, dog, 0, 0]]))[0].numpy()
+    assert np.allclose(bag, expected / np.linalg.norm(expected), atol=1e-6)
+    # Counted per text: the same tokens beside another text in the batch give the same row.
+    with torch.inference_mode():
+        batch = model.lexical(torch.tensor([[dog, dog, 0, 0, 0, 0],
+                                            [police, Police, police, dog, 0, 0]]))
+    assert torch.allclose(batch[1], torch.from_numpy(bag), atol=1e-6)
+
+
+def test_with_every_class_in_a_reserved_dimension_the_bag_is_exact_sublinear_tf_idf():
+    documents = ["Police came to the river", "the police left the river bank",
+                 "the dog ran", "a dog and a police dog"]
+    model, tokenizer, _ = folded_lexical_model(documents, lexical_dim=128, lexical_reserved=0.5)
+    # Fewer classes than the 64 reserved dimensions: each class holds one alone.
+    classes = {}
+    for token_id in range(4, tokenizer.vocab_size):
+        classes.setdefault(tokenizer.token_string(token_id).strip().lower(), token_id)
+    slots = {int(model.lexical_buckets[i, 0]) for i in classes.values()}
+    assert len(slots) == len(classes) and max(slots) < 64
+    assert all(len(set(model.lexical_buckets[i].tolist())) == 1 for i in classes.values())
+
+    def tf_idf(text):  # by hand: (1 + ln n) * (ln((1 + N) / (1 + df)) + 1) per class
+        words = [tokenizer.token_string(i).strip().lower() for i in tokenizer.encode(text)]
+        row = np.zeros(len(classes))
+        for column, word in enumerate(classes):
+            n = words.count(word)
+            df = sum(word in [tokenizer.token_string(i).strip().lower()
+                              for i in tokenizer.encode(document)] for document in documents)
+            row[column] = (1 + np.log(n)) * (np.log(5 / (1 + df)) + 1) if n else 0.0
+        return row / np.linalg.norm(row)
+
+    texts = ["the police dog ran to the police", "a dog by the river bank", "Police came"]
+    ids = padded_batch(tokenizer.encode_batch(texts), 64)
+    with torch.inference_mode():
+        bags = model.lexical(ids).double().numpy()
+    expected = np.array([tf_idf(text) for text in texts])
+    assert np.allclose(bags @ bags.T, expected @ expected.T, atol=1e-6)
+
+
+def test_a_directory_saved_before_sublinear_counts_and_reserved_dimensions_keeps_its_vectors(tmp_path):
+    old = tiny_attention_encoder(lexical_tf="raw", lexical_reserved=0.0)  # what it did
+    texts = ["the cat sat on the mat with the other cat", "a dog in the park"]
+    before, fingerprint = old.encode(texts), old.fingerprint()
+    save_as_before(old, tmp_path / "old", "lexical_tf", "lexical_reserved")
+    loaded = load_encoder(tmp_path / "old")
+    assert loaded.config.lexical_tf == "raw" and loaded.config.lexical_reserved == 0.0
+    assert "lexical_classes" not in loaded.model.state_dict()
+    assert np.array_equal(loaded.encode(texts), before)
+    assert loaded.fingerprint() == fingerprint  # indexes built with it still match
+    assert not np.allclose(tiny_attention_encoder().encode(texts)[0], before[0])
 
 
 def test_texts_with_no_known_token_cannot_be_encoded():
@@ -299,14 +386,7 @@ def test_cli_trains_and_reports(corpus, tmp_path):
 
 
 def test_the_trained_lexical_channel_folds_case_and_weighs_by_idf():
-    from embedsearch.train.attention import fold_lexical_channel
-
-    documents = ["Police came", "the police left", "the dog"]
-    tokenizer = Gpt2Tokenizer.fit(documents)
-    model = AttentionModel(AttentionConfig(dim=8, heads=2, layers=1, ff_dim=8, lexical_dim=64,
-                                           vocab_size=tokenizer.vocab_size))
-    fold_lexical_channel(model, tokenizer, documents)
-    ids = {tokenizer.token_string(i): i for i in range(4, tokenizer.vocab_size)}
+    model, tokenizer, ids = folded_lexical_model(["Police came", "the police left", "the dog"])
     police, Police = ids[" police"], ids["Police"]
     assert torch.equal(model.lexical_buckets[police], model.lexical_buckets[Police])
     assert torch.equal(model.lexical_signs[police], model.lexical_signs[Police])

@@ -20,9 +20,13 @@ id owns `LEXICAL_HASHES` fixed random +-1 entries among `lexical_dim`
 dimensions (feature hashing), weighted by the token's inverse document
 frequency (tokens differing only in case share their entries; the trainer
 sets both, `train.attention.fold_lexical_channel`; directories trained
-before weigh by smooth inverse frequency), summed over the text and
-L2-normalised, i.e. a random projection of the text's weighted bag of
-tokens, what TF-IDF scores. A dense 128-d
+before weigh by smooth inverse frequency) and by 1 + ln n for a token
+counted n times in the text (`lexical_tf`), summed over the text and
+L2-normalised, i.e. a random projection of the text's bag of tokens weighed
+as TF-IDF with sublinear tf weighs it. Hashing adds noise to every cosine,
+so the first `lexical_reserved` share of the dimensions each hold one of the
+training corpus' weightiest tokens alone, exactly (figures in
+docs/encoders-results.md). A dense 128-d
 vector cannot keep apart the thousands of rare names and terms that tell
 two documents apart; this channel keeps them, and the transformer adds what
 words alone miss (paraphrase, topic). The text's vector is the concatenation

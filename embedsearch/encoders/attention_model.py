@@ -50,18 +50,28 @@ class AttentionModel(nn.Module):
                     output.bias.zero_()
         self.lexical_dim = config.lexical_dim
         self.lexical_share = config.lexical_share
+        self.sublinear, self.reserved = False, 0
         if config.lexical_dim:
             # Buffers, not parameters: saved with the weights, never trained. The weights
             # start at 1 for real tokens; the trainer sets smooth inverse frequencies.
             generator = torch.Generator().manual_seed(config.lexical_dim)
             shape = (config.vocab_size, LEXICAL_HASHES)
+            # Tokens are hashed into [reserved, lexical_dim); the trainer gives each of the
+            # corpus' weightiest token classes one of the reserved dimensions alone.
+            self.reserved = config.reserved_dims()
             self.register_buffer("lexical_buckets",                            # (V, H)
-                                 torch.randint(0, config.lexical_dim, shape, generator=generator))
+                                 torch.randint(self.reserved, config.lexical_dim, shape,
+                                               generator=generator))
             signs = torch.randint(0, 2, shape, generator=generator)
             self.register_buffer("lexical_signs", signs.float() * 2 - 1)      # (V, H) of +-1
             weights = torch.ones(config.vocab_size)
             weights[:FIRST_TOKEN_ID] = 0.0  # padding, unknown and markers say nothing
             self.register_buffer("lexical_weights", weights)                  # (V,)
+            self.sublinear = config.lexical_tf == "sublinear"
+            if self.sublinear:
+                # The class each token is counted in (tokens differing only in case: one class;
+                # the trainer sets them). Its own id until then.
+                self.register_buffer("lexical_classes", torch.arange(config.vocab_size))  # (V,)
             # (a, b) of the universal hashes (a * id + b) mod p of unseen tokens: bucket, then
             # sign, for each of the H entries. Derived from lexical_dim, never saved.
             coefficients = torch.randint(1, HASH_PRIME, (4, LEXICAL_HASHES), generator=generator)
@@ -83,9 +93,26 @@ class AttentionModel(nn.Module):
         """Buckets (N, H) and +-1 signs (N, H) of unseen tokens' raw ids (N,) >= 0."""
         a_bucket, b_bucket, a_sign, b_sign = self.unseen_coefficients.unsqueeze(1)  # each (1, H)
         raw = raw_ids.unsqueeze(-1)                                       # (N, 1)
-        buckets = (a_bucket * raw + b_bucket) % HASH_PRIME % self.lexical_dim
+        buckets = (a_bucket * raw + b_bucket) % HASH_PRIME % (self.lexical_dim - self.reserved)
+        buckets = buckets + self.reserved
         signs = ((a_sign * raw + b_sign) % HASH_PRIME % 2).float() * 2 - 1
         return buckets, signs
+
+    def sublinear_factors(self, token_ids):
+        """(B, T) ids -> (B, T) factors (1 + ln n) / n, n the count of the token's class in its text.
+
+        Each of the n occurrences of a class then adds 1/n of 1 + ln n, so the
+        bag weighs the class by 1 + ln n (TF-IDF's sublinear tf) instead of n:
+        a word repeated ten times counts 3.3 times, not 10.
+        """
+        seen = token_ids.clamp(min=0)                                     # (B, T)
+        keys = torch.where(token_ids < 0, token_ids, self.lexical_classes[seen])  # (B, T)
+        keys = keys - keys.min()                                          # (B, T) >= 0
+        rows = torch.arange(token_ids.shape[0], device=token_ids.device).unsqueeze(1)  # (B, 1)
+        _, inverse, counts = torch.unique(rows * (int(keys.max()) + 1) + keys,
+                                          return_inverse=True, return_counts=True)
+        counts = counts[inverse].double()                                 # (B, T) n per token
+        return (1 + torch.log(counts)) / counts                           # (B, T)
 
     def lexical(self, token_ids):
         """The hashed bag of tokens: (B, T) ids -> (B, lexical_dim) unit rows."""
@@ -98,13 +125,15 @@ class AttentionModel(nn.Module):
         if unseen.any():
             buckets[unseen], signs[unseen] = self.unseen_hashes(-1 - token_ids[unseen])
             weights[unseen] = 1.0  # smooth inverse frequency of a token with no count
+        if self.sublinear:
+            weights = weights * self.sublinear_factors(token_ids)           # (B, T) float64
         buckets = buckets.reshape(batch, length * LEXICAL_HASHES)          # (B, T*H)
         values = (signs * weights.unsqueeze(-1)).reshape(batch, -1)       # (B, T*H)
         # Summed in float64: the order of a long text's thousands of additions then does not
         # show in its float32 row, whatever batch the text is encoded in.
         bag = torch.zeros(batch, self.lexical_dim, dtype=torch.float64, device=values.device)
         bag.scatter_add_(1, buckets, values.double())
-        return F.normalize(bag, dim=-1).to(values.dtype)                  # (B, L) unit rows
+        return F.normalize(bag, dim=-1).to(signs.dtype)                   # (B, L) unit rows
 
     def mixed(self, token_ids, share: float):
         """(B, T) ids -> (B, dim + lexical_dim) unit rows: sqrt(1 - share) semantic, sqrt(share) lexical."""

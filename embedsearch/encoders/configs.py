@@ -21,6 +21,7 @@ from ..errors import EncoderError
 from .tokenizers import FIRST_TOKEN_ID
 
 LEXICAL_HASHES = 8  # nonzero entries per token in the attention encoder's lexical channel
+LEXICAL_TFS = ("sublinear", "raw")  # how the lexical channel weighs a token counted n times
 POOLINGS = ("embedding", "hidden")
 
 
@@ -65,14 +66,24 @@ class AttentionConfig:
     lexical_share: float = 0.0  # share of the cosine from the lexical channel (the trainer sets it)
     # The lexical channel hashes the raw GPT-2 id of a token unseen in training (else it drops it).
     lexical_unseen: bool = True
+    # How a token counted n times in a text weighs in the lexical channel: 'sublinear', 1 + ln n
+    # (as TF-IDF's sublinear_tf), or 'raw', n.
+    lexical_tf: str = "sublinear"
+    lexical_reserved: float = setting(0.25, "Share of the lexical channel's dimensions that each "
+                                           "hold one of the training corpus' weightiest tokens "
+                                           "alone (the other tokens are hashed into the rest).",
+                                      minimum=0.0, maximum=0.9)
 
     # Directories written before the lexical channel existed have no such keys: they had none;
-    # those written before unseen tokens were hashed dropped them.
+    # those written before unseen tokens were hashed dropped them; those written before
+    # sublinear counts counted every occurrence; before reserved dimensions, hashed every token.
     absent_in_old_directories: ClassVar[dict] = {"lexical_dim": 0, "lexical_share": 0.0,
-                                                 "lexical_unseen": False}
+                                                 "lexical_unseen": False, "lexical_tf": "raw",
+                                                 "lexical_reserved": 0.0}
     # Keys whose value here leaves them out of the fingerprint, so that an old directory keeps
     # the fingerprint its indexes were built with.
-    absent_from_old_fingerprints: ClassVar[dict] = {"lexical_unseen": False}
+    absent_from_old_fingerprints: ClassVar[dict] = {"lexical_unseen": False, "lexical_tf": "raw",
+                                                    "lexical_reserved": 0.0}
 
     def checked(self) -> "AttentionConfig":
         check_settings(self)
@@ -87,7 +98,17 @@ class AttentionConfig:
         if not 0 <= self.lexical_share <= 1:
             raise EncoderError(f"AttentionConfig.lexical_share ({self.lexical_share}) must be "
                                "in [0, 1]")
+        if self.lexical_dim and self.reserved_dims() > self.lexical_dim - LEXICAL_HASHES:
+            raise EncoderError(f"AttentionConfig.lexical_reserved ({self.lexical_reserved}) leaves "
+                               f"fewer than {LEXICAL_HASHES} hashed dimensions of {self.lexical_dim}")
+        if self.lexical_tf not in LEXICAL_TFS:
+            raise EncoderError(f"AttentionConfig.lexical_tf ({self.lexical_tf!r}) must be "
+                               f"{' or '.join(LEXICAL_TFS)}")
         return self
+
+    def reserved_dims(self) -> int:
+        """The lexical dimensions [0, reserved_dims) that each hold one token class alone."""
+        return int(self.lexical_reserved * self.lexical_dim)
 
 
 @dataclass

@@ -59,7 +59,7 @@ from ..corpus import chunk_text
 from ..corpus import read_corpus
 from ..encoders.attention import (AttentionEncoder, teacher_token_embeddings,
                                   word_vector_embeddings)
-from ..encoders.configs import AttentionConfig, check_settings, setting
+from ..encoders.configs import LEXICAL_HASHES, AttentionConfig, check_settings, setting
 from ..vectors import normalize_rows
 from ..encoders.tokenizers import (DEFAULT_BPE_VOCAB_SIZE, FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID,
                                    fit_tokenizer)
@@ -239,32 +239,70 @@ def fold_lexical_channel(model, tokenizer, documents: Sequence[str]) -> None:
     """The lexical channel's buckets and weights: case-folded tokens, weighted by IDF.
 
     Tokens whose strings are the same once stripped and lower-cased (" Police",
-    "police", " POLICE") share one set of buckets and signs, so a bag counts
-    the word whatever its case; each such class is weighted by its smoothed
-    inverse document frequency over `documents`, ln((1 + n) / (1 + df)) + 1
-    as scikit-learn's TF-IDF computes it, divided by that of a class in no
-    document, the weight an unseen token gets. Measured against the smooth
-    inverse frequencies used before, on held-out Lee articles (figures in
-    docs/encoders-results.md), the bag's cosines agree better both with
-    TF-IDF's and with a sentence encoder's. Only the saved buffers change:
-    the model reads them as before.
+    "police", " POLICE") form one class: one set of buckets and signs, one
+    count for sublinear tf, so a bag counts the word whatever its case. Each
+    class is weighted by its smoothed inverse document frequency over
+    `documents`, ln((1 + n) / (1 + df)) + 1 as scikit-learn's TF-IDF computes
+    it, divided by that of a class in no document, the weight an unseen token
+    gets. Measured against the smooth inverse frequencies used before, on
+    held-out Lee articles (figures in docs/encoders-results.md), the bag's
+    cosines agree better both with TF-IDF's and with a sentence encoder's.
+
+    Hashing thousands of classes into a few thousand dimensions adds noise to
+    every cosine (two classes sharing a bucket count as a match). The
+    classes that carry most of the documents' weight (the sum over documents
+    of their share of the document's squared norm) therefore get one of the
+    model's reserved dimensions each, all their entries in it, so that
+    between them a bag is exact; the others stay hashed into the rest. Only
+    the saved buffers change: the model reads them as before.
     """
     import torch
 
     first_of_key: dict[str, int] = {}
-    first = torch.tensor([first_of_key.setdefault(token.strip().lower(), token_id)  # (V - 4,)
-                          for token_id, token in enumerate(tokenizer.token_strings(),
-                                                           start=FIRST_TOKEN_ID)])
-    frequency = torch.zeros(tokenizer.vocab_size, dtype=torch.float64)  # documents per first token
+    first = np.array([first_of_key.setdefault(token.strip().lower(), token_id)  # (V - 4,)
+                      for token_id, token in enumerate(tokenizer.token_strings(),
+                                                       start=FIRST_TOKEN_ID)], dtype=np.int64)
+    document_classes = []  # per document: (its classes, their counts)
+    frequency = np.zeros(tokenizer.vocab_size)  # documents per class
     for ids in tokenizer.encode_batch(list(documents)):
-        present = torch.tensor(sorted({i for i in ids if i >= FIRST_TOKEN_ID}), dtype=torch.long)
-        frequency[first[present - FIRST_TOKEN_ID].unique()] += 1
+        ids = np.asarray(ids, dtype=np.int64)
+        classes, counts = np.unique(first[ids[ids >= FIRST_TOKEN_ID] - FIRST_TOKEN_ID],
+                                    return_counts=True)
+        frequency[classes] += 1
+        document_classes.append((classes, counts))
     n = len(documents)
-    idf = (torch.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (V,) <= 1
+    idf = (np.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (V,) <= 1
+    first = torch.from_numpy(first)
     with torch.no_grad():
+        if model.reserved:
+            weightiest = weightiest_classes(document_classes, idf, model.reserved, model.sublinear)
+            slots = torch.arange(len(weightiest)).unsqueeze(1)               # (K, 1)
+            model.lexical_buckets[weightiest] = slots.expand(-1, LEXICAL_HASHES)
+            # H entries in one dimension: the row's norm is sqrt(H), a hashed row's on average.
+            model.lexical_signs[weightiest] = 1 / math.sqrt(LEXICAL_HASHES)
         model.lexical_buckets[FIRST_TOKEN_ID:] = model.lexical_buckets[first]
         model.lexical_signs[FIRST_TOKEN_ID:] = model.lexical_signs[first]
-        model.lexical_weights[FIRST_TOKEN_ID:] = idf[first].float()
+        model.lexical_weights[FIRST_TOKEN_ID:] = torch.from_numpy(idf).float()[first]
+        if model.sublinear:
+            model.lexical_classes[FIRST_TOKEN_ID:] = first
+
+
+def weightiest_classes(document_classes, idf: np.ndarray, count: int, sublinear: bool):
+    """The `count` classes (a long tensor) with the largest summed share of the documents' squared norms.
+
+    `document_classes` holds, per document, its classes and their counts; a
+    class's share of a document is its squared TF-IDF weight over the sum of
+    them all. Classes in no document are left out.
+    """
+    import torch
+
+    weight = np.zeros(len(idf))  # (V,)
+    for classes, counts in document_classes:
+        squares = ((1 + np.log(counts) if sublinear else counts) * idf[classes]) ** 2
+        weight[classes] += squares / max(squares.sum(), 1e-12)
+    weight = torch.from_numpy(weight)
+    weightiest = torch.argsort(weight, descending=True)[:count]
+    return weightiest[weight[weightiest] > 0]
 
 
 def train_attention(corpus: str | Path, out: str | Path,
@@ -333,7 +371,10 @@ def train_attention(corpus: str | Path, out: str | Path,
     # Model, initialised from word vectors.
     config = replace(training.model, name=out.name, tokenizer=training.tokenizer,
                      vocab_size=tokenizer.vocab_size,
-                     lexical_share=max(training.lexical_share, 0.0))
+                     lexical_share=max(training.lexical_share, 0.0),
+                     # Reserved dimensions are given out by fold_lexical_channel (IDF weights).
+                     lexical_reserved=(training.model.lexical_reserved
+                                       if training.lexical_weights == "idf" else 0.0))
     model = AttentionEncoder.build_model(config)
     initialised = 0
     init_vectors = training.start_vectors()
