@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from embedsearch.corpus import tokenize
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.builtin import _glove_6b_50d_files, read_glove_6b_50d_words
 from embedsearch.errors import EncoderError, InputError
@@ -56,6 +57,14 @@ def test_text_is_the_mean_of_its_known_words(glove_slice):
     np.testing.assert_allclose(vector, expected / np.linalg.norm(expected), atol=1e-6)
     with pytest.raises(EncoderError, match="zzqqx qqzzx"):
         glove_slice.encode(["king", "zzqqx qqzzx"])
+    # A batch mixing unknown-only, empty and clitic texts: each row is the text's own mean.
+    texts = ["zzqqx", "The king, and zzqqx!", "", "the queen's men don't", "king"]
+    vectors, encodable = glove_slice.encode_batch(texts)
+    assert encodable.tolist() == [False, True, False, True, True]
+    assert not vectors[~encodable].any()
+    for text, row in zip(np.array(texts)[encodable], vectors[encodable]):
+        mean = glove_slice.vectors[glove_slice.rows_of(tokenize(text))].mean(axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), atol=1e-6)
 
 
 def test_unreadable_or_missing_vectors_are_clear_errors(tmp_path):

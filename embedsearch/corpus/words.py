@@ -25,8 +25,11 @@ def normalize_text(text: str) -> str:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word, clitic and punctuation tokens of `text`."""
+    text = normalize_text(text).lower()
+    if "'" not in text:  # no clitic to split off
+        return _TOKEN.findall(text)
     tokens = []
-    for token in _TOKEN.findall(normalize_text(text).lower()):
+    for token in _TOKEN.findall(text):
         clitic = _CLITIC.fullmatch(token) if "'" in token else None
         tokens.extend(clitic.groups() if clitic else (token,))
     return tokens

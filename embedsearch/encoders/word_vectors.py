@@ -84,8 +84,7 @@ class WordVectors(Encoder):
 
     def rows_of(self, tokens: Sequence[str]) -> list[int]:
         """Rows of the tokens that are in the vocabulary (unknown ones dropped)."""
-        rows = self.rows
-        return [rows[t] for t in tokens if t in rows]
+        return [row for row in map(self.rows.get, tokens) if row is not None]
 
     def unknown_words(self, text: str) -> list[str]:
         return list(dict.fromkeys(t for t in tokenize(text) if t not in self.rows))
