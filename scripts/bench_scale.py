@@ -20,7 +20,9 @@ text files; then built single-process (with 1 thread, the budget of one Ray
 worker, and with 2) and on Ray with 1 and 2 workers, for the averaged-GloVe
 encoder and (with --attention DIR) an attention encoder, whose corpus may be
 smaller (--attention-items).
-Prints items/s, wall time and peak memory of the driver and of the workers.
+Prints items/s, wall time and peak memory of the driver and of the workers;
+each build's fixed cost (Ray and its actors starting, the encoder loading) is
+timed on a 200-line corpus, and items/s past it is also given.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import numpy as np
 DIM = 128
 CENTRES = 4096
 SWEEP = "64:10,128:20,256:40,256:100,512:100"  # nprobe:rerank factor, tried on the built index
+STARTUP_LINES = 200  # the corpus whose build times a build's fixed cost
 
 
 def vm_hwm_mb(pid: str = "self") -> float:
@@ -197,8 +200,9 @@ def build_child(corpus: str, spec: str, out: str, mode: str, workers: int) -> No
 
         from embedsearch.distributed import RayEngine
 
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=512 * 2**20)
+        # The object store Ray sizes for itself, as `build --ray` leaves it: a store made too
+        # small spills the encoded batches to disk and reads them back, on the same 2 cores.
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         watch = WorkerWatch()
         with RayEngine(workers=workers) as engine:
             report = build_corpus_index(corpus, encoder, out, overwrite=True, show_progress=False,
@@ -225,23 +229,40 @@ def bench_corpus(args) -> list[dict]:
             if not attention_corpus.exists():
                 make_corpus(attention_corpus, args.attention_items)
         encoders.append(("attention", args.attention, attention_corpus))
+    # The fixed cost of a build (starting Ray and its actors, loading the encoder, publishing)
+    # is timed on the first STARTUP_LINES lines, so the rate past it can be told apart.
+    startup_corpus = out / "corpus-startup"
+    if not startup_corpus.exists():
+        startup_corpus.mkdir(parents=True)
+        with open(next(corpus.glob("*.txt"))) as lines:
+            (startup_corpus / "part0.txt").write_text("".join(next(lines) for _ in range(STARTUP_LINES)))
     results = []
     if args.only:
         encoders = [entry for entry in encoders if entry[0].startswith(args.only)]
     for label, spec, lines in encoders:
-        for mode, workers in [("local", 1), ("local", 2), ("ray", 1), ("ray", 2)]:
-            run = subprocess.run([sys.executable, __file__, "child", str(lines), spec,
-                                  str(out / f"{label}-{mode}{workers}"), mode, str(workers)],
-                                 capture_output=True, text=True)
-            if run.returncode:
-                raise SystemExit(run.stderr[-2000:])
-            result = json.loads(run.stdout.strip().splitlines()[-1])
+        for mode, workers in [(mode.rstrip("12"), int(mode[-1])) for mode in args.modes.split(",")]:
+            name = f"{label}-{mode}{workers}"
+            startup = build_in_child(startup_corpus, spec, out / f"{name}-startup", mode, workers)
+            result = build_in_child(lines, spec, out / name, mode, workers)
+            past_startup = result["seconds"] - startup["seconds"]
             result.update(encoder=label,
                           mode=f"local, {workers} thread(s)" if mode == "local" else f"ray x{workers}",
-                          items_per_s=round(result["items"] / result["seconds"]))
+                          items_per_s=round(result["items"] / result["seconds"]),
+                          startup_s=round(startup["seconds"], 1),
+                          items_per_s_past_startup=round((result["items"] - startup["items"])
+                                                         / past_startup))
             results.append(result)
             print(json.dumps(result), flush=True)
     return results
+
+
+def build_in_child(corpus: Path, spec: str, out: Path, mode: str, workers: int) -> dict:
+    """`build_child`'s figures, from a fresh process."""
+    run = subprocess.run([sys.executable, __file__, "child", str(corpus), spec, str(out), mode,
+                          str(workers)], capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(run.stderr[-2000:])
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -265,6 +286,8 @@ def main() -> None:
                         help="items of the attention encoder's corpus (default: --items)")
     corpus.add_argument("--only", choices=["glove", "attention"],
                         help="run one encoder's builds only")
+    corpus.add_argument("--modes", default="local1,local2,ray1,ray2",
+                        help="builds to run: local (1 or 2 threads), ray (1 or 2 workers)")
     child = commands.add_parser("child", help="(internal) one build in a fresh process")
     for name in ("corpus", "spec", "out", "mode"):
         child.add_argument(name)
