@@ -240,7 +240,7 @@ def bench_corpus(args) -> list[dict]:
     if args.only:
         encoders = [entry for entry in encoders if entry[0].startswith(args.only)]
     for label, spec, lines in encoders:
-        for mode, workers in [(mode.rstrip("12"), int(mode[-1])) for mode in args.modes.split(",")]:
+        for mode, workers in args.modes:
             name = f"{label}-{mode}{workers}"
             startup = build_in_child(startup_corpus, spec, out / f"{name}-startup", mode, workers)
             result = build_in_child(lines, spec, out / name, mode, workers)
@@ -254,6 +254,15 @@ def bench_corpus(args) -> list[dict]:
             results.append(result)
             print(json.dumps(result), flush=True)
     return results
+
+
+def build_modes(text: str) -> list[tuple[str, int]]:
+    """'local1,ray2' -> [('local', 1), ('ray', 2)]."""
+    modes = [(name[:-1], int(name[-1])) for name in text.split(",")
+             if name in ("local1", "local2", "ray1", "ray2")]
+    if len(modes) != len(text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r}: use local1, local2, ray1 or ray2, comma-separated")
+    return modes
 
 
 def build_in_child(corpus: Path, spec: str, out: Path, mode: str, workers: int) -> dict:
@@ -286,8 +295,9 @@ def main() -> None:
                         help="items of the attention encoder's corpus (default: --items)")
     corpus.add_argument("--only", choices=["glove", "attention"],
                         help="run one encoder's builds only")
-    corpus.add_argument("--modes", default="local1,local2,ray1,ray2",
-                        help="builds to run: local (1 or 2 threads), ray (1 or 2 workers)")
+    corpus.add_argument("--modes", type=build_modes, default=build_modes("local1,local2,ray1,ray2"),
+                        help="builds to run, comma-separated: local1, local2 (threads), ray1, ray2 "
+                             "(workers)")
     child = commands.add_parser("child", help="(internal) one build in a fresh process")
     for name in ("corpus", "spec", "out", "mode"):
         child.add_argument(name)
