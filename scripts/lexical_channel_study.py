@@ -26,16 +26,14 @@ VARIANTS = [("raw", 0.0), ("sublinear", 0.0), ("sublinear", 0.25), ("sublinear",
             ("sublinear", 0.75)]
 
 
-def lexical_encode(documents: list[str], tf: str, reserved: float, dim: int):
+def lexical_encode(tokenizer, documents: list[str], tf: str, reserved: float, dim: int):
     """texts -> the lexical channel's unit rows, for an untrained model folded on `documents`."""
     import torch
 
     from embedsearch.encoders.attention_model import AttentionModel
     from embedsearch.encoders.configs import AttentionConfig
-    from embedsearch.encoders.tokenizers import fit_tokenizer
     from embedsearch.train.attention import fold_lexical_channel, padded_batch
 
-    tokenizer = fit_tokenizer("gpt2", documents)
     model = AttentionModel(AttentionConfig(vocab_size=tokenizer.vocab_size, lexical_dim=dim,
                                            lexical_tf=tf, lexical_reserved=reserved)).eval()
     fold_lexical_channel(model, tokenizer, documents)
@@ -45,14 +43,14 @@ def lexical_encode(documents: list[str], tf: str, reserved: float, dim: int):
         with torch.inference_mode():
             return np.vstack([model.lexical(padded_batch(lists[start:start + 32], 1 << 16)).numpy()
                               for start in range(0, len(lists), 32)])
-    return encode, tokenizer
+    return encode
 
 
 def main(argv=None) -> int:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from embedsearch.encoders import load_encoder
-    from embedsearch.encoders.tokenizers import FIRST_TOKEN_ID
+    from embedsearch.encoders.tokenizers import FIRST_TOKEN_ID, fit_tokenizer
     from embedsearch.evaluate.graded import graded_correlation, nested_grades
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -77,7 +75,7 @@ def main(argv=None) -> int:
     print("|---|---:|---:|")
     words = TfidfVectorizer(sublinear_tf=True).fit(documents)
     row("exact TF-IDF, words, sublinear tf", lambda texts: words.transform(list(texts)))
-    _, tokenizer = lexical_encode(documents, "sublinear", 0.0, args.lexical_dim)
+    tokenizer = fit_tokenizer("gpt2", documents)  # the compact GPT-2 BPE training fits
     strings = [token.strip().lower() for token in tokenizer.token_strings()]
 
     def tokens_of(text: str) -> list[str]:
@@ -89,7 +87,7 @@ def main(argv=None) -> int:
         row(f"exact TF-IDF, case-folded GPT-2 tokens, {'sublinear' if sublinear else 'raw'} tf",
             lambda texts: exact.transform(list(texts)))
     for tf, reserved in VARIANTS:
-        encode, _ = lexical_encode(documents, tf, reserved, args.lexical_dim)
+        encode = lexical_encode(tokenizer, documents, tf, reserved, args.lexical_dim)
         row(f"hashed into {args.lexical_dim}, {tf} tf, reserved {reserved}", encode)
     return 0
 

@@ -262,14 +262,15 @@ def fold_lexical_channel(model, tokenizer, documents: Sequence[str]) -> None:
     first = np.array([first_of_key.setdefault(token.strip().lower(), token_id)  # (V - 4,)
                       for token_id, token in enumerate(tokenizer.token_strings(),
                                                        start=FIRST_TOKEN_ID)], dtype=np.int64)
-    document_classes = []  # per document: (its classes, their counts)
+    document_classes = []  # per document: (its classes, their counts); kept for reserved dims only
     frequency = np.zeros(tokenizer.vocab_size)  # documents per class
     for ids in tokenizer.encode_batch(list(documents)):
         ids = np.asarray(ids, dtype=np.int64)
         classes, counts = np.unique(first[ids[ids >= FIRST_TOKEN_ID] - FIRST_TOKEN_ID],
                                     return_counts=True)
         frequency[classes] += 1
-        document_classes.append((classes, counts))
+        if model.reserved:
+            document_classes.append((classes, counts))
     n = len(documents)
     idf = (np.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (V,) <= 1
     first = torch.from_numpy(first)
