@@ -3,9 +3,9 @@
 Rows: TF-IDF (scikit-learn, fitted on the training corpus), averaged GloVe
 6B 50d (built-in), averaged word2vec and the token+position embedder
 (trained on the training corpus; token+position with the compact GPT-2 BPE
-and with its own trained BPE), the attention encoder (its defaults, its own
-BPE, and distilled from all-MiniLM-L6-v2, each also with the previous
-version's defaults: `-before`) and all-MiniLM-L6-v2 itself.
+and with its own trained BPE), the attention encoder (its defaults and the
+previous version's, `-before`, each with three seeds; its own BPE; distilled
+from all-MiniLM-L6-v2) and all-MiniLM-L6-v2 itself.
 Every trained row learns from the same ~240 Lee articles
 (`heldout_tasks.write_split`) and is scored on the three held-out tasks of
 `heldout_tasks.py` (Lee chunk retrieval, newsgroup graded similarity,
@@ -36,16 +36,16 @@ from pathlib import Path
 from choose_attention_defaults import train_variant
 from heldout_tasks import Tasks, encoder_encode, tfidf_encode, write_split
 
-from embedsearch.encoders.configs import AttentionConfig
-
 TEACHER = "all-minilm-l6-v2"
-# "-before": the defaults of the previous version (its lexical channel counted every occurrence
-# of a token and hashed every token), trained and timed in the same run.
-BEFORE = AttentionConfig(lexical_tf="raw", lexical_reserved=0.0)
-ATTENTION = {"attention": {}, "attention-before": {"model": BEFORE},
+# "-before": the defaults of the previous version (with no teacher, four passes at temperature
+# 0.05), trained and timed in the same run. Seeds 2 and 3 show how much of a difference the
+# draw of pairs and initial weights makes.
+BEFORE = {"epochs": 4, "temperature": 0.05}
+ATTENTION = {"attention": {}, "attention-seed2": {"seed": 2}, "attention-seed3": {"seed": 3},
+             "attention-before": BEFORE, "attention-before-seed2": {**BEFORE, "seed": 2},
+             "attention-before-seed3": {**BEFORE, "seed": 3},
              "attention-bpe": {"tokenizer": "bpe"},
-             "attention-distilled": {"teacher": TEACHER},
-             "attention-distilled-before": {"teacher": TEACHER, "model": BEFORE}}
+             "attention-distilled": {"teacher": TEACHER}}
 ROWS = ("tfidf", "glove", "word2vec", "token-position", "token-position-bpe", *ATTENTION, "minilm")
 
 

@@ -53,7 +53,8 @@ def test_the_pool_holds_chunks_views_and_documents(teacher_dir):
 
 
 def test_the_student_moves_towards_the_teacher(corpus, teacher_dir, tmp_path):
-    settings = dict(TINY, lexical_dim=0, epochs=3, steps_per_epoch=8)
+    # The same schedule with and without the teacher (alone, the defaults would differ).
+    settings = dict(TINY, lexical_dim=0, epochs=3, steps_per_epoch=8, temperature=0.05)
     taught = train_attention(corpus, tmp_path / "taught",
                              training_of(AttentionTraining, teacher=str(teacher_dir),
                                          distill_weight=50.0, **settings), show_progress=False)
@@ -111,3 +112,11 @@ def test_init_vectors_teacher_needs_a_teacher(corpus, tmp_path):
             TINY, init_vectors="teacher")), show_progress=False)
     assert AttentionTraining().start_vectors() == "glove-6b-50d"
     assert AttentionTraining(teacher="all-minilm-l6-v2").start_vectors() == "teacher"
+
+
+def test_zero_epochs_and_temperature_follow_the_teacher():
+    alone, taught = AttentionTraining().resolved(), AttentionTraining(teacher="t").resolved()
+    assert (alone.epochs, alone.temperature) == (1, 0.2)
+    assert (taught.epochs, taught.temperature) == (4, 0.05)
+    chosen = AttentionTraining(epochs=3, temperature=0.1, teacher="t").resolved()
+    assert (chosen.epochs, chosen.temperature) == (3, 0.1)

@@ -20,8 +20,9 @@ checkpoint after every epoch, `--resume`), save.
   chunks, two augmented views of one chunk, labelled pairs if given), each
   pair of a batch from a different document.
 - An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
-  training time does not grow with the corpus (the defaults: 4 x 100 steps
-  of 64 pairs; times in docs/benchmarks.md).
+  training time does not grow with the corpus (the defaults: 100 steps of
+  64 pairs, 4 x 100 with a teacher: `AttentionTraining.resolved`; times in
+  docs/benchmarks.md).
 - The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`),
   on the transformer's channel. The lexical channel (`lexical_dim`, see
   `encoders/attention.py`) has no trained weights: its tokens are case-folded
@@ -74,6 +75,9 @@ LEXICAL_SHARES = tuple(tenths / 10 for tenths in range(11))
 DEFAULT_LEXICAL_SHARE = 0.8  # when the validation documents are too few to choose on
 MIN_CHOICE_DOCUMENTS = 5
 AUTO_VECTORS, TEACHER_VECTORS, DEFAULT_VECTORS = "auto", "teacher", "glove-6b-50d"
+# What epochs and temperature of 0 mean (`AttentionTraining.resolved`).
+ALONE_RECIPE = {"epochs": 1, "temperature": 0.2}
+TEACHER_RECIPE = {"epochs": 4, "temperature": 0.05}
 
 
 @dataclass
@@ -100,14 +104,16 @@ class AttentionTraining:
                                    maximum=0.9)
     chunk_words: int = setting(48, "Documents are cut into chunks of about this many words.",
                                minimum=1)
-    epochs: int = setting(4, "Passes of steps_per_epoch batches.", minimum=1)
+    epochs: int = setting(0, "Passes of steps_per_epoch batches (0: 1 alone, 4 with a teacher).",
+                          minimum=0)
     steps_per_epoch: int = setting(100, "Batches per epoch (fixed, whatever the corpus size).",
                                    minimum=1)
     batch_size: int = setting(64, "Pairs per batch; the other pairs are each pair's negatives.",
                               minimum=2)
     learning_rate: float = setting(3e-4, "Peak AdamW learning rate.")
     warmup_steps: int = 50
-    temperature: float = setting(0.05, "InfoNCE temperature (cosines are divided by it).")
+    temperature: float = setting(0.0, "InfoNCE temperature: cosines are divided by it (0: 0.2 "
+                                      "alone, 0.05 with a teacher).", minimum=0.0)
     window: int = 2
     neighbour_share: float = 0.7
     word_dropout: float = 0.1
@@ -134,8 +140,8 @@ class AttentionTraining:
             raise InputError(f"AttentionTraining.min_count must be at least 1, got {self.min_count}")
         if self.tokenizer not in ("gpt2", "bpe"):
             raise InputError(f"unknown tokenizer {self.tokenizer!r}: use gpt2 or bpe")
-        if self.temperature <= 0 or self.learning_rate <= 0:
-            raise InputError("temperature and learning_rate must be positive")
+        if self.learning_rate <= 0:
+            raise InputError("learning_rate must be positive")
         if not (0 <= self.word_dropout < 1 and 0 < self.min_crop <= 1 and 0 <= self.neighbour_share <= 1):
             raise InputError("word_dropout must be in [0, 1), min_crop in (0, 1], neighbour_share in [0, 1]")
         if self.lexical_weights not in ("idf", "sif"):
@@ -144,6 +150,20 @@ class AttentionTraining:
             raise InputError("init_vectors 'teacher' needs a teacher: give one (teacher), or "
                              "start from word vectors")
         return self
+
+    def resolved(self) -> "AttentionTraining":
+        """A copy with `epochs` and `temperature` of 0 set by whether there is a teacher.
+
+        Alone: one pass at temperature 0.2, the best of the runs on held-out
+        tasks. More passes teach the transformer a small corpus' own topics:
+        on held-out articles its cosines then agree less with a sentence
+        encoder's, and the mixed vectors retrieve no better. With a teacher:
+        four passes at 0.05, which the distillation needs (figures in
+        docs/encoders-results.md).
+        """
+        recipe = TEACHER_RECIPE if self.teacher else ALONE_RECIPE
+        return replace(self, **{name: value for name, value in recipe.items()
+                                if not getattr(self, name)})
 
     def start_vectors(self) -> str:
         """`init_vectors` with 'auto' resolved."""
@@ -317,6 +337,7 @@ def train_attention(corpus: str | Path, out: str | Path,
     from .losses import info_nce  # torch: imported when training starts, not with the CLI
 
     training = (training or AttentionTraining()).checked()
+    training = training.resolved()
     out = Path(out)
     seed_everything(training.seed)
 
