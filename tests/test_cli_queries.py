@@ -210,7 +210,9 @@ def test_ctrl_c_prints_what_was_kept_and_exits_130(word_index_path, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "embedsearch", "neighbors", "-", "--index", str(word_index_path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        cwd=tmp_path)
+        cwd=tmp_path,
+        # A shell's background job (`make test &`) ignores SIGINT, and so would the child.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     process.stdin.write("king\n")
     process.stdin.flush()
     time.sleep(3)  # the index is open and the command waits for more lines
