@@ -10,7 +10,7 @@ Variants are AttentionTraining fields changed from the defaults, e.g.
         --variant share0=lexical_share:0 --variant teacher=teacher:all-minilm-l6-v2
 
 (a value is read as JSON when it parses, else kept as a string; `model.dim:256` sets a
-model size). Trained
+model size); `--split-seed N` holds out another fifth of the articles. Trained
 encoders are kept in the work directory and reused; delete one to retrain.
 """
 
@@ -69,6 +69,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", action="append", default=[], help="NAME=field:value,...")
     parser.add_argument("--channels", action="store_true",
                         help="also score each variant's transformer and lexical channels alone")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the held-out fifth of the Lee articles (heldout_tasks.write_split)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--teacher", default="all-minilm-l6-v2",
                         help="every row's lee_agreement is with this encoder ('' for none)")
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
     from embedsearch.encoders import load_encoder
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    train_path = write_split(args.workdir)
+    train_path = write_split(args.workdir, seed=args.split_seed)
     tasks = Tasks.load(args.workdir)
     reference = (encoder_encode(load_encoder(args.teacher))(tasks.lee_articles) if args.teacher
                  else None)
