@@ -123,7 +123,7 @@ def test_killed_reindex_leaves_the_old_index_usable(tmp_path):
         import sys, time
         from embedsearch.index import IndexWriter
         writer = IndexWriter.reindex({str(path)!r}, index_type="hnsw")
-        writer._flush()
+        writer.flush()
         print("written", flush=True)
         time.sleep(60)
     """)], stdout=subprocess.PIPE, text=True)

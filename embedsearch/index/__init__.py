@@ -2,7 +2,8 @@
 
 from .manifest import EncoderInfo, Manifest
 from .paths import indexes_home, resolve_index_path
-from .store import Hit, Index, IndexWriter
+from .reader import Hit, Index
+from .writer import IndexWriter
 
 __all__ = ["EncoderInfo", "Hit", "Index", "IndexWriter", "Manifest", "indexes_home",
            "resolve_index_path"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import EmbedsearchError
 from .describe import compaction_due
 from .paths import indexes_home
-from .store import Index
+from .reader import Index
 
 
 def iso_time(seconds: float) -> str:

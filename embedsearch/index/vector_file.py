@@ -23,18 +23,23 @@ from ..errors import InputError
 VECTOR_FILES = {"float32": "vectors.f32", "float16": "vectors.f16"}
 
 
+def check_vector_dtype(dtype: str) -> None:
+    """An InputError unless `dtype` is a storage the vector file knows (float32, float16)."""
+    if dtype not in VECTOR_FILES:
+        raise InputError(f"unknown vector storage {dtype!r}: use float32 or float16")
+
+
 def vector_file_name(dtype: str) -> str:
-    try:
-        return VECTOR_FILES[dtype]
-    except KeyError:
-        raise InputError(f"unknown vector storage {dtype!r}: use float32 or float16") from None
+    """The file name of a version's vectors stored as `dtype`: vectors.f32 or vectors.f16."""
+    check_vector_dtype(dtype)
+    return VECTOR_FILES[dtype]
 
 
 class VectorFile:
     """Fixed-size rows of `dim` numbers; reads always return float32."""
 
     def __init__(self, path: Path, dim: int, dtype: str = "float32", *, writable: bool = False):
-        vector_file_name(dtype)
+        check_vector_dtype(dtype)
         self.path = Path(path)
         self.dim = dim
         self.dtype = np.dtype(dtype)

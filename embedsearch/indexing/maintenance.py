@@ -15,7 +15,7 @@ from typing import Sequence
 from ..index import versions
 from ..index.manifest import Manifest
 from ..index.paths import resolve_index_path
-from ..index.store import IndexWriter
+from ..index.writer import IndexWriter
 
 
 def reindex(name_or_path: str | Path, index_type: str, *, index_params: dict | None = None,
