@@ -238,3 +238,96 @@ def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path
     (path / "CURRENT").write_text("../../elsewhere\n")
     with pytest.raises(IndexCorruptError, match="does not name a version"):
         Index.open(path)
+
+
+def tamper(live, change) -> None:
+    """Apply `change(manifest)` to a version's manifest and write it back with a valid checksum."""
+    manifest = Manifest.read(live)
+    change(manifest)
+    manifest.write(live)
+
+
+def test_manifest_files_outside_the_version_are_refused(tmp_path):
+    """A manifest naming /etc/passwd (with its true size and CRC), a path into a subfolder, or a
+    symbolic link out of the folder (same bytes as the real file) is refused before any read."""
+    path = build(tmp_path / "idx", 10)
+    live = versions.current_version(path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    record = {"bytes": (outside / "passwd").stat().st_size,
+              "crc32": checksums.crc32_of(outside / "passwd")}
+    for name in (str(outside / "passwd"), "../../outside/passwd", "sub/items.db"):
+        tamper(live, lambda manifest: manifest.files.update({name: record}))
+        with pytest.raises(IndexCorruptError, match="not a file of the version folder"):
+            Index.open(path)
+        tamper(live, lambda manifest: manifest.files.pop(name))
+    with Index.open(path) as index:
+        assert index.count == 10
+    (live / "items.db").rename(outside / "items.db")
+    (live / "items.db").symlink_to(outside / "items.db")
+    with pytest.raises(IndexCorruptError, match="items.db is a symbolic link"):
+        Index.open(path)
+    with pytest.raises(IndexCorruptError, match="items.db is a symbolic link"):
+        IndexWriter.update(path)
+    assert not list(path.glob(versions.TMP_PREFIX + "*"))
+
+
+def test_files_that_never_end_fail_at_once(tmp_path):
+    """Files a read would never finish: a manifest naming `../../../../dev/zero` recorded as 0
+    bytes (its size as stat sees it), a format 1 manifest (no checksums) whose FAISS file is a
+    link to /dev/zero, CURRENT linked to /dev/zero, a manifest that is a FIFO (opening it blocks
+    until a writer comes). A child process opens each and must print one clear error per index
+    well within the timeout."""
+    indexes = [build(tmp_path / name, 10) for name in ("zero", "faiss", "current", "fifo")]
+    live = [versions.current_version(path) for path in indexes]
+    zero = "../" * len(live[0].parts) + "dev/zero"
+    tamper(live[0], lambda manifest: manifest.files.update({zero: {"bytes": 0, "crc32": 0}}))
+    (live[1] / "index.faiss").unlink()
+    (live[1] / "index.faiss").symlink_to("/dev/zero")
+    tamper(live[1], lambda manifest: manifest.files.clear())
+    text = (live[1] / "manifest.json").read_text()
+    (live[1] / "manifest.json").write_text(text.replace('"format_version": 2',
+                                                        '"format_version": 1'))
+    (indexes[2] / "CURRENT").unlink()
+    (indexes[2] / "CURRENT").symlink_to("/dev/zero")
+    (live[3] / "manifest.json").unlink()
+    os.mkfifo(live[3] / "manifest.json")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from embedsearch.errors import IndexCorruptError
+        from embedsearch.index import Index
+        for path in sys.argv[1:]:
+            try:
+                Index.open(path)
+            except IndexCorruptError as error:
+                print(error)
+    """)
+    done = subprocess.run([sys.executable, "-c", code, *map(str, indexes)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4, done.stdout
+    assert "not a file of the version folder" in lines[0]
+    assert "index.faiss is a symbolic link" in lines[1]
+    assert "CURRENT is a symbolic link" in lines[2]
+    assert "manifest.json is not a regular file" in lines[3]
+
+
+def test_tombstones_claiming_more_ids_than_their_file_holds_are_refused(tmp_path):
+    """A tombstones.npy header claiming 10**12 ids (checksums recomputed to match) is an
+    IndexCorruptError, not an allocation of 8 TB."""
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, DIM, index_type="hnsw") as writer:
+        writer.add(items(20), normalize_rows(20))
+    with IndexWriter.update(path) as writer:
+        writer.delete(keys=["item3"])
+    live = versions.current_version(path)
+    data = (live / "tombstones.npy").read_bytes()
+    claimed = data.replace(b"(1,)", b"(1000000000000,)", 1)
+    assert claimed != data
+    (live / "tombstones.npy").write_bytes(claimed)
+    tamper(live, lambda manifest: setattr(manifest, "files", checksums.record(live)))
+    with pytest.raises(IndexCorruptError, match="tombstones.npy is missing or unreadable"):
+        Index.open(path)

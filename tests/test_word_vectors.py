@@ -105,3 +105,36 @@ def test_train_word2vec_rejects_a_corpus_with_no_frequent_word(tmp_path):
     corpus.write_text("one two three\n")
     with pytest.raises(InputError, match="`min_count`"):
         train_word2vec(corpus, tmp_path / "out", Word2VecTraining(min_count=5), show_progress=False)
+
+
+def test_a_header_claiming_more_vectors_than_the_file_holds_is_refused_before_allocating(tmp_path):
+    """A tampered encoder (2,000,000,000 x 50 claimed, one row present) is one clear error, in a
+    process whose address space is capped at 3 GB: nothing the size of the claim is allocated."""
+    import subprocess
+    import sys
+    import textwrap
+
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text('{"kind": "word2vec", "name": "x", "format_version": 1}')
+    row = b"a " + np.ones(50, np.float32).tobytes()
+    (encoder / "vectors.bin").write_bytes(b"2000000000 50\n" + row)
+    (tmp_path / "claims.txt").write_text("2000000000 50\na" + " 0.5" * 50 + "\n")
+    code = textwrap.dedent(f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+        sys.path.insert(0, {str(Path.cwd())!r})
+        from embedsearch.encoders import load_encoder
+        from embedsearch.errors import InputError
+        for spec in sys.argv[1:]:
+            try:
+                load_encoder(spec)
+            except InputError as error:
+                print(error)
+    """)
+    done = subprocess.run([sys.executable, "-c", code, str(encoder), str(tmp_path / "claims.txt")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all("claims 2,000,000,000 vectors of dimension 50" in line
+                                   for line in lines), done.stdout

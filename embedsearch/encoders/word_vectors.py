@@ -162,6 +162,8 @@ def load_vectors_file(path: str | Path) -> WordVectors:
 def _read_keyed_vectors(path: Path, *, binary: bool, no_header: bool, counts=None):
     from gensim.models import KeyedVectors
 
+    if not no_header:
+        _check_header_fits(path, binary=binary)
     try:
         return KeyedVectors.load_word2vec_format(
             str(path), binary=binary, no_header=no_header,
@@ -170,6 +172,23 @@ def _read_keyed_vectors(path: Path, *, binary: bool, no_header: bool, counts=Non
     except (ValueError, EOFError, UnicodeDecodeError, IndexError) as error:
         kind = "word2vec binary" if binary else ("GloVe text" if no_header else "word2vec text")
         raise InputError(f"cannot read {path} as {kind} vectors: {error}") from None
+
+
+def _check_header_fits(path: Path, *, binary: bool) -> None:
+    """Refuse a "count dim" header that the file is too small to hold, before gensim allocates
+    count x dim for it: each row takes at least a one-byte word, a space and `dim` numbers
+    (4 bytes each in binary; a space and a digit each in text)."""
+    with open(path, "rb") as handle:
+        header = handle.readline(200)
+    parts = header.split()
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise InputError(f"cannot read {path}: its first line should be \"count dim\", "
+                         f"not {header[:60]!r}")
+    count, dim = int(parts[0]), int(parts[1])
+    smallest_row = 2 + 4 * dim if binary else 1 + 2 * dim
+    if dim == 0 or count * smallest_row > path.stat().st_size - len(header):
+        raise InputError(f"cannot read {path}: its header claims {count:,} vectors of dimension "
+                         f"{dim:,}, more than its {path.stat().st_size:,} bytes can hold")
 
 
 def _looks_binary(path: Path) -> bool:

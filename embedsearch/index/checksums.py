@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import IndexCorruptError
+from .confine import version_file
 from .manifest import MANIFEST_FILE
 
 BLOCK = 8 * 2**20  # bytes read at a time (zlib releases the GIL on large blocks)
@@ -43,25 +44,40 @@ def record(version_dir: Path) -> dict:
 
 
 def verify(version_dir: Path, files: dict, required: tuple[str, ...]) -> None:
-    """An IndexCorruptError unless every recorded file (and each `required` one) is intact."""
+    """An IndexCorruptError unless every recorded file (and each `required` one) is intact.
+
+    Each is first confined to the version folder (`confine`): a tampered manifest
+    cannot make this read another file, or a device that never ends.
+    """
+    for name in required:
+        version_file(version_dir, name)
     if not files:  # a format 1 manifest records none: only the structural checks apply
         return
+    if not isinstance(files, dict):
+        raise IndexCorruptError(f"{version_dir / MANIFEST_FILE}: `files` is not a mapping; "
+                                "rebuild the index")
     for name in required:
         if name not in files:
             raise IndexCorruptError(f"{version_dir / MANIFEST_FILE} does not record {name}; "
                                     "rebuild the index")
+    paths = {}
     for name, expected in files.items():
-        path = version_dir / name
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise IndexCorruptError(f"{path} is missing; rebuild the index") from None
+        path = paths[name] = version_file(version_dir, name)
+        if not (isinstance(expected, dict) and _is_count(expected.get("bytes"))
+                and _is_count(expected.get("crc32"))):
+            raise IndexCorruptError(f"{version_dir / MANIFEST_FILE} records no valid size and "
+                                    f"checksum for {name}; rebuild the index")
+        size = path.stat().st_size
         if size != expected["bytes"]:
             raise IndexCorruptError(f"{path} holds {size:,} bytes, {expected['bytes']:,} were "
                                     "written (truncated?); rebuild the index")
     with ThreadPoolExecutor(4) as pool:
-        checksums = dict(zip(files, pool.map(crc32_of, [version_dir / name for name in files])))
+        checksums = dict(zip(files, pool.map(crc32_of, paths.values())))
     for name, expected in files.items():
         if checksums[name] != expected["crc32"]:
             raise IndexCorruptError(f"{version_dir / name} does not match its checksum "
                                     "(garbled?); rebuild the index")
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

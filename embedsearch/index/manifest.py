@@ -13,7 +13,7 @@ it cannot.
 
 Since format 2 it also records, at commit, the size and CRC-32 of every other
 file of the version (`files`) and a CRC-32 of its own content (`checksum`):
-`files.verify` checks them on open, so a truncated or garbled file is one
+`checksums.verify` checks them on open, so a truncated or garbled file is one
 clear error instead of a crash inside FAISS or a silently wrong answer.
 """
 
@@ -26,9 +26,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import IndexCorruptError
+from .confine import regular_file
 
 FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
+MAX_MANIFEST_BYTES = 2**20  # a manifest is a few kilobytes; anything far larger is not one
 
 
 @dataclass
@@ -69,7 +71,10 @@ class Manifest:
 
     @classmethod
     def read(cls, directory: Path) -> "Manifest":
-        path = directory / MANIFEST_FILE
+        path = regular_file(directory / MANIFEST_FILE)
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise IndexCorruptError(f"{path} is over {MAX_MANIFEST_BYTES:,} bytes, not a manifest; "
+                                    "rebuild the index")
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:

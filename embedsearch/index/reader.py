@@ -28,7 +28,7 @@ from .items import ITEMS_FILE, ItemsReader
 from .manifest import Manifest
 from .paths import resolve_index_path
 from .threads import search_threads
-from .tombstones import read_tombstones
+from .tombstones import TOMBSTONES_FILE, read_tombstones
 from .vector_file import VectorFile, vector_file_name
 
 # Opening reads CURRENT, then the version it names; a writer may publish a newer version and
@@ -53,8 +53,7 @@ class Index:
         self.version_dir = version_dir
         self.manifest = Manifest.read(version_dir)
         self.vector_path = version_dir / vector_file_name(self.manifest.vector_dtype)
-        checksums.verify(version_dir, self.manifest.files,
-                         (ITEMS_FILE, self.vector_path.name, faiss_types.FAISS_FILE))
+        checksums.verify(version_dir, self.manifest.files, files_read(self.manifest))
         self.items = ItemsReader(version_dir / ITEMS_FILE)
         self.vectors = _map_vectors(self.vector_path, self.manifest)
         self.tombstones = read_tombstones(version_dir, self.manifest)
@@ -199,6 +198,12 @@ class Index:
             hits = [Hit(i, keys[i], s) for s, i in zip(row_scores, row_ids) if i >= 0 and i not in skip]
             results.append(hits[:k])
         return results
+
+
+def files_read(manifest: Manifest) -> tuple[str, ...]:
+    """The names of the files a version with this manifest is read from (besides the manifest)."""
+    names = (ITEMS_FILE, vector_file_name(manifest.vector_dtype), faiss_types.FAISS_FILE)
+    return names + (TOMBSTONES_FILE,) if manifest.tombstones else names
 
 
 def faiss_message(error: Exception) -> str:

@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from ..errors import IndexCorruptError
+from .confine import version_file
 from .manifest import Manifest
 
 TOMBSTONES_FILE = "tombstones.npy"
@@ -24,14 +25,17 @@ def read_tombstones(version_dir: Path, manifest: Manifest) -> np.ndarray | None:
     if manifest.tombstones == 0:
         return None
     try:
-        tombstones = np.load(version_dir / TOMBSTONES_FILE, allow_pickle=False)
+        # Memory-mapped first: a header claiming more ids than the file holds is an error
+        # here, not an allocation of the claimed size.
+        tombstones = np.load(version_file(version_dir, TOMBSTONES_FILE), mmap_mode="r",
+                             allow_pickle=False)
     except (FileNotFoundError, ValueError):
         raise IndexCorruptError(f"{version_dir / TOMBSTONES_FILE} is missing or unreadable; "
                                 "rebuild the index") from None
     if tombstones.ndim != 1 or len(tombstones) != manifest.tombstones:
         raise IndexCorruptError(f"{version_dir}: {tombstones.size} tombstones, the manifest "
                                 f"says {manifest.tombstones}; rebuild the index")
-    return tombstones.astype(np.int64)
+    return np.array(tombstones, dtype=np.int64)
 
 
 def write_tombstones(version_dir: Path, tombstones: Iterable[int]) -> None:

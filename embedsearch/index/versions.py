@@ -24,11 +24,13 @@ import shutil
 from pathlib import Path
 
 from ..errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
+from .confine import regular_file
 
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 TMP_PREFIX = "tmp-"
 VERSION_NAME = re.compile(r"v[0-9]{6}")
+CURRENT_MAX_BYTES = 64  # "v000003\n" and room to spare: a longer CURRENT is not one
 
 
 def is_index_dir(directory: Path) -> bool:
@@ -46,19 +48,24 @@ def current_version(index_dir: Path) -> Path:
         raise IndexNotFoundError(f"no index at {index_dir}: build one first")
     if not is_index_dir(index_dir):
         raise IndexNotFoundError(f"{index_dir} is a folder but not an index")
-    try:
-        name = (index_dir / CURRENT_FILE).read_text().strip()
-    except FileNotFoundError:
+    pointer = index_dir / CURRENT_FILE
+    if not pointer.exists() and not pointer.is_symlink():
         raise IndexNotFoundError(
             f"{index_dir} has no complete index (an interrupted first build): "
             "build it again with `overwrite=True`"
-        ) from None
+        )
+    with open(regular_file(pointer), "rb") as handle:
+        content = handle.read(CURRENT_MAX_BYTES)
+    try:
+        name = content.decode().strip()
     except UnicodeDecodeError:
         name = ""
-    if not VERSION_NAME.fullmatch(name) or not (index_dir / name).is_dir():
+    version_dir = index_dir / name
+    if (not VERSION_NAME.fullmatch(name) or version_dir.is_symlink()
+            or not version_dir.is_dir()):
         raise IndexCorruptError(f"{index_dir / CURRENT_FILE} does not name a version of the index "
                                 f"({name[:40]!r}); rebuild it")
-    return index_dir / name
+    return version_dir
 
 
 def check_writable(index_dir: Path, overwrite: bool) -> None:

@@ -38,7 +38,8 @@ from . import checksums, faiss_types, versions
 from .items import ITEMS_FILE, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
 from .paths import resolve_index_path
-from .reader import faiss_message
+from .confine import version_file
+from .reader import faiss_message, files_read
 from .reorder import reorder_if_due
 from .tombstones import read_tombstones, write_tombstones
 from .vector_file import VectorFile, check_vector_dtype, vector_file_name
@@ -80,6 +81,8 @@ class IndexWriter:
             self.pending_from = 0
             vector_path = self.tmp_dir / vector_file_name(manifest.vector_dtype)
             if base_version is not None:
+                for name in files_read(reindex_from or manifest):
+                    version_file(base_version, name)
                 shutil.copyfile(base_version / ITEMS_FILE, self.tmp_dir / ITEMS_FILE)
                 source = reindex_from or manifest
                 _copy_vectors(base_version / vector_file_name(source.vector_dtype), source,
