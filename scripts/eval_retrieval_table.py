@@ -102,7 +102,7 @@ def tfidf_row(workdir: Path) -> dict:
     seconds = round(time.perf_counter() - started, 1)
     vectors = vectorizer.transform([record["text"] for record in heldout])
     result = evaluate_matrix(vectors, [record["doc"] for record in heldout])
-    return {"train_seconds": seconds, "train_cpu_seconds": None, **result.as_dict()}
+    return {"train_seconds": seconds, "train_cpu_seconds": None, **result.to_dict()}
 
 
 def trained_encoder(kind: str, workdir: Path) -> tuple[Path | str, dict]:
@@ -148,7 +148,7 @@ def encoder_row(kind: str, workdir: Path) -> dict:
     build_corpus_index(workdir / HELDOUT_FILE, encoder, index_path, key_field="key",
                        overwrite=True, show_progress=False)
     result = evaluate_index(index_path, show_progress=False)
-    return {**timing, **result.as_dict()}
+    return {**timing, **result.to_dict()}
 
 
 def main(argv=None) -> int:

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from embedsearch import query
 from embedsearch.cli import app
+from embedsearch.cli.batch import BLOCK_LINES
 from embedsearch.cli.errors import cli_message
 from embedsearch.corpus import tokenize
 from embedsearch.errors import IndexNotFoundError, InputError, UnknownWordsError
@@ -208,19 +209,24 @@ def test_decomposed_text_finds_the_composed_vector(word_index_path, glove_slice)
 
 def test_ctrl_c_prints_what_was_kept_and_exits_130(word_index_path, tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "embedsearch", "neighbors", "-", "--index", str(word_index_path)],
+        [sys.executable, "-m", "embedsearch", "neighbors", "-", "--index", str(word_index_path),
+         "-k", "1"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=tmp_path,
         # A shell's background job (`make test &`) ignores SIGINT, and so would the child.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    process.stdin.write("king\n")
+    # A piped block of lines is answered as soon as it is full; then the command waits for more.
+    process.stdin.write("king\n" * BLOCK_LINES)
     process.stdin.flush()
-    time.sleep(3)  # the index is open and the command waits for more lines
+    first = json.loads(process.stdout.readline())  # the index is open and answering: interrupt
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("interrupted: ") and "kept" in lines[0]
+    with Index.open(word_index_path) as opened:
+        expected = query.neighbors(opened, "king", k=1)
+    assert first["query"] == "king" and [h["key"] for h in first["hits"]] == [expected[0].key]
 
 
 # -- conveniences -------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The docs are true: every CLI command is documented, and every Python example in them runs.
 
+- docs/cli.md is what `python scripts/gen_cli_docs.py` generates from the CLI
+  itself, so no option can be missing from it or described twice.
 - Every command of the typer app (sub-apps `train` and `eval` included) appears
   as `embedsearch <command>` in some docs/*.md file, and its help has an example.
 - Every ```python block of README.md and docs/*.md runs, each in its own empty
@@ -16,25 +18,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import typer
+from typer.models import ArgumentInfo
 
 from embedsearch.cli import app
+from embedsearch.cli.reference import (REGENERATE, cli_reference, command_paths, option_names,
+                                       parameters)
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
-
-def command_paths(typer_app: typer.Typer, prefix: str = "") -> list[tuple[str, object]]:
-    """("train attention", callback) for every command, sub-apps included."""
-    paths = []
-    for command in typer_app.registered_commands:
-        name = command.name or command.callback.__name__.replace("_", "-")
-        paths.append((f"{prefix}{name}", command.callback))
-    for group in typer_app.registered_groups:
-        paths += command_paths(group.typer_instance, f"{prefix}{group.name} ")
-    return paths
 
 
 def python_blocks() -> list[tuple[str, str]]:
@@ -54,14 +47,34 @@ def test_readme_opens_with_the_two_commands_and_stays_a_guide():
     assert len(README.read_text().encode()) < 10_000
 
 
+def test_the_cli_reference_is_generated_from_the_cli():
+    committed = (ROOT / "docs" / "cli.md").read_text()
+    assert committed == cli_reference(app), \
+        f"docs/cli.md differs from the CLI's help: regenerate it with `{REGENERATE}`"
+
+
+def test_the_cli_reference_lists_every_option_of_every_command():
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    sections = dict(re.findall(r"^## `(embedsearch [^`]+)`\n(.*?)(?=^## |\Z)", reference,
+                               re.MULTILINE | re.DOTALL))
+    assert {"embedsearch build", "embedsearch most-similar", "embedsearch rank", "embedsearch export",
+            "embedsearch serve", "embedsearch train attention"} <= set(sections)
+    for path, callback, _ in command_paths(app):
+        for name, _, declaration in parameters(callback):
+            names = [name.upper()] if isinstance(declaration, ArgumentInfo) \
+                else option_names(name, declaration)
+            assert f"| `{names[0]}`" in sections[path], f"{path}: {names[0]} is not in docs/cli.md"
+    assert "needs embedsearch[distributed]" in sections["embedsearch build"]  # not eaten as markup
+
+
 def test_every_command_is_in_the_docs_with_an_example_in_its_help():
-    paths = command_paths(app)
-    assert {"build", "neighbors", "train attention", "eval retrieval"} <= {p for p, _ in paths}
+    paths = list(command_paths(app))
+    assert {"embedsearch build", "embedsearch neighbors", "embedsearch train attention",
+            "embedsearch eval retrieval"} <= {path for path, _, _ in paths}
     docs = "\n".join(path.read_text() for path in DOCS)
-    for path, callback in paths:
-        assert re.search(rf"embedsearch {re.escape(path)}(?![\w-])", docs), \
-            f"`embedsearch {path}` is in no docs/*.md file"
-        assert callback.__doc__ and "embedsearch " in callback.__doc__, f"{path}: help has no example"
+    for path, _, docstring in paths:
+        assert re.search(rf"{re.escape(path)}(?![\w-])", docs), f"`{path}` is in no docs/*.md file"
+        assert "embedsearch " in docstring, f"{path}: help has no example"
 
 
 def test_the_docs_have_python_examples():

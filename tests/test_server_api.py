@@ -29,8 +29,8 @@ from embedsearch.index.catalog import index_info
 from embedsearch.index.filters import parse_filter
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.query.projection import projection
-from embedsearch.query.results import (hits_payload, odd_one_out_payload, projection_payload,
-                                       similarity_payload)
+from embedsearch.query.serialize import (hits_payload, odd_one_out_payload, projection_payload,
+                                         similarity_payload)
 from embedsearch.server import Limits, create_app
 from embedsearch.server.run import bind_socket, check_bind, is_loopback
 from embedsearch.errors import InputError

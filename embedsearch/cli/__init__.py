@@ -12,11 +12,11 @@ import sys
 import typer
 
 from .app import app
-# Importing these modules registers their commands on `app`, `train_app` or `eval_app`.
-from . import commands, queries, encoders, export, index_admin, serve  # noqa: F401
-from . import train_attention, train_token_position, eval_retrieval  # noqa: F401
+# Importing these modules registers their commands on `app`, `train_app` or `eval_app`:
+# one module per group of commands, named after it, imported in the order `--help` lists them.
+from . import build, queries, catalog, maintenance, encoders, export, serve  # noqa: F401,I001
+from .eval import eval_app
 from .train import train_app
-from .evaluate import eval_app
 
 app.add_typer(train_app, name="train")
 app.add_typer(eval_app, name="eval")

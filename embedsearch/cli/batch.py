@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import typer
 
-from .output import print_jsonl
+from .printing import print_jsonl
 
 BLOCK_LINES = 1024  # queries answered per batch call: big enough for FAISS threads, small to stream
 
@@ -43,7 +43,7 @@ def stream_answers(queries: Iterator, answer_block: Callable[[list], list],
                    payload: Callable, block_size: int = BLOCK_LINES) -> None:
     """Answer `queries` in blocks through `answer_block`; print each `payload` as a JSON line."""
     from ..errors import EmbedsearchError
-    from ..query.results import error_payload
+    from ..query.serialize import error_payload
     from .errors import cli_message
 
     while block := list(islice(queries, block_size)):

@@ -1,14 +1,12 @@
-"""Encoder commands: sample (text from a token+position model), embed (a file to .npy), rebuild."""
+"""Commands that use an encoder directly: sample (text from a token+position model), embed (a file to .npy)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from .app import app
-from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 
 
 @app.command()
@@ -21,7 +19,8 @@ def sample(
 ):
     """Generate text (or names) from a token+position model, one sample per line.
 
-    Example: embedsearch sample --encoder encoders/names --n 10 --temperature 0.8 --seed 1
+    Example:
+      embedsearch sample --encoder encoders/names --n 10 --temperature 0.8 --seed 1
     """
     from ..encoders import load_encoder
     from ..encoders.token_position import TokenPositionEncoder
@@ -43,7 +42,8 @@ def embed(
 ):
     """Encode every line of a file; row i of the .npy output is line i + 1.
 
-    Example: embedsearch embed --encoder glove-6b-50d --input questions.txt --output questions.npy
+    Example:
+      embedsearch embed --encoder glove-6b-50d --input questions.txt --output questions.npy
     """
     from ..encoders.embed_file import embed_file
     from ..encoders import load_encoder
@@ -51,22 +51,3 @@ def embed(
     model = load_encoder(encoder)
     count = embed_file(model, input_file, output)
     typer.echo(f"wrote {count:,} vectors of dimension {model.dim} -> {output}")
-
-
-@app.command()
-def rebuild(
-    index: str = typer.Argument(..., help="Index name (under indexes/) or path."),
-    ray: bool = RayOption,
-    ray_address: Optional[str] = RayAddressOption,
-    workers: int = WorkersOption,
-):
-    """Re-encode an index if its encoder changed since it was built; otherwise do nothing.
-
-    Example: embedsearch rebuild lee-tp
-    """
-    from ..indexing.rebuild import rebuild_index
-
-    with engine_for(ray, ray_address, workers) as engine:
-        report = rebuild_index(index, engine=engine)
-    for line in report.lines():
-        typer.echo(line)

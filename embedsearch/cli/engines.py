@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 RayOption = typer.Option(False, "--ray", help="Read and encode on Ray (a local cluster unless "
-                                              "--ray-address); needs embedsearch[distributed].")
+                                              "--ray-address); needs embedsearch\\[distributed].")
 RayAddressOption = typer.Option(None, "--ray-address",
                                 help="Join the Ray cluster at HOST:PORT (implies --ray).")
 WorkersOption = typer.Option(1, "--workers", min=1, help="With --ray: how many encoder actors.")

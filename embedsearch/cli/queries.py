@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from .answers import print_answers, print_odd_one_out, print_similarities
+from .printing import print_answers, print_odd_one_out, print_similarities
 from .app import app
 from .options import (CsvOption, IndexOption, JsonlOption, JsonOption, KOption, MethodOption,
                       QueriesOption, StrictOption, WhereOption, output_format,
@@ -52,7 +52,7 @@ def neighbors(
       printf 'king\\nparis\\n' | embedsearch neighbors - --index glove-6b-50d -k 3
     """
     from .. import query as queries
-    from ..query.results import answer_payload
+    from ..query.serialize import answer_payload
     from .batch import block_lines, query_lines, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
@@ -91,11 +91,11 @@ def analogy(
     """A is to B as C is to ? (B - A + C).
 
     Examples (with the glove-6b-50d index built as in `embedsearch build --help`):
-      embedsearch analogy man king woman --index glove-6b-50d      (queen)
+      embedsearch analogy man king woman --index glove-6b-50d      # queen
       printf 'man king woman\\nparis france rome\\n' | embedsearch analogy - --index glove-6b-50d
     """
     from .. import query as queries
-    from ..query.results import answer_payload
+    from ..query.serialize import answer_payload
     from .batch import block_lines, query_lines, split_terms, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
@@ -178,7 +178,7 @@ def similarity(
     """
     from .. import query as queries
     from ..errors import InputError
-    from ..query.results import similarity_payload
+    from ..query.serialize import similarity_payload
     from .batch import block_lines, query_lines, stream_answers
 
     output = output_format(as_json, as_jsonl, as_csv)
@@ -239,7 +239,7 @@ def rank(
       embedsearch rank king queen --index glove-6b-50d
     """
     from .. import query as queries
-    from .output import print_json
+    from .printing import print_json
 
     with _open(index) as opened:
         position = queries.rank(opened, first, second)

@@ -52,7 +52,7 @@ class RetrievalResult:
     recall_at_k: float
     mrr: float
 
-    def as_dict(self) -> dict:
+    def to_dict(self) -> dict:
         return {"k": self.k, "queries": self.queries, f"recall@{self.k}": round(self.recall_at_k, 4),
                 "mrr": round(self.mrr, 4)}
 

@@ -12,7 +12,7 @@ search goes through the index's FAISS type (`Index.search`).
 """
 
 from .analogy import analogies, analogy, most_similar
-from .answers import Hits, OddOneOut, Similarities
+from .types import Hits, OddOneOut, Similarities
 from .neighbors import neighbors, neighbors_batch
 from .ranking import exact_search
 from .relations import closer_than, distances, n_similarity, rank

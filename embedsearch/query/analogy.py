@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..index import Index
 from ..progress import progress_bar
-from .answers import Hits
+from .types import Hits
 from .ranking import ANALOGY_SIGNS, check_method, hits_of, rank_answers
 from .terms import ignored_words, resolve_terms
 

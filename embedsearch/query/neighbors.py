@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from ..index import Index
 from ..vectors import normalize_rows
-from .answers import Hits
+from .types import Hits
 from .terms import resolve_terms
 
 

@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..index import Index
 from ..vectors import normalize_rows
 from ..errors import UnknownWordsError
-from .answers import OddOneOut, Similarities
+from .types import OddOneOut, Similarities
 from .terms import ignored_words, lookup_word_ids, resolve_terms
 
 

@@ -23,8 +23,8 @@ from ..index import Index
 from ..index.catalog import index_entry, index_info
 from ..index.filters import Where, parse_filter, untrusted_sql
 from ..query.projection import projection
-from ..query.results import (hits_payload, odd_one_out_payload, projection_payload,
-                             similarity_payload)
+from ..query.serialize import (hits_payload, odd_one_out_payload, projection_payload,
+                               similarity_payload)
 from .auth import require_read
 from .errors import ApiError
 from .models import (AnalogyRequest, DoesntMatchRequest, ErrorResponse, HitModel, IndexSummary,

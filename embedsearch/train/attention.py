@@ -519,7 +519,7 @@ def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Se
     rows = []
     for share in shares:
         mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
-        result = evaluate_matrix(mixed, labels).as_dict()
+        result = evaluate_matrix(mixed, labels).to_dict()
         rows.append({"share": share, "recall@10": round(result["recall@10"], 4),
                      "mrr": round(result["mrr"], 4),
                      "score": round(result["recall@10"] + result["mrr"], 4)})

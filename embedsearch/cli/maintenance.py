@@ -1,16 +1,14 @@
-"""Index upkeep commands: reindex, compact, add (incremental corpus update), delete."""
+"""Index upkeep without re-encoding: reindex (another FAISS type), compact, delete."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from .app import app
-from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 from .options import one_of
-from .output import print_json
+from .printing import print_json
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 
@@ -58,41 +56,13 @@ def reindex(
 def compact(index: str = typer.Argument(..., help="Index name or path.")):
     """Rebuild an index without the tombstones of deleted items (`info` says when it is due).
 
-    Example: embedsearch compact notes
+    Example:
+      embedsearch compact notes
     """
     from ..indexing.maintenance import compact as compact_index
 
     dropped, manifest = compact_index(index)
     typer.echo(f"compacted {index}: dropped {dropped:,} tombstones, {manifest.count:,} items")
-
-
-@app.command()
-def add(
-    index: str = typer.Argument(..., help="Name or path of an existing corpus index."),
-    corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
-    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
-                             help="Text files: one item per 'line' or 'paragraph'."),
-    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
-    key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
-    prune: bool = typer.Option(False, "--prune",
-                               help="Also delete items of these files that are no longer in them."),
-    ray: bool = RayOption,
-    ray_address: Optional[str] = RayAddressOption,
-    workers: int = WorkersOption,
-):
-    """Add new or changed items of a corpus to an index; unchanged items are skipped.
-
-    Uses the index's own encoder; one atomic update, no rebuild.
-
-    Example: embedsearch add notes --corpus notes/ --prune
-    """
-    from ..indexing.add import add_corpus
-
-    with engine_for(ray, ray_address, workers) as engine:
-        report = add_corpus(index, corpus, unit=unit, text_field=text_field,
-                            key_field=key_field, prune=prune, engine=engine)
-    for line in report.lines():
-        typer.echo(line)
 
 
 @app.command()
@@ -102,7 +72,8 @@ def delete(
 ):
     """Delete items by key.
 
-    Example: embedsearch delete notes notes.txt:12 notes.txt:13
+    Example:
+      embedsearch delete notes notes.txt:12 notes.txt:13
     """
     from ..indexing.maintenance import delete_keys
 

@@ -1,8 +1,10 @@
-"""Top-level commands: build, info, list (the query commands are in `queries`)."""
+"""Commands that encode into an index: build (a new one), add (new and changed items), rebuild.
+
+All three take `--ray`, `--ray-address` and `--workers` (see `engines`).
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,15 +13,6 @@ import typer
 from .app import app
 from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 from .options import one_of
-from .output import print_json, print_table
-
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _open(index_name: str):
-    from ..index import Index
-
-    return Index.open(index_name)
 
 
 @app.command()
@@ -97,53 +90,57 @@ def build(
         typer.echo(line)
     from ..index.describe import index_summary
 
-    with _open(str(report.path)) as opened:
+    from ..index import Index
+
+    with Index.open(report.path) as opened:
         typer.echo(index_summary(opened.manifest))
 
 
 @app.command()
-def info(index: str = typer.Argument(..., help="Index name or path."), as_json: bool = JsonOption):
-    """What an index holds and how it was built.
+def add(
+    index: str = typer.Argument(..., help="Name or path of an existing corpus index."),
+    corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
+    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
+                             help="Text files: one item per 'line' or 'paragraph'."),
+    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
+    key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
+    prune: bool = typer.Option(False, "--prune",
+                               help="Also delete items of these files that are no longer in them."),
+    ray: bool = RayOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: int = WorkersOption,
+):
+    """Add new or changed items of a corpus to an index; unchanged items are skipped.
 
-    Example: embedsearch info glove-6b-50d
+    Uses the index's own encoder; one atomic update, no rebuild.
+
+    Example:
+      embedsearch add notes --corpus notes/ --prune
     """
-    from ..index.catalog import index_info
+    from ..indexing.add import add_corpus
 
-    with _open(index) as opened:
-        manifest = index_info(opened)
-    if as_json:
-        print_json(manifest)
-        return
-    encoder = manifest.pop("encoder")
-    for key in ("path", "version", "content", "count", "dim", "metric", "index_type"):
-        typer.echo(f"{key:>12}: {manifest[key]}")
-    typer.echo(f"{'params':>12}: {json.dumps(manifest['index_params'])}")
-    from ..index.describe import maintenance_lines
-
-    for label, text in maintenance_lines(opened.manifest):
-        typer.echo(f"{label:>12}: {text}")
-    typer.echo(f"{'encoder':>12}: {encoder['name']} ({encoder['kind']}, {encoder['spec']})")
-    typer.echo(f"{'fingerprint':>12}: {encoder['fingerprint']}")
-    typer.echo(f"{'size':>12}: {manifest['size_bytes'] / 1e6:.1f} MB")
-    typer.echo(f"{'updated':>12}: {manifest['updated_at']}")
+    with engine_for(ray, ray_address, workers) as engine:
+        report = add_corpus(index, corpus, unit=unit, text_field=text_field,
+                            key_field=key_field, prune=prune, engine=engine)
+    for line in report.lines():
+        typer.echo(line)
 
 
-@app.command("list")
-def list_indexes(as_json: bool = JsonOption):
-    """The indexes under indexes/ (or $EMBEDSEARCH_HOME).
+@app.command()
+def rebuild(
+    index: str = typer.Argument(..., help="Index name (under indexes/) or path."),
+    ray: bool = RayOption,
+    ray_address: Optional[str] = RayAddressOption,
+    workers: int = WorkersOption,
+):
+    """Re-encode an index if its encoder changed since it was built; otherwise do nothing.
 
-    Example: embedsearch list
+    Example:
+      embedsearch rebuild lee-tp
     """
-    from ..index import indexes_home
-    from ..index.catalog import list_indexes
+    from ..indexing.rebuild import rebuild_index
 
-    home = indexes_home()
-    entries = list_indexes(home)
-    if as_json:
-        print_json(entries)
-    elif not entries:
-        typer.echo(f"no indexes under {home}")
-    else:
-        print_table(["name", "items", "dim", "content", "encoder", "type"],
-                    [[e["name"], e.get("count", "-"), e.get("dim", "-"), e.get("content", "-"),
-                      e.get("encoder", e.get("error", "")), e.get("index_type", "-")] for e in entries])
+    with engine_for(ray, ray_address, workers) as engine:
+        report = rebuild_index(index, engine=engine)
+    for line in report.lines():
+        typer.echo(line)

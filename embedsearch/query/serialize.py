@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..index import Hit, Index
-from .answers import OddOneOut, Similarities
+from .types import OddOneOut, Similarities
 
 
 def hits_payload(index: Index, hits: Sequence[Hit]) -> list[dict]:

@@ -1,22 +1,73 @@
-"""Printing query answers in the chosen format: table, --json, --jsonl or --csv.
+"""Printing results: aligned plain-text tables for people; JSON, JSON Lines and CSV for scripts.
 
-Every payload comes from `query.results`, the serializer the HTTP API uses.
+The query printers (`print_answers`, `print_similarities`, `print_odd_one_out`)
+print the payloads of `query.serialize`, the serializer the HTTP API uses, so
+`--json` and the API never drift.
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from typing import Sequence
 
 import typer
 
-from .output import print_csv, print_json, print_jsonl, print_table, report_ignored
+
+def print_json(data) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def print_jsonl(data) -> None:
+    """One compact JSON object on one line, flushed so a pipe sees it at once."""
+    typer.echo(json.dumps(data, ensure_ascii=False))
+    sys.stdout.flush()
+
+
+def print_csv(headers: Sequence[str], rows: Sequence[Sequence]) -> None:
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+
+
+def report_ignored(ignored: Sequence[str]) -> None:
+    """One stderr line naming the query words the vectors do not know (use --strict to fail)."""
+    if ignored:
+        typer.echo(f"ignored (not in the vocabulary): {', '.join(ignored)}", err=True)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence], *, title: str | None = None) -> None:
+    """Columns padded to their widest cell; numbers right-aligned."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], (int, float)) for row in rows) and rows for i in range(len(headers))]
+    if title:
+        typer.echo(title)
+
+    def line(values):
+        return "  ".join(v.rjust(w) if numeric[i] else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    typer.echo(line(headers))
+    typer.echo("  ".join("-" * w for w in widths))
+    for row in cells:
+        typer.echo(line(row))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
 
 HIT_COLUMNS = ("rank", "key", "score")
 
 
 def print_answers(index, answers: Sequence[tuple], output: str, title: str = "") -> None:
     """(query, hits) pairs as one table each, one JSON list/object, JSON Lines, or CSV rows."""
-    from ..query.results import answer_payload
+    from ..query.serialize import answer_payload
 
     payloads = [answer_payload(index, query, hits) for query, hits in answers]
     corpus = index.manifest.content != "vocabulary"
@@ -48,7 +99,7 @@ def _print_hits_table(payload: dict, corpus: bool, title: str) -> None:
 
 
 def print_similarities(similarities, output: str) -> None:
-    from ..query.results import similarity_payload
+    from ..query.serialize import similarity_payload
 
     payload = similarity_payload(similarities)
     terms, matrix = payload["terms"], payload["matrix"]
@@ -67,7 +118,7 @@ def print_similarities(similarities, output: str) -> None:
 
 
 def print_odd_one_out(answer, output: str) -> None:
-    from ..query.results import odd_one_out_payload
+    from ..query.serialize import odd_one_out_payload
 
     payload = odd_one_out_payload(answer)
     if output == "json":

@@ -1,9 +1,8 @@
-"""What a query answers besides its hits: the words it could not use.
+"""The types query functions return: hits, a similarity matrix, the odd one out.
 
-Every query function returns its usual shape (a list of hits, a matrix, a
-word) wrapped so that `ignored` travels with it: the CLI prints it on
-stderr and in `--json`, the HTTP API returns it, and no interface has to
-recompute which words of a text the vectors did not know.
+Each also carries the query words the vectors did not know (`ignored`): the
+CLI prints them on stderr and in `--json`, the HTTP API returns them, and no
+interface has to recompute them. `query.serialize` turns each into a dict.
 
     hits = neighbors(index, "new york xqzvbn")
     hits[0].key, hits.ignored
