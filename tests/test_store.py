@@ -9,11 +9,11 @@ import struct
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
+from helpers import unit_rows
 from embedsearch.corpus import Item
 from embedsearch.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
 from embedsearch.index import EncoderInfo, Index, IndexWriter
@@ -25,8 +25,7 @@ ENCODER = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0
 
 
 def normalize_rows(n, seed=0):
-    rows = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit_rows(n, DIM, seed)
 
 
 def items(n, start=0, prefix="item"):
@@ -209,10 +208,9 @@ def test_faiss_and_torch_share_a_process(tmp_path):
             assert (ids[:, 0] == np.arange(50)).all() and y.shape == (2000, 2000)
             print("ok")
         """)
-        started = time.time()
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "ok" and time.time() - started < 120
+        assert result.stdout.strip() == "ok"
 
 
 def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path):
