@@ -41,6 +41,29 @@ def assert_exact_top_k(ids, scores, reference, tolerance: float = TOLERANCE):
     assert all(len(set(row)) == k for row in ids.tolist()), "an id was returned twice"
 
 
+def unit_rows(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    """`n` random unit vectors (float32), seeded: rows with no structure."""
+    rows = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def clustered_unit_rows(n: int, dim: int, seed: int = 0, centres: int = 40) -> np.ndarray:
+    """Unit vectors in Gaussian blobs around `centres` shared centres (the same for every seed):
+    neighbours mean something, as in real embeddings."""
+    rng = np.random.default_rng(seed)
+    centre_vectors = np.random.default_rng(1234).normal(size=(centres, dim))
+    rows = centre_vectors[rng.integers(0, centres, n)] + 0.5 * rng.normal(size=(n, dim))
+    rows = rows.astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def lee_lines_file(directory: Path, lines: int) -> Path:
+    """The first `lines` lines of the Lee corpus as `directory/lee.txt`: a small real corpus."""
+    path = Path(directory) / "lee.txt"
+    path.write_text("".join(LEE.read_text().splitlines(keepends=True)[:lines]))
+    return path
+
+
 def training_of(training_class, **settings):
     """A training dataclass from flat settings: those that name a field of its `model` go there.
 

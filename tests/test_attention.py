@@ -14,7 +14,8 @@ from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, wo
 from embedsearch.encoders.attention_model import HASH_PRIME, AttentionModel
 from embedsearch.encoders.base import fingerprint_bytes
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer, gpt2_encoding
-from helpers import LEE, TINY_ATTENTION as TINY, tiny_attention_encoder, training_of
+from helpers import (TINY_ATTENTION as TINY, lee_lines_file, tiny_attention_encoder,
+                     training_of)
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
 from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
@@ -25,9 +26,7 @@ from embedsearch.train.pairs import PairSampler, read_labelled_pairs
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "lee.txt"
-    path.write_text("".join(LEE.read_text().splitlines(keepends=True)[:60]))
-    return path
+    return lee_lines_file(tmp_path_factory.mktemp("corpus"), 60)
 
 
 @pytest.fixture(scope="module")

@@ -71,11 +71,10 @@ def test_bad_index_parameters_fail_in_milliseconds(words_file, tmp_path):
     home = tmp_path / "home"
     for param, fragment in [("M=-3", "out of range"), ("M=abc", "whole number"),
                             ("foo=1", "valid: M, efConstruction, efSearch")]:
-        started = time.perf_counter()
         result = cli("build", "--vectors", words_file, "--out", "x", "--index-type", "hnsw",
                      "--param", param, cwd=tmp_path, home=home)
         one_line_error(result, fragment)
-        assert time.perf_counter() - started < 20  # the interpreter's start-up, no build
+        assert not home.exists() or not any(home.iterdir())  # refused before anything is written
     one_line_error(cli("build", "--vectors", words_file, "--out", "x", "--param", "nlist=4",
                        cwd=tmp_path, home=home), "flat", "valid: none")
     one_line_error(cli("build", "--vectors", words_file, "--out", "x", "--recall", "1.5",

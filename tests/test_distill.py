@@ -11,14 +11,12 @@ from embedsearch.evaluate.graded import pair_cosines
 from embedsearch.train.attention import AttentionTraining, train_attention
 from embedsearch.train.distill import teacher_pool
 from embedsearch.train.losses import similarity_distillation
-from helpers import LEE, TINY_ATTENTION as TINY, training_of
+from helpers import TINY_ATTENTION as TINY, lee_lines_file, training_of
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    path = tmp_path_factory.mktemp("corpus") / "lee.txt"
-    path.write_text("".join(LEE.read_text().splitlines(keepends=True)[:40]))
-    return path
+    return lee_lines_file(tmp_path_factory.mktemp("corpus"), 40)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import faiss
 import numpy as np
 import pytest
 
+from helpers import unit_rows
 from embedsearch.index.huge_pages import HUGE_PAGE, collapse, use_huge_pages
 
 SMAPS = Path("/proc/self/smaps")
@@ -33,9 +34,7 @@ def graph_arrays(index):
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((20_000, 50)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit_rows(20_000, 50, seed=0)
 
 
 def test_huge_pages_keep_every_answer_and_are_really_used_when_granted(data):

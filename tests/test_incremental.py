@@ -6,13 +6,12 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from helpers import kill_once_written
+from helpers import kill_once_written, unit_rows
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
@@ -109,8 +108,7 @@ def test_cli_delete_info_compact_reindex(tmp_path, vectors_file, home):
 
 
 def test_killed_reindex_leaves_the_old_index_usable(tmp_path):
-    rows = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = unit_rows(3000, 16, seed=0)
     path = tmp_path / "idx"
     from embedsearch.corpus import Item
     from embedsearch.index import EncoderInfo
@@ -141,8 +139,7 @@ def test_killed_reindex_leaves_the_old_index_usable(tmp_path):
 
 
 def test_failing_reindex_changes_nothing(tmp_path):
-    rows = np.random.default_rng(1).normal(size=(300, 16)).astype(np.float32)
-    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rows = unit_rows(300, 16, seed=1)
     path = tmp_path / "idx"
     from embedsearch.corpus import Item
     from embedsearch.index import EncoderInfo
@@ -151,10 +148,8 @@ def test_failing_reindex_changes_nothing(tmp_path):
     with IndexWriter.create(path, EncoderInfo("t", "test", "t", "f"), 16) as writer:
         writer.add([Item(f"k{i}", "") for i in range(len(rows))], rows)
     live = versions.current_version(path)
-    started = time.time()
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="cannot train"):
         reindex(path, "factory:IVF1024,Flat")  # more lists than vectors: training fails mid-write
-    assert time.time() - started < 30
     assert versions.current_version(path) == live
     assert not list(path.glob(versions.TMP_PREFIX + "*"))
     with Index.open(path) as index:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import clustered_unit_rows
 from embedsearch.corpus import Item
 from embedsearch.errors import InputError
 from embedsearch.index import EncoderInfo, Index, IndexWriter
@@ -21,12 +22,7 @@ TYPES = ["flat", "hnsw", "ivfsq8", "ivfpq", "factory:IVF16,Flat", "factory:HNSW1
 
 
 def clustered(n, seed=0, centres=40):
-    """Unit vectors in Gaussian blobs: neighbours are meaningful, like real embeddings."""
-    rng = np.random.default_rng(seed)
-    centre_vectors = np.random.default_rng(1234).normal(size=(centres, DIM))
-    rows = centre_vectors[rng.integers(0, centres, n)] + 0.5 * rng.normal(size=(n, DIM))
-    rows = rows.astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return clustered_unit_rows(n, DIM, seed, centres)
 
 
 def items(n, start=0):

@@ -13,6 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
+from helpers import clustered_unit_rows
 from embedsearch.corpus import Item
 from embedsearch.index import EncoderInfo, Index, IndexWriter, faiss_types
 from embedsearch.indexing.maintenance import compact
@@ -34,12 +35,7 @@ def one_thread():
 
 
 def normalize_rows(n, seed, centres=40):
-    """Unit vectors in Gaussian blobs around shared centres, like real embeddings."""
-    rng = np.random.default_rng(seed)
-    centre_vectors = np.random.default_rng(1234).normal(size=(centres, DIM))
-    rows = centre_vectors[rng.integers(0, centres, n)] + 0.5 * rng.normal(size=(n, DIM))
-    rows = rows.astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return clustered_unit_rows(n, DIM, seed, centres)
 
 
 def items(start, stop):

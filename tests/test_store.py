@@ -5,14 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
 
+from helpers import unit_rows
 from embedsearch.corpus import Item
 from embedsearch.errors import IndexCorruptError, IndexLockedError, IndexNotFoundError, InputError
 from embedsearch.index import EncoderInfo, Index, IndexWriter
@@ -24,8 +25,7 @@ ENCODER = EncoderInfo(name="random", kind="test", spec="random", fingerprint="f0
 
 
 def normalize_rows(n, seed=0):
-    rows = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
-    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit_rows(n, DIM, seed)
 
 
 def items(n, start=0, prefix="item"):
@@ -208,10 +208,9 @@ def test_faiss_and_torch_share_a_process(tmp_path):
             assert (ids[:, 0] == np.arange(50)).all() and y.shape == (2000, 2000)
             print("ok")
         """)
-        started = time.time()
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "ok" and time.time() - started < 120
+        assert result.stdout.strip() == "ok"
 
 
 def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path):
@@ -315,9 +314,10 @@ def test_files_that_never_end_fail_at_once(tmp_path):
     assert "manifest.json is not a regular file" in lines[3]
 
 
-def test_tombstones_claiming_more_ids_than_their_file_holds_are_refused(tmp_path):
-    """A tombstones.npy header claiming 10**12 ids (checksums recomputed to match) is an
-    IndexCorruptError, not an allocation of 8 TB."""
+def test_headers_claiming_more_than_their_file_holds_are_refused(tmp_path):
+    """A tombstones.npy header claiming 10**12 ids, and a flat FAISS index whose vector array
+    claims 48 GB (checksums recomputed to match each), are an IndexCorruptError, not an
+    allocation of the claim: FAISS is read in a child whose address space is capped at 4 GB."""
     path = tmp_path / "idx"
     with IndexWriter.create(path, ENCODER, DIM, index_type="hnsw") as writer:
         writer.add(items(20), normalize_rows(20))
@@ -331,3 +331,29 @@ def test_tombstones_claiming_more_ids_than_their_file_holds_are_refused(tmp_path
     tamper(live, lambda manifest: setattr(manifest, "files", checksums.record(live)))
     with pytest.raises(IndexCorruptError, match="tombstones.npy is missing or unreadable"):
         Index.open(path)
+
+    flat = build(tmp_path / "flat", 10)
+    live = versions.current_version(flat)
+    data = (live / "index.faiss").read_bytes()
+    floats = struct.pack("<Q", 10 * DIM)  # FAISS writes the length of the vector array first
+    assert data.count(floats) == 1
+    (live / "index.faiss").write_bytes(data.replace(floats, struct.pack("<Q", 12 * 2**30)))
+    tamper(live, lambda manifest: setattr(manifest, "files", checksums.record(live)))
+    code = textwrap.dedent(f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30))
+        sys.path.insert(0, {os.getcwd()!r})
+        from embedsearch.errors import IndexCorruptError
+        from embedsearch.index import Index
+        for in_memory in (False, True):
+            try:
+                Index.open({str(flat)!r}, in_memory=in_memory)
+            except IndexCorruptError as error:
+                print(error)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all("cannot read the FAISS index" in line
+                                   or "claims more memory" in line for line in lines), lines

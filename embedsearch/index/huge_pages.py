@@ -1,12 +1,12 @@
 """Ask Linux to back an HNSW graph's big arrays with 2 MB pages, for processes that serve many queries.
 
-Why: an HNSW search hops between nodes spread over the whole index (180 MB of
-vectors and neighbour lists for 400,000 x 50). With 4 KB pages almost every
-hop also misses the TLB, the cache of address translations; a 2 MB page
-covers 512 times as much. Transparent huge pages are often enabled only for
-memory that asks for them ("madvise" mode), and FAISS does not ask. On top
-of the graph reordering (`reorder.py`) this gave another 3-10 % queries per
-second at 399,000 GloVe rows with 2 threads (README, ANN benchmark).
+Why: an HNSW search hops between nodes spread over the whole index (hundreds of
+megabytes of vectors and neighbour lists). With 4 KB pages almost every hop
+also misses the TLB, the cache of address translations; a 2 MB page covers
+512 times as much. Transparent huge pages are often enabled only for memory
+that asks for them ("madvise" mode), and FAISS does not ask. The gain on top of
+the graph reordering (`reorder.py`) is in docs/benchmarks.md ("Figures moved
+out of the index code").
 
 `MADV_COLLAPSE` (Linux 6.1 and later) turns pages already filled into 2 MB
 pages in place. It is only a hint: on other systems, older kernels or when

@@ -66,11 +66,11 @@ def hashes_for_keys(connection: sqlite3.Connection, keys: Iterable[str]) -> dict
 class ItemsReader:
     """Read-only access to a published items database, from any number of threads.
 
-    Each thread gets its own connections. Threads sharing one connection
-    deadlocked: the time limit's progress handler needs the GIL while SQLite
-    holds the connection's mutex, and another thread holding the GIL waited for
-    that mutex (16 threads searching one index hung every time). Separate
-    connections to an immutable file share nothing, so reads also run in parallel.
+    Each thread gets its own connections: on a shared one, the time limit's
+    progress handler needs the GIL while SQLite holds the connection's mutex,
+    and a thread holding the GIL and waiting for that mutex deadlocks both.
+    Separate connections to an immutable file share nothing, so reads also run
+    in parallel.
     """
 
     def __init__(self, path: Path):
@@ -143,10 +143,10 @@ class ItemsReader:
 
     def keys(self, ids: Iterable[int]) -> dict[int, str]:
         """id -> key for the ids that exist: the search's hot path, so only the
-        two columns are read and no row is decoded (a 1,000-query batch of an
-        HNSW index spent longer here, via `rows`, than in FAISS)."""
+        two columns are read, as plain tuples, and no row is decoded
+        (docs/benchmarks.md, "Figures moved out of the index code")."""
         cursor = self.connection.cursor()
-        cursor.row_factory = None  # plain tuples: 20 % faster than sqlite3.Row here
+        cursor.row_factory = None
         return dict(select_in(cursor, "id, key", "id", [int(i) for i in ids]))
 
     def ids_where(self, where: str | Where) -> np.ndarray:

@@ -69,6 +69,9 @@ class Index:
         except RuntimeError as error:
             raise IndexCorruptError(f"{version_dir}: cannot read the FAISS index "
                                     f"({faiss_message(error)})") from None
+        except MemoryError:  # FAISS allocates what its headers claim before reading it
+            raise IndexCorruptError(f"{version_dir}: the FAISS index claims more memory than "
+                                    "there is (a damaged header?); rebuild the index") from None
         self._check_agreement()
         if in_memory:  # a long-lived process: worth 2 MB pages for the graph (a hint)
             use_huge_pages(self.faiss)

@@ -7,9 +7,9 @@ end up scattered over tens of megabytes and most reads miss the cache.
 Numbering the nodes by a coarse k-means cluster (about 400 nodes per cluster)
 puts nodes that are close in space next to each other in both arrays. This is
 the graph reordering of Coleman et al., "Graph Reordering for Cache-Efficient
-Near Neighbor Search" (2022). On GloVe 6B 50d it answered up to 20 % more
-queries per second at the same recall, most on a quiet machine (README, ANN
-benchmark). It costs 2-4 % of the build time.
+Near Neighbor Search" (2022). What it gains and costs is measured in
+docs/benchmarks.md ("Ours against hnswlib in one process" and "Figures moved
+out of the index code").
 
 The permutation only renumbers nodes. The graph stays the same, and so does
 every search result (ids and scores). The `IndexIDMap` around the graph is
@@ -30,8 +30,9 @@ import numpy as np
 from ..progress import progress_bar
 
 REORDERED_PARAM = "reordered_nodes"
-NODES_PER_CLUSTER = 400  # 256-1,024 clusters did equally well on 100,000 GloVe rows
-MAX_CLUSTERS = 1024  # 1,024 did as well as 4,096 on 400,000 rows, at a ninth of the cost
+# Cluster sizes chosen by measurement (docs/benchmarks.md, "Figures moved out of the index code").
+NODES_PER_CLUSTER = 400
+MAX_CLUSTERS = 1024  # more clusters cost more k-means time and did no better
 SAMPLE_PER_CLUSTER = 16  # k-means trains on this many nodes per cluster
 ASSIGN_CHUNK = 65_536  # nodes read back and assigned to clusters at a time
 

@@ -1,9 +1,9 @@
 """How many OpenMP threads FAISS may use for a search of a given batch size.
 
 One query over a flat index is a single pass over memory that OpenMP splits
-poorly: on a 2-core machine with anything else running, two threads made a
-single query over 400,000 GloVe words several times slower than one (see
-docs/benchmarks.md, queries against gensim). Small batches therefore run on one thread; large batches use every core.
+poorly: with anything else running, a second thread makes it slower, not
+faster (docs/benchmarks.md, "Queries against gensim"). Small batches therefore
+run on one thread; large batches use every core.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ checkpoint after every epoch, `--resume`), save.
   scaled by smooth inverse frequency (`frequency_weights`), so training
   starts from a SIF-weighted mean of word vectors, a strong baseline.
 - Each document is cut into chunks of about `chunk_words` words
-  (`embedsearch.chunks`); `PairSampler` draws positive pairs (neighbouring
+  (`embedsearch.corpus.chunks`); `PairSampler` draws positive pairs (neighbouring
   chunks, two augmented views of one chunk, labelled pairs if given), each
   pair of a batch from a different document.
 - An epoch is `steps_per_epoch` batches, whatever the corpus size, so the

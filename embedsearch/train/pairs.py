@@ -1,6 +1,6 @@
 """Positive pairs for contrastive training, from a corpus with no labels.
 
-Two kinds of pair come out of a document cut into chunks (`embedsearch.chunks`):
+Two kinds of pair come out of a document cut into chunks (`embedsearch.corpus.chunks`):
 - neighbouring chunks: two chunks at most `window` apart in the same document
   (the same topic in different words);
 - two views of one chunk: each a random span crop of the words followed by
