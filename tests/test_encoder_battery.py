@@ -18,6 +18,7 @@ import torch
 
 from embedsearch.encoders import WordVectors, load_encoder
 from embedsearch.encoders.sentence_transformer import SentenceTransformerEncoder
+from embedsearch.encoders.static_tokens import StaticTokenEncoder, load_static_minilm
 from embedsearch.train.attention import AttentionTraining, train_attention
 from helpers import TINY_ATTENTION as TINY
 from helpers import (TINY_TEXTS, tiny_attention_encoder, tiny_corpus, tiny_sentence_transformer,
@@ -51,6 +52,12 @@ def changed_sentence_transformer(encoder):
     return SentenceTransformerEncoder(directory, show_progress=False)
 
 
+def changed_static_tokens(encoder):
+    table = encoder.stored_table.copy()
+    table[1996] += 1e-2  # "the"
+    return StaticTokenEncoder(table, encoder.tokenizer_path, name=encoder.name)
+
+
 def distilled_student(glove, directory):
     """An attention student taught by the tiny sentence-transformers model for a few steps,
     on the tiny corpus plus the battery's texts (so every one of them has a known token)."""
@@ -73,6 +80,7 @@ ENCODERS = {  # kind: (factory taking the GloVe slice and a directory, one-weigh
     "sentence-transformers": (lambda glove, directory: tiny_sentence_transformer(directory),
                               changed_sentence_transformer),
     "attention-distilled": (distilled_student, changed_neural),
+    "static-tokens": (lambda glove, _: load_static_minilm(), changed_static_tokens),
 }
 
 SHORT = "the cat"

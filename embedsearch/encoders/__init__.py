@@ -22,7 +22,11 @@ from .base import Encoder
 from .builtin import BUILTIN_VECTORS
 from .sentence_transformer import (MINILM, PREFIX, is_sentence_transformer_directory,
                                    load_sentence_transformer)
+from .static_tokens import STATIC_MINILM, StaticTokenEncoder
 from .word_vectors import CONFIG_FILE, WordVectors, load_vectors_file, load_word2vec_directory
+
+# What `build --corpus` encodes text with when no encoder is named.
+DEFAULT_TEXT_ENCODER = STATIC_MINILM
 
 
 def _directory_loaders():
@@ -31,6 +35,7 @@ def _directory_loaders():
     loaders[TokenPositionEncoder.kind] = TokenPositionEncoder.load
     from .attention import AttentionEncoder  # no torch until a model loads
     loaders[AttentionEncoder.kind] = AttentionEncoder.load
+    loaders[StaticTokenEncoder.kind] = StaticTokenEncoder.load
     return loaders
 
 
@@ -70,4 +75,4 @@ def load_encoder_directory(directory: Path) -> Encoder:
     return loaders[kind](directory, config)
 
 
-__all__ = ["Encoder", "WordVectors", "load_encoder"]
+__all__ = ["DEFAULT_TEXT_ENCODER", "Encoder", "WordVectors", "load_encoder"]

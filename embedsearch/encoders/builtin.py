@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncoderError
+from .static_tokens import STATIC_MINILM, load_static_minilm
 from .word_vectors import WordVectors
 
 GLOVE_6B_50D = "glove-6b-50d"
@@ -52,4 +53,4 @@ def load_glove_6b_50d() -> WordVectors:
                        source_files=[vectors_path, words_path])
 
 
-BUILTIN_VECTORS = {GLOVE_6B_50D: load_glove_6b_50d}
+BUILTIN_VECTORS = {GLOVE_6B_50D: load_glove_6b_50d, STATIC_MINILM: load_static_minilm}
