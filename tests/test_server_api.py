@@ -325,13 +325,13 @@ def test_api_keys(served, words, notes):
 def test_a_bug_is_a_500_with_a_logged_request_id(served, monkeypatch, caplog):
     import embedsearch.server.routes_read as routes
 
-    def broken(directory):
+    def broken(index):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(routes, "index_entry", broken)
+    monkeypatch.setattr(routes, "index_info", broken)
     with TestClient(create_app(served), raise_server_exceptions=False) as client, \
             caplog.at_level(logging.ERROR, logger="embedsearch.server"):
-        response = client.get("/indexes")
+        response = client.get(f"/indexes/{Path(served[0]).name}")
     request_id = response.headers["x-request-id"]
     assert request_id in assert_error(response, 500, "internal_error")
     assert "a bug" not in response.text

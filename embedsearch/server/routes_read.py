@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from .. import query
 from ..index import Index
-from ..index.catalog import index_entry, index_info
+from ..index.catalog import index_info
 from ..index.filters import Where, parse_filter, untrusted_sql
 from ..query.projection import projection
 from ..query.results import (hits_payload, odd_one_out_payload, projection_payload,
@@ -35,8 +35,9 @@ ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 40
 router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS)
 
 
-def open_index(request: Request, name: str) -> Index:
-    return request.app.state.registry.get(name)
+def leased(request: Request, name: str):
+    """`with leased(request, name) as index:` the live version, kept open for the block."""
+    return request.app.state.registry.lease(name)
 
 
 def check_limit(what: str, value: int, limit: int) -> None:
@@ -72,12 +73,14 @@ def check_vector(index: Index, vector: list[float], position: str = "vector") ->
 
 @router.get("/indexes", response_model=list[IndexSummary], summary="List the served indexes")
 def list_indexes(request: Request):
-    return JSONResponse([index_entry(d) for d in request.app.state.registry.directories()])
+    registry = request.app.state.registry
+    return JSONResponse([registry.summary(d) for d in registry.directories()])
 
 
 @router.get("/indexes/{name}", summary="One index's manifest, size and live version")
 def describe_index(name: str, request: Request) -> dict:
-    return JSONResponse(index_info(open_index(request, name)))
+    with leased(request, name) as index:
+        return JSONResponse(index_info(index))
 
 
 @router.post("/indexes/{name}/neighbors", response_model=list[HitModel],
@@ -85,10 +88,14 @@ def describe_index(name: str, request: Request) -> dict:
 async def neighbors(name: str, body: NeighborsRequest, request: Request):
     check_limit("k", body.k, request.app.state.settings.limits.max_k)
     where = request_where(request, body)
-    index = request.app.state.registry.ready(name)
-    if index is not None and answers_quickly(index, body, where):
-        return neighbors_answer(index, body, where)
-    return await run_in_threadpool(lambda: neighbors_answer(open_index(request, name), body, where))
+    with request.app.state.registry.lease_if_open(name) as index:
+        if index is not None and answers_quickly(index, body, where):
+            return neighbors_answer(index, body, where)
+
+    def answer():
+        with leased(request, name) as index:
+            return neighbors_answer(index, body, where)
+    return await run_in_threadpool(answer)
 
 
 APPROXIMATE_TYPES = ("hnsw", "ivfsq8", "ivfpq")
@@ -120,14 +127,14 @@ def analogy(name: str, body: AnalogyRequest, request: Request):
     check_limit("k", body.k, limits.max_k)
     check_limit("the number of terms", len(body.positive) + len(body.negative), limits.max_batch)
     where = request_where(request, body)
-    index = open_index(request, name)
-    if body.a is not None:
-        hits = query.analogy(index, body.a, body.b, body.c, k=body.k, method=body.method,
-                             where=where)
-    else:
-        hits = query.most_similar(index, body.positive, body.negative, k=body.k,
-                                  method=body.method, where=where)
-    return JSONResponse(hits_payload(index, hits))
+    with leased(request, name) as index:
+        if body.a is not None:
+            hits = query.analogy(index, body.a, body.b, body.c, k=body.k, method=body.method,
+                                 where=where)
+        else:
+            hits = query.most_similar(index, body.positive, body.negative, k=body.k,
+                                      method=body.method, where=where)
+        return JSONResponse(hits_payload(index, hits))
 
 
 @router.post("/indexes/{name}/similarity", response_model=ScoreMatrix,
@@ -135,8 +142,8 @@ def analogy(name: str, body: AnalogyRequest, request: Request):
 def similarity(name: str, body: SimilarityRequest, request: Request):
     check_limit("the number of terms", len(body.terms),
                 request.app.state.settings.limits.max_batch)
-    index = open_index(request, name)
-    return JSONResponse(similarity_payload(query.compare(index, body.terms)))
+    with leased(request, name) as index:
+        return JSONResponse(similarity_payload(query.compare(index, body.terms)))
 
 
 @router.post("/indexes/{name}/doesnt-match", response_model=OddOneOut,
@@ -144,8 +151,8 @@ def similarity(name: str, body: SimilarityRequest, request: Request):
 def doesnt_match(name: str, body: DoesntMatchRequest, request: Request):
     check_limit("the number of words", len(body.words),
                 request.app.state.settings.limits.max_batch)
-    index = open_index(request, name)
-    return JSONResponse(odd_one_out_payload(query.odd_one_out(index, body.words)))
+    with leased(request, name) as index:
+        return JSONResponse(odd_one_out_payload(query.odd_one_out(index, body.words)))
 
 
 @router.post("/indexes/{name}/search", response_model=SearchResponse,
@@ -155,11 +162,11 @@ def search(name: str, body: SearchRequest, request: Request):
     check_limit("k", body.k, limits.max_k)
     check_limit("the number of queries", len(body.queries), limits.max_batch)
     where = request_where(request, body)
-    index = open_index(request, name)
-    queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")
-               for row, q in enumerate(body.queries)]
-    results = query.neighbors_batch(index, queries, k=body.k, where=where)
-    return JSONResponse({"results": [hits_payload(index, hits) for hits in results]})
+    with leased(request, name) as index:
+        queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")
+                   for row, q in enumerate(body.queries)]
+        results = query.neighbors_batch(index, queries, k=body.k, where=where)
+        return JSONResponse({"results": [hits_payload(index, hits) for hits in results]})
 
 
 @router.post("/indexes/{name}/projection", response_model=ProjectionResponse,
@@ -169,7 +176,7 @@ def project(name: str, body: ProjectionRequest, request: Request):
     points = (body.k + 1 if body.query is not None else body.sample) + len(body.terms)
     check_limit("the number of points on the map", points, limits.max_projection)
     where = request_where(request, body)
-    index = open_index(request, name)
-    mapped = projection(index, body.query, k=body.k, terms=body.terms, sample=body.sample,
-                        method=body.method, where=where)
-    return JSONResponse(projection_payload(index, mapped))
+    with leased(request, name) as index:
+        mapped = projection(index, body.query, k=body.k, terms=body.terms, sample=body.sample,
+                            method=body.method, where=where)
+        return JSONResponse(projection_payload(index, mapped))

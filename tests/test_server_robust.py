@@ -1,0 +1,122 @@
+"""A server that stays up, through a real uvicorn server on loopback: superseded versions are
+closed (no descriptor leak), writes that change nothing publish nothing, and the encoder is
+loaded once per fingerprint however many versions and concurrent text queries there are."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from embedsearch.encoders import load_encoder
+from embedsearch.indexing.build import build_corpus_index
+from embedsearch.server import Limits
+
+TEXTS = ["the river bank was flooded after the storm", "the bank raised its interest rates",
+         "a computer program sorts the list", "the king and the queen rode to the castle",
+         "fresh bread from the bakery", "stocks fell on the market today"]
+
+
+@contextmanager
+def serving(names, **settings):
+    """A real uvicorn server on a free loopback port, in a thread: (base URL, the app)."""
+    from embedsearch.server.run import make_server
+
+    server, sock = make_server(names, host="127.0.0.1", port=0, log_level="warning", **settings)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the server did not start"
+            thread.join(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server.config.app
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture
+def notes(tmp_path, vectors_file):
+    corpus = tmp_path / "notes.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"doc{i}", "text": t}) + "\n"
+                              for i, t in enumerate(TEXTS)))
+    path = tmp_path / "notes"
+    build_corpus_index(corpus, load_encoder(str(vectors_file)), path, key_field="id",
+                       show_progress=False)
+    return path
+
+
+@pytest.fixture
+def live(notes):
+    with serving([str(notes)], limits=Limits(max_k=100)) as (url, app), \
+            httpx.Client(base_url=url, timeout=60) as client:
+        yield client, app
+
+
+def open_descriptors(directory) -> tuple[int, int]:
+    """(descriptors this process holds, of which on deleted files under `directory`)."""
+    targets = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            pass
+    return len(targets), sum(t.startswith(str(directory)) and t.endswith("(deleted)")
+                             for t in targets)
+
+
+def test_superseded_versions_are_closed(live, notes):
+    client, _ = live
+    assert client.post("/indexes/notes/neighbors", json={"query": "river", "k": 3}).status_code == 200
+    before, _ = open_descriptors(notes)
+    for write in range(30):
+        body = {"items": [{"key": f"new{write}", "text": f"the storm hit the river bank {write}"}]}
+        assert client.post("/indexes/notes/items", json=body).status_code == 200
+        assert client.post("/indexes/notes/neighbors",
+                           json={"query": "bank river", "k": 3}).status_code == 200
+        assert client.get("/indexes").status_code == 200
+    after, deleted = open_descriptors(notes)
+    assert deleted == 0
+    assert after <= before + 4  # a few sockets may come and go; 30 leaked versions would be 60+
+
+
+def test_writes_that_change_nothing_publish_nothing(live):
+    client, _ = live
+    version = client.get("/indexes/notes").json()["version"]
+    answer = client.post("/indexes/notes/items/delete", json={"keys": ["no-such-key"]})
+    assert answer.status_code == 200 and answer.json()["deleted"] == 0
+    assert answer.json()["missing"] == ["no-such-key"] and answer.json()["version"] == version
+    answer = client.post("/indexes/notes/items", json={"items": [{"key": "x", "text": "qzxv wqpt"}]})
+    assert answer.status_code == 200 and answer.json()["added"] == 0
+    assert answer.json()["version"] == version
+    same = {"key": "doc0", "text": TEXTS[0]}
+    answer = client.post("/indexes/notes/items", json={"items": [same]})
+    assert answer.json()["unchanged"] == 1 and answer.json()["version"] == version
+    assert client.get("/indexes/notes").json()["version"] == version
+
+
+def test_the_encoder_is_loaded_once_across_versions_and_concurrent_queries(live, monkeypatch):
+    from embedsearch.query import terms
+
+    loads = []
+    real = terms.load_index_encoder
+    monkeypatch.setattr(terms, "load_index_encoder",
+                        lambda *args, **kwargs: loads.append(1) or real(*args, **kwargs))
+    client, app = live
+
+    def text_query(_):
+        return client.post("/indexes/notes/neighbors",
+                           json={"query": "storm over the castle", "k": 3}).status_code
+
+    for write in range(3):
+        body = {"items": [{"key": f"new{write}", "text": f"bread and stocks {write}"}]}
+        assert client.post("/indexes/notes/items", json=body).status_code == 200
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(text_query, range(16))) == {200}
+    assert len(loads) <= 1
