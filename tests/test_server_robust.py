@@ -120,3 +120,33 @@ def test_the_encoder_is_loaded_once_across_versions_and_concurrent_queries(live,
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(text_query, range(16))) == {200}
     assert len(loads) <= 1
+
+
+@pytest.mark.parametrize("body", [
+    '{"items": [{"key": "n", "text": "river bank", "metadata": {"x": NaN}}]}',
+    '{"items": [{"key": "n", "text": "river bank", "metadata": {"x": -Infinity}}]}',
+    '{"items": [{"key": "n", "text": "river bank", "metadata": {"x": 1e999}}]}',
+    '{"items": [{"key": "n", "text": "river bank", "metadata": {"x": 99999999999999999999}}]}',
+    '{"items": [{"key": "n", "text": "river bank", "metadata": {"x": "\\ud800"}}]}',
+    '{"items": [{"key": "n", "text": "river bank", "metadata": {"x": ' + "[" * 3000 + "]" * 3000
+    + '}}]}',
+])
+def test_unstorable_json_is_refused_and_never_reaches_the_index(live, body):
+    client, _ = live
+    answer = client.post("/indexes/notes/items", content=body,
+                         headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_json"
+    assert len(answer.text) < 500
+    hits = client.post("/indexes/notes/neighbors", json={"query": "river bank", "k": 10})
+    assert hits.status_code == 200 and "n" not in [hit["key"] for hit in hits.json()]
+    assert client.post("/indexes/notes/neighbors",
+                       json={"query": "bank", "filter": {"x": 1}}).status_code == 200
+
+
+@pytest.mark.parametrize("vector", ["NaN", "Infinity", "1e999"])
+def test_a_non_finite_query_vector_is_refused(live, vector):
+    client, _ = live
+    body = '{"vector": [' + ", ".join(["0.5"] * 49 + [vector]) + '], "k": 3}'
+    answer = client.post("/indexes/notes/neighbors", content=body,
+                         headers={"content-type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_json"

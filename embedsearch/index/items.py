@@ -23,7 +23,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import FilterError
+from ..corpus.json_values import check_json_value
+from ..errors import FilterError, InputError
 from .filters import Where
 from .sql_guard import (forget_refusal, install_time_limit, last_refusal, sandboxed_connection,
                         time_limit)
@@ -36,9 +37,17 @@ _CHUNK = 30000
 
 
 def content_hash(text: str, metadata: dict | None = None) -> str:
-    """A digest of an item's text and metadata: equal hashes, nothing to re-encode."""
-    payload = text + "\x00" + json.dumps(metadata or {}, sort_keys=True)
-    return hashlib.blake2b(payload.encode(), digest_size=10).hexdigest()
+    """A digest of an item's text and metadata: equal hashes, nothing to re-encode.
+    Every stored item passes here, so metadata that strict JSON cannot hold is refused here."""
+    try:
+        check_json_value(metadata or {}, "the item's metadata")
+        payload = (text + "\x00" + json.dumps(metadata or {}, sort_keys=True)).encode()
+    except UnicodeEncodeError as error:
+        raise InputError(f"the item's text holds a lone surrogate at character {error.start}, "
+                         "which is not Unicode text") from None
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return hashlib.blake2b(payload, digest_size=10).hexdigest()
 
 
 def _chunks(values: Sequence, size: int = _CHUNK):

@@ -27,12 +27,14 @@ from ..query.results import (hits_payload, odd_one_out_payload, projection_paylo
                              similarity_payload)
 from .auth import require_read
 from .errors import ApiError
+from .json_body import StrictJSONRoute
 from .models import (AnalogyRequest, DoesntMatchRequest, ErrorResponse, HitModel, IndexSummary,
                      NeighborsRequest, OddOneOut, ProjectionRequest, ProjectionResponse,
                      ScoreMatrix, SearchRequest, SearchResponse, SimilarityRequest)
 
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)}
-router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS)
+router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS,
+                   route_class=StrictJSONRoute)
 
 
 def leased(request: Request, name: str):

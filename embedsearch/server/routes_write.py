@@ -15,11 +15,13 @@ from ..corpus import Item
 from ..indexing import delete_keys, upsert_items
 from .auth import require_write
 from .errors import ApiError
+from .json_body import StrictJSONRoute
 from .models import DeleteRequest, UpsertRequest, WriteReport
 from ..query.terms import index_encoder
 from .routes_read import ERRORS, check_limit, leased
 
-router = APIRouter(dependencies=[Depends(require_write)], responses=ERRORS)
+router = APIRouter(dependencies=[Depends(require_write)], responses=ERRORS,
+                   route_class=StrictJSONRoute)
 
 
 def check_corpus(index) -> None:
