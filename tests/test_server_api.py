@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient as ServerTestClient
 from typer.testing import CliRunner
 
 from browser import running_server
@@ -36,6 +36,11 @@ from embedsearch.server.run import bind_socket, check_bind, is_loopback
 from embedsearch.errors import InputError
 
 WRITE_KEY, READ_KEY = "write-secret", "read-secret"
+
+
+def TestClient(app, **options):
+    """FastAPI's test client, addressed as a browser on this machine would (Host localhost)."""
+    return ServerTestClient(app, base_url="http://localhost", **options)
 TEXTS = ["the river bank was flooded after the storm", "the bank raised its interest rates",
          "a computer program sorts the list", "the king and the queen rode to the castle",
          "fresh bread from the bakery", "stocks fell on the market today"]

@@ -150,3 +150,24 @@ def test_a_non_finite_query_vector_is_refused(live, vector):
     answer = client.post("/indexes/notes/neighbors", content=body,
                          headers={"content-type": "application/json"})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_json"
+
+
+def test_a_keyless_server_answers_only_requests_for_this_machine(notes):
+    with serving([str(notes)], allowed_hosts=["search.example.org"]) as (url, _), \
+            httpx.Client(base_url=url, timeout=30) as client:
+        rebinding = {"host": "evil.example:18250", "origin": "http://evil.example:18250"}
+        answer = client.post("/indexes/notes/items/delete", json={"keys": ["doc0"]},
+                             headers=rebinding)
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "host_not_allowed"
+        assert client.get("/indexes", headers=rebinding).status_code == 403
+        for host in ("localhost:1", "127.0.0.1", "[::1]:80", "LOCALHOST", "search.example.org"):
+            assert client.get("/indexes", headers={"host": host}).status_code == 200, host
+        assert client.get("/indexes/notes").json()["count"] == len(TEXTS)
+
+
+def test_a_server_with_keys_answers_any_host(notes):
+    with serving([str(notes)], api_key="secret") as (url, _), \
+            httpx.Client(base_url=url, timeout=30) as client:
+        answer = client.get("/indexes", headers={"host": "search.example.org",
+                                                 "authorization": "Bearer secret"})
+        assert answer.status_code == 200

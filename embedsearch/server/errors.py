@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import (EmbedsearchError, EncoderChangedError, EncoderError, FilterError,
                       IndexCorruptError, IndexLockedError, IndexNotFoundError, UnknownWordsError)
+from .hosts import host_allowed
 
 logger = logging.getLogger("embedsearch.server")
 
@@ -88,15 +89,16 @@ def request_id(request: Request) -> str:
 
 
 class RequestGuard:
-    """ASGI middleware: a request id, a body-size cap, and a logged 500 for any bug.
+    """ASGI middleware: a request id, a Host check, a body-size cap, and a logged 500 for any bug.
 
     Plain ASGI rather than a `BaseHTTPMiddleware`, which would cost a task
     and a copy of every response per request.
     """
 
-    def __init__(self, app, max_body_bytes: int):
+    def __init__(self, app, max_body_bytes: int, allowed_hosts: tuple[str, ...] | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.allowed_hosts = allowed_hosts  # None: any Host (the server checks keys instead)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -112,7 +114,16 @@ class RequestGuard:
                     (b"x-request-id", identifier.encode())]
             await send(message)
 
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        if self.allowed_hosts is not None:
+            host = headers.get(b"host")
+            if not host_allowed(None if host is None else host.decode("latin-1"),
+                                self.allowed_hosts):
+                return await error_response(
+                    403, "host_not_allowed", "this server answers only requests for this "
+                    "machine (Host localhost or 127.0.0.1); behind a proxy, start it with "
+                    "--allowed-host NAME")(scope, receive, send_with_id)
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             return await self._too_large(scope, receive, send_with_id)
         received = 0

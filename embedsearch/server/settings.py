@@ -22,7 +22,9 @@ class Settings:
     """The indexes served (None: every index under the home), keys, limits and raw-SQL policy.
 
     `api_key` may read and write; `read_api_key` may only read. With neither,
-    every request is allowed (the server then binds to loopback only).
+    every request is allowed (the server then binds to loopback only), provided its
+    `Host` header names this machine (loopback) or one of `allowed_hosts` (`*`: any),
+    so a web page cannot reach the server through DNS rebinding.
     """
 
     names: tuple[str, ...] | None = None
@@ -30,3 +32,4 @@ class Settings:
     read_api_key: str | None = None
     allow_sql: bool = False
     limits: Limits = field(default_factory=Limits)
+    allowed_hosts: tuple[str, ...] = ()  # Host names a keyless server answers besides loopback
