@@ -170,7 +170,10 @@ class ItemsReader:
             with time_limit(where.time_limit):
                 cursor = connection.execute(f"SELECT id FROM {TABLE} WHERE {where.sql}",
                                             where.params)
-                ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
+                selected = [row[0] for row in cursor]
+                if where.sandboxed:
+                    self._check_item_ids(connection, selected)
+                ids = np.array(selected, dtype=np.int64)
         except sqlite3.DatabaseError as error:
             if where.sandboxed and ("not authorized" in str(error) or "prohibited" in str(error)):
                 raise FilterError(f"SQL filter refused: {last_refusal()} is not allowed "
@@ -182,6 +185,16 @@ class ItemsReader:
         except sqlite3.Warning as error:
             raise FilterError(f"malformed filter {where.sql!r}: {error}") from None
         return ids
+
+    @staticmethod
+    def _check_item_ids(connection: sqlite3.Connection, selected: list) -> None:
+        """A FilterError unless a remote filter selected only ids of items (a `UNION SELECT`
+        can select any value, or the id of a deleted item)."""
+        unique = set(selected)
+        if not all(type(value) is int for value in unique) or len(unique) != sum(
+                1 for _ in select_in(connection.cursor(), "id", "id", list(unique))):
+            raise FilterError("the SQL filter selected something other than items (a UNION?): "
+                              "give a condition over the items' columns")
 
     def iter_rows(self, batch_size: int = 10000, start: int = 0, stop: int | None = None):
         """Every row (with `start` <= id < `stop`) in id order, in batches of dicts."""

@@ -10,6 +10,7 @@ response header) and caps the request body.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
@@ -34,7 +35,7 @@ DOMAIN_ERRORS = (
     (IndexCorruptError, 503, "index_unavailable"),
     (EmbedsearchError, 400, "bad_request"),
 )
-HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
               413: "body_too_large", 415: "unsupported_media_type"}
 
 
@@ -46,9 +47,21 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+MAX_MESSAGE_CHARS = 500  # an error quotes what was wrong, not the whole input
+PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"():,]+)+/?")
+
+
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS - 25] + f"... ({len(message):,} characters)"
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
                         headers=headers)
+
+
+def without_paths(message: str) -> str:
+    """`message` with each server file path cut to its last part (an index or file name):
+    clients of an unavailable index need its name, not the server's folders."""
+    return PATH.sub(lambda match: match.group(0).rstrip("/").rsplit("/", 1)[-1], message)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -62,6 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code = next((s, c) for cls, s, c in DOMAIN_ERRORS if isinstance(error, cls))
         if status >= 500:
             logger.error("request %s: %s", request_id(request), error)
+            return error_response(status, code, without_paths(str(error)))
         return error_response(status, code, str(error))
 
     @app.exception_handler(RequestValidationError)
@@ -76,7 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
         return error_response(error.status_code, HTTP_CODES.get(error.status_code, "http_error"),
-                              str(error.detail))
+                              str(error.detail), getattr(error, "headers", None))
 
 
 def _describe(problem: dict) -> str:

@@ -30,6 +30,7 @@ from ..index import Index, indexes_home, resolve_index_path
 from ..index.catalog import iso_time
 from ..index.versions import CURRENT_FILE
 from ..query.terms import index_encoder, loaded_encoder
+from .errors import without_paths
 
 MAX_NAME_LENGTH = 255  # longer is never a folder name on the file systems we run on
 
@@ -104,7 +105,7 @@ class IndexRegistry:
         try:
             version = self._acquire(directory.name)
         except EmbedsearchError as error:
-            return {"name": directory.name, "error": str(error)}
+            return {"name": directory.name, "error": without_paths(str(error))}
         try:
             if version.summary is None:
                 manifest = version.index.manifest

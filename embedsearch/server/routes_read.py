@@ -12,6 +12,8 @@ docs/server.md, Speed).
 
 from __future__ import annotations
 
+import json
+import math
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -32,7 +34,8 @@ from .models import (AnalogyRequest, DoesntMatchRequest, ErrorResponse, HitModel
                      NeighborsRequest, OddOneOut, ProjectionRequest, ProjectionResponse,
                      ScoreMatrix, SearchRequest, SearchResponse, SimilarityRequest)
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)}
+ERRORS = {status: {"model": ErrorResponse}
+          for status in (400, 401, 403, 404, 409, 413, 422, 500, 503)}
 router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS,
                    route_class=StrictJSONRoute)
 
@@ -48,6 +51,9 @@ def check_limit(what: str, value: int, limit: int) -> None:
                                               f"{limit:,}")
 
 
+MAX_FILTER_CHARS = 4000  # a filter's text; longer literals make single SQL calls slow
+
+
 def request_where(request: Request, body) -> Where | None:
     """The request's filter: a JSON `filter`, or raw SQL `where` if the server allows it."""
     settings = request.app.state.settings
@@ -59,18 +65,34 @@ def request_where(request: Request, body) -> Where | None:
             raise ApiError(403, "sql_not_allowed", "raw SQL filters are off on this server: use "
                                                    "the JSON filter (\"filter\"), or start the "
                                                    "server with --allow-sql")
+        check_limit("the length of the SQL filter", len(body.where), MAX_FILTER_CHARS)
         return untrusted_sql(body.where, seconds)
-    return parse_filter(body.filter, seconds) if body.filter is not None else None
+    if body.filter is None:
+        return None
+    check_limit("the length of the filter as JSON", len(json.dumps(body.filter)),
+                MAX_FILTER_CHARS)
+    return parse_filter(body.filter, seconds)
+
+
+MIN_VECTOR_NORM = 1e-30  # shorter (the zero vector, subnormals): no direction to search in
 
 
 def check_vector(index: Index, vector: list[float], position: str = "vector") -> np.ndarray:
+    """The unit float32 vector of a query vector, or a 400 for a wrong length or one with no
+    direction (zero, subnormal, or too long to normalise in float32)."""
     if len(vector) != index.dim:
         raise ApiError(400, "wrong_dimension", f"{position} has {len(vector)} numbers; index "
                                                f"{index.name} has dimension {index.dim}")
-    array = np.asarray(vector, dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise ApiError(400, "wrong_dimension", f"{position} holds a NaN or an infinity")
-    return array
+    array = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(array)) if np.isfinite(array).all() else math.nan
+    if not MIN_VECTOR_NORM < norm < math.inf:
+        raise ApiError(400, "bad_vector", f"{position} cannot be normalised (its length is "
+                                          f"{norm:g}): give a vector of finite numbers that "
+                                          "are not all (nearly) zero")
+    unit = (array / norm).astype(np.float32)
+    if not np.isfinite(unit).all():
+        raise ApiError(400, "bad_vector", f"{position} cannot be normalised in float32")
+    return unit
 
 
 @router.get("/indexes", response_model=list[IndexSummary], summary="List the served indexes")
@@ -88,7 +110,9 @@ def describe_index(name: str, request: Request) -> dict:
 @router.post("/indexes/{name}/neighbors", response_model=list[HitModel],
              summary="Nearest neighbours of a word, text, item key or vector")
 async def neighbors(name: str, body: NeighborsRequest, request: Request):
-    check_limit("k", body.k, request.app.state.settings.limits.max_k)
+    limits = request.app.state.settings.limits
+    check_limit("k", body.k, limits.max_k)
+    check_limit("the number of excluded keys", len(body.exclude), limits.max_exclude)
     where = request_where(request, body)
     with request.app.state.registry.lease_if_open(name) as index:
         if index is not None and answers_quickly(index, body, where):
@@ -109,7 +133,7 @@ def answers_quickly(index: Index, body: NeighborsRequest, where: Where | None) -
     """Whether a neighbours query is cheap and bounded enough to answer on the event loop:
     no filter (its SQL may run for seconds), nothing to encode (a vector, or a word of a
     vocabulary), and an approximate index or a small exact one."""
-    if where is not None or body.k > QUICK_MAX_K:
+    if where is not None or body.k > QUICK_MAX_K or len(body.exclude) > QUICK_MAX_K:
         return False
     if body.vector is None and index.manifest.content != "vocabulary":
         return False
@@ -163,6 +187,7 @@ def search(name: str, body: SearchRequest, request: Request):
     limits = request.app.state.settings.limits
     check_limit("k", body.k, limits.max_k)
     check_limit("the number of queries", len(body.queries), limits.max_batch)
+    check_limit("queries x k", len(body.queries) * body.k, limits.max_results)
     where = request_where(request, body)
     with leased(request, name) as index:
         queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")

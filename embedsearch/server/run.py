@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..index import resolve_index_path
 from .hosts import is_loopback
 from .settings import Limits
+from .slow_clients import MAX_CONNECTIONS, ReadDeadline
 
 def check_bind(host: str, api_key: str | None, read_api_key: str | None) -> None:
     """An error unless `host` is loopback or a key is set."""
@@ -83,12 +84,15 @@ def make_server(names: Sequence[str] | None, *, host: str = "127.0.0.1", port: i
     app = create_app(names, api_key=api_key, read_api_key=read_api_key, limits=limits,
                      allow_sql=allow_sql, allowed_hosts=allowed_hosts)
     sock = bind_socket(host, port)
+    timeouts = {"http": ReadDeadline, "limit_concurrency": MAX_CONNECTIONS,
+                "timeout_keep_alive": 5}
     if workers == 1:
-        return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)), sock
+        return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
+                                             **timeouts)), sock
     served = [str(resolve_index_path(name)) for name in names] if names else None
     os.environ[SETTINGS_VARIABLE] = settings_for_workers(
         served, api_key=api_key, read_api_key=read_api_key, limits=limits, allow_sql=allow_sql,
         allowed_hosts=allowed_hosts)
     config = uvicorn.Config("embedsearch.server.app:app_from_environment", factory=True,
-                            workers=workers, log_level=log_level, access_log=False)
+                            workers=workers, log_level=log_level, access_log=False, **timeouts)
     return WorkerProcesses(config), sock

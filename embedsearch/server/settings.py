@@ -11,6 +11,8 @@ class Limits:
 
     max_k: int = 1000  # neighbours per query
     max_batch: int = 1000  # queries in one /search, terms in one /similarity
+    max_results: int = 20_000  # hits in one answer (queries x k in one /search)
+    max_exclude: int = 1000  # keys one neighbours query may exclude
     max_body_bytes: int = 4 * 2**20  # request body
     max_projection: int = 2000  # points on one map
     max_items: int = 10_000  # items in one write
