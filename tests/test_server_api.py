@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient as ServerTestClient
 from typer.testing import CliRunner
 
 from browser import running_server
@@ -36,6 +36,11 @@ from embedsearch.server.run import bind_socket, check_bind, is_loopback
 from embedsearch.errors import InputError
 
 WRITE_KEY, READ_KEY = "write-secret", "read-secret"
+
+
+def TestClient(app, **options):
+    """FastAPI's test client, addressed as a browser on this machine would (Host localhost)."""
+    return ServerTestClient(app, base_url="http://localhost", **options)
 TEXTS = ["the river bank was flooded after the storm", "the bank raised its interest rates",
          "a computer program sorts the list", "the king and the queen rode to the castle",
          "fresh bread from the bakery", "stocks fell on the market today"]
@@ -325,13 +330,13 @@ def test_api_keys(served, words, notes):
 def test_a_bug_is_a_500_with_a_logged_request_id(served, monkeypatch, caplog):
     import embedsearch.server.routes_read as routes
 
-    def broken(directory):
+    def broken(index):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(routes, "index_entry", broken)
+    monkeypatch.setattr(routes, "index_info", broken)
     with TestClient(create_app(served), raise_server_exceptions=False) as client, \
             caplog.at_level(logging.ERROR, logger="embedsearch.server"):
-        response = client.get("/indexes")
+        response = client.get(f"/indexes/{Path(served[0]).name}")
     request_id = response.headers["x-request-id"]
     assert request_id in assert_error(response, 500, "internal_error")
     assert "a bug" not in response.text

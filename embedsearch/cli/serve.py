@@ -23,6 +23,9 @@ def serve(
                                                help="Bearer key that may only read."),
     allow_sql: bool = typer.Option(False, "--allow-sql",
                                    help="Accept raw SQL 'where' filters (sandboxed, time-limited)."),
+    allowed_host: Optional[List[str]] = typer.Option(
+        None, "--allowed-host", help="A Host name a keyless server also answers besides "
+                                     "localhost (e.g. behind a reverse proxy); repeatable."),
     workers: int = typer.Option(1, "--workers", min=1, max=64,
                                 help="Server processes; more answer more clients at once (each "
                                      "holds its own copy of the indexes)."),
@@ -44,7 +47,8 @@ def serve(
                          "pip install 'embedsearch[server]'") from None
 
     server, sock = make_server(names or None, host=host, port=port, api_key=api_key,
-                               read_api_key=read_api_key, allow_sql=allow_sql, workers=workers)
+                               read_api_key=read_api_key, allow_sql=allow_sql, workers=workers,
+                               allowed_hosts=allowed_host or ())
     bound_port = sock.getsockname()[1]
     typer.echo(f"explorer: {explorer_url(host, bound_port)}  "
                f"(API docs: {explorer_url(host, bound_port)}docs; Ctrl-C stops)")

@@ -15,6 +15,7 @@ group at a time.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputError
+from .json_values import check_json_value, strict_json_loads
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".cor"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
@@ -111,6 +113,23 @@ def read_corpus_file(file: str | Path, root: str | Path, *, unit: str = "line",
 
 
 BINARY_PROBE = 8192  # bytes read to tell text from binary: a NUL byte never occurs in text
+MAX_LINE_BYTES = 16 * 2**20  # a longer line is skipped, so one huge line cannot fill memory
+LONG_LINE = f"line longer than {MAX_LINE_BYTES // 2**20} MiB"
+UNSTORABLE = "record with NaN, Infinity, a huge integer, a lone surrogate or deep nesting"
+
+
+def _raw_lines(handle) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) per line; None for a line longer than MAX_LINE_BYTES, which is
+    read past in bounded pieces rather than held whole."""
+    for number in itertools.count(1):
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(MAX_LINE_BYTES)
+            raw = None
+        yield number, raw
 
 
 def _decoded_lines(file: Path, report: CorpusReport) -> Iterator[tuple[int, str]]:
@@ -123,7 +142,10 @@ def _decoded_lines(file: Path, report: CorpusReport) -> Iterator[tuple[int, str]
             raise InputError(f"{file} is a binary file, not text: give a text, Markdown or "
                              "JSON Lines file")
         handle.seek(0)
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in _raw_lines(handle):
+            if raw is None:
+                report.skip(LONG_LINE)
+                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -173,9 +195,12 @@ def _read_jsonl(file: Path, source: str, text_field: str, key_field: str | None,
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = strict_json_loads(line)
         except json.JSONDecodeError:
             report.skip("invalid JSON line")
+            continue
+        except ValueError:
+            report.skip(UNSTORABLE)
             continue
         if not isinstance(record, dict):
             report.skip("JSON line is not an object")
@@ -203,6 +228,11 @@ def _read_parquet(file: Path, source: str, text_field: str, key_field: str | Non
             number += 1
             # Every row has every column of the file: a null is a field the record lacks.
             record = {name: value for name, value in row.items() if value is not None}
+            try:
+                check_json_value(record)
+            except ValueError:
+                report.skip(UNSTORABLE)
+                continue
             item = _record_item(record, source, number, text_field, key_field, report)
             if item is not None:
                 yield item

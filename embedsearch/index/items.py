@@ -23,7 +23,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..errors import FilterError
+from ..corpus.json_values import check_json_value
+from ..errors import FilterError, InputError
 from .filters import Where
 from .sql_guard import (forget_refusal, install_time_limit, last_refusal, sandboxed_connection,
                         time_limit)
@@ -36,9 +37,17 @@ _CHUNK = 30000
 
 
 def content_hash(text: str, metadata: dict | None = None) -> str:
-    """A digest of an item's text and metadata: equal hashes, nothing to re-encode."""
-    payload = text + "\x00" + json.dumps(metadata or {}, sort_keys=True)
-    return hashlib.blake2b(payload.encode(), digest_size=10).hexdigest()
+    """A digest of an item's text and metadata: equal hashes, nothing to re-encode.
+    Every stored item passes here, so metadata that strict JSON cannot hold is refused here."""
+    try:
+        check_json_value(metadata or {}, "the item's metadata")
+        payload = (text + "\x00" + json.dumps(metadata or {}, sort_keys=True)).encode()
+    except UnicodeEncodeError as error:
+        raise InputError(f"the item's text holds a lone surrogate at character {error.start}, "
+                         "which is not Unicode text") from None
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return hashlib.blake2b(payload, digest_size=10).hexdigest()
 
 
 def _chunks(values: Sequence, size: int = _CHUNK):
@@ -161,7 +170,10 @@ class ItemsReader:
             with time_limit(where.time_limit):
                 cursor = connection.execute(f"SELECT id FROM {TABLE} WHERE {where.sql}",
                                             where.params)
-                ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
+                selected = [row[0] for row in cursor]
+                if where.sandboxed:
+                    self._check_item_ids(connection, selected)
+                ids = np.array(selected, dtype=np.int64)
         except sqlite3.DatabaseError as error:
             if where.sandboxed and ("not authorized" in str(error) or "prohibited" in str(error)):
                 raise FilterError(f"SQL filter refused: {last_refusal()} is not allowed "
@@ -173,6 +185,16 @@ class ItemsReader:
         except sqlite3.Warning as error:
             raise FilterError(f"malformed filter {where.sql!r}: {error}") from None
         return ids
+
+    @staticmethod
+    def _check_item_ids(connection: sqlite3.Connection, selected: list) -> None:
+        """A FilterError unless a remote filter selected only ids of items (a `UNION SELECT`
+        can select any value, or the id of a deleted item)."""
+        unique = set(selected)
+        if not all(type(value) is int for value in unique) or len(unique) != sum(
+                1 for _ in select_in(connection.cursor(), "id", "id", list(unique))):
+            raise FilterError("the SQL filter selected something other than items (a UNION?): "
+                              "give a condition over the items' columns")
 
     def iter_rows(self, batch_size: int = 10000, start: int = 0, stop: int | None = None):
         """Every row (with `start` <= id < `stop`) in id order, in batches of dicts."""

@@ -27,6 +27,7 @@ from ..progress import progress_bar
 from .build import skipped_lines
 from .encoder_check import load_index_encoder
 from .engine import BATCH_SIZE, CorpusSource, LocalEngine, encode_batch
+from .maintenance import NothingChanged, update_if_changed
 
 
 @dataclass
@@ -109,25 +110,30 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
     return report
 
 
-def upsert_items(name: str | Path, items: Sequence[Item]) -> AddReport:
+def upsert_items(name: str | Path, items: Sequence[Item], *, encoder=None) -> AddReport:
     """Add items to the corpus index `name`, or replace those whose key exists and changed.
 
     Each key may appear once; the items are encoded with the index's own
-    encoder and land in one atomic version (the HTTP API's write endpoint).
+    encoder (`encoder`: that encoder already loaded and checked, as a server
+    holds it) and land in one atomic version (the HTTP API's write endpoint).
+    A write that changes nothing publishes no new version.
     """
     started = time.perf_counter()
     counts = Counter(item.key for item in items)
     repeated = sorted(key for key, count in counts.items() if count > 1)
     if repeated:
         raise InputError(f"keys given more than once: {', '.join(repeated[:5])}")
-    encoder, _ = _corpus_index(name)
+    if encoder is None:
+        encoder, _ = _corpus_index(name)
     corpus_report = CorpusReport()
-    with IndexWriter.update(name) as writer:
+    with update_if_changed(name) as writer:
         report = AddReport(writer.directory)
         for start in range(0, len(items), BATCH_SIZE):
             _upsert_changed(writer, encoder, list(items[start:start + BATCH_SIZE]), report,
                             corpus_report)
         report.count = writer.manifest.count
+        if not (report.added or report.updated or report.deleted):
+            raise NothingChanged
     report.seconds = time.perf_counter() - started
     report.skipped = corpus_report.skipped
     return report

@@ -9,8 +9,9 @@ interrupted reindex leaves the previous index live and usable.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..index import versions
 from ..index.manifest import Manifest
@@ -38,9 +39,39 @@ def compact(name_or_path: str | Path) -> tuple[int, Manifest]:
     return dropped, writer.manifest
 
 
+class NothingChanged(Exception):
+    """Raised inside `update_if_changed` to discard the writer's copy instead of publishing it."""
+
+
+@contextmanager
+def update_if_changed(name_or_path: str | Path) -> Iterator[IndexWriter]:
+    """`IndexWriter.update`, except that raising `NothingChanged` in the block publishes nothing:
+    a write that changes nothing must not make every reader open a new version.
+
+        with update_if_changed("notes") as writer:
+            if not writer.items.ids_for_keys(keys):
+                raise NothingChanged
+    """
+    writer = IndexWriter.update(name_or_path)
+    try:
+        yield writer
+    except NothingChanged:
+        writer.abort()
+        return
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+
+
 def delete_keys(name_or_path: str | Path, keys: Sequence[str]) -> tuple[int, list[str]]:
-    """Delete items by key; returns (deleted count, keys that were not in the index)."""
-    with IndexWriter.update(name_or_path) as writer:
+    """Delete items by key; returns (deleted count, keys that were not in the index).
+    Deleting only missing keys publishes no new version."""
+    found: dict[str, int] = {}
+    deleted = 0
+    with update_if_changed(name_or_path) as writer:
         found = writer.items.ids_for_keys(list(keys))
+        if not found:
+            raise NothingChanged
         deleted = writer.delete(keys=list(found))
     return deleted, [key for key in keys if key not in found]

@@ -4,7 +4,7 @@ On a vocabulary index (one item per word) a term is looked up by key, as
 given and then lower-cased, and a text is the normalised mean of its known
 words' unit vectors, as gensim's `most_similar(positive=[...])` does. On a
 corpus index a term that is an item key uses that item's vector; anything
-else is encoded with the index's own encoder, loaded once per open index and
+else is encoded with the index's own encoder, loaded once per fingerprint and
 checked against the manifest (dimension and fingerprint), so a changed
 encoder is an error rather than silently wrong neighbours.
 
@@ -19,6 +19,8 @@ word at all is always an error. Terms are NFC-normalised before lookup.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -47,12 +49,33 @@ def ignored_words(terms: Sequence[Term]) -> list[str]:
     return list(dict.fromkeys(word for term in terms for word in term.ignored))
 
 
+_shared_encoders: "weakref.WeakValueDictionary[tuple, object]" = weakref.WeakValueDictionary()
+_encoder_loading = threading.Lock()
+
+
 def index_encoder(index: Index):
-    """The encoder `index` was built with, loaded and checked once per open index."""
-    encoder = getattr(index, "_query_encoder", None)
+    """The encoder `index` was built with, loaded and checked once per fingerprint.
+
+    Versions of an index (and indexes) built with the same encoder share one
+    loaded copy while any of them is open, and concurrent first queries wait for
+    one load rather than each loading their own.
+    """
+    encoder = loaded_encoder(index)
     if encoder is None:
-        encoder = index._query_encoder = load_index_encoder(index.manifest, index.directory)
+        recorded = index.manifest.encoder
+        key = (recorded.spec, recorded.fingerprint, index.manifest.dim)
+        with _encoder_loading:
+            encoder = _shared_encoders.get(key)
+            if encoder is None:
+                encoder = load_index_encoder(index.manifest, index.directory)
+                _shared_encoders[key] = encoder
+        index._query_encoder = encoder
     return encoder
+
+
+def loaded_encoder(index: Index):
+    """The encoder `index` has loaded already, or None."""
+    return getattr(index, "_query_encoder", None)
 
 
 def lookup_word_ids(index: Index, words: Sequence[str]) -> dict[str, int]:

@@ -47,10 +47,12 @@ async def _single_threaded_blas(app: FastAPI):
 
 def create_app(names: Sequence[str] | None = None, *, api_key: str | None = None,
                read_api_key: str | None = None, limits: Limits | None = None,
-               allow_sql: bool = False) -> FastAPI:
-    """The server for `names` (index names or paths; None or empty: every index in the home)."""
+               allow_sql: bool = False, allowed_hosts: Sequence[str] = ()) -> FastAPI:
+    """The server for `names` (index names or paths; None or empty: every index in the home).
+
+    Without keys it answers only requests whose Host is loopback or in `allowed_hosts`."""
     settings = Settings(tuple(names) if names else None, api_key or None, read_api_key or None,
-                        allow_sql, limits or Limits())
+                        allow_sql, limits or Limits(), tuple(allowed_hosts))
     app = FastAPI(title="embedsearch", description=DESCRIPTION, version="1",
                   lifespan=_single_threaded_blas)
     app.state.settings = settings
@@ -64,17 +66,19 @@ def create_app(names: Sequence[str] | None = None, *, api_key: str | None = None
     def explorer():
         return FileResponse(STATIC / "index.html")
 
-    app.add_middleware(RequestGuard, max_body_bytes=settings.limits.max_body_bytes)
+    keyless = settings.api_key is None and settings.read_api_key is None
+    app.add_middleware(RequestGuard, max_body_bytes=settings.limits.max_body_bytes,
+                       allowed_hosts=settings.allowed_hosts if keyless else None)
     return app
 
 
 def settings_for_workers(names: Sequence[str] | None, *, api_key: str | None = None,
                          read_api_key: str | None = None, limits: Limits | None = None,
-                         allow_sql: bool = False) -> str:
+                         allow_sql: bool = False, allowed_hosts: Sequence[str] = ()) -> str:
     """`create_app`'s arguments as the JSON that `app_from_environment` reads in each worker."""
     return json.dumps({"names": list(names) if names else None, "api_key": api_key,
                        "read_api_key": read_api_key, "allow_sql": allow_sql,
-                       "limits": asdict(limits or Limits())})
+                       "limits": asdict(limits or Limits()), "allowed_hosts": list(allowed_hosts)})
 
 
 def app_from_environment() -> FastAPI:

@@ -10,6 +10,7 @@ response header) and caps the request body.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import (EmbedsearchError, EncoderChangedError, EncoderError, FilterError,
                       IndexCorruptError, IndexLockedError, IndexNotFoundError, UnknownWordsError)
+from .hosts import host_allowed
 
 logger = logging.getLogger("embedsearch.server")
 
@@ -33,7 +35,7 @@ DOMAIN_ERRORS = (
     (IndexCorruptError, 503, "index_unavailable"),
     (EmbedsearchError, 400, "bad_request"),
 )
-HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
               413: "body_too_large", 415: "unsupported_media_type"}
 
 
@@ -45,9 +47,21 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+MAX_MESSAGE_CHARS = 500  # an error quotes what was wrong, not the whole input
+PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"():,]+)+/?")
+
+
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS - 25] + f"... ({len(message):,} characters)"
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
                         headers=headers)
+
+
+def without_paths(message: str) -> str:
+    """`message` with each server file path cut to its last part (an index or file name):
+    clients of an unavailable index need its name, not the server's folders."""
+    return PATH.sub(lambda match: match.group(0).rstrip("/").rsplit("/", 1)[-1], message)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -61,6 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code = next((s, c) for cls, s, c in DOMAIN_ERRORS if isinstance(error, cls))
         if status >= 500:
             logger.error("request %s: %s", request_id(request), error)
+            return error_response(status, code, without_paths(str(error)))
         return error_response(status, code, str(error))
 
     @app.exception_handler(RequestValidationError)
@@ -75,7 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException):
         return error_response(error.status_code, HTTP_CODES.get(error.status_code, "http_error"),
-                              str(error.detail))
+                              str(error.detail), getattr(error, "headers", None))
 
 
 def _describe(problem: dict) -> str:
@@ -88,15 +103,16 @@ def request_id(request: Request) -> str:
 
 
 class RequestGuard:
-    """ASGI middleware: a request id, a body-size cap, and a logged 500 for any bug.
+    """ASGI middleware: a request id, a Host check, a body-size cap, and a logged 500 for any bug.
 
     Plain ASGI rather than a `BaseHTTPMiddleware`, which would cost a task
     and a copy of every response per request.
     """
 
-    def __init__(self, app, max_body_bytes: int):
+    def __init__(self, app, max_body_bytes: int, allowed_hosts: tuple[str, ...] | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.allowed_hosts = allowed_hosts  # None: any Host (the server checks keys instead)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -112,7 +128,16 @@ class RequestGuard:
                     (b"x-request-id", identifier.encode())]
             await send(message)
 
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        if self.allowed_hosts is not None:
+            host = headers.get(b"host")
+            if not host_allowed(None if host is None else host.decode("latin-1"),
+                                self.allowed_hosts):
+                return await error_response(
+                    403, "host_not_allowed", "this server answers only requests for this "
+                    "machine (Host localhost or 127.0.0.1); behind a proxy, start it with "
+                    "--allowed-host NAME")(scope, receive, send_with_id)
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             return await self._too_large(scope, receive, send_with_id)
         received = 0

@@ -9,17 +9,31 @@ Responses are the shapes of `query.results`, the serializer the CLI's
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 FILTER_DOC = ("A JSON filter over item columns (id, key, text, source, position) and metadata "
               "fields: equality, $eq $ne $gt $gte $lt $lte $in $nin $contains, $and $or $not.")
 WHERE_DOC = "A raw SQL condition over the items table; only when the server runs with --allow-sql."
 
 
+Text = Annotated[str, Field(min_length=1)]  # a word, text or key: never empty
+
+
+def _integral(value):
+    """JSON Schema's integer includes 5.0: take it as 5 (the strict models refuse 5.5)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integer = Annotated[int, BeforeValidator(_integral)]
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """No unknown fields, and no conversions: `k: true` or `k: "5"` is an error, not 1 or 5."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Filtered(Strict):
@@ -32,12 +46,14 @@ class NeighborsRequest(Filtered):
     query: Optional[str] = Field(None, min_length=1, description="A word, a text or an item key.")
     vector: Optional[list[float]] = Field(None, description="A raw query vector (any length "
                                           "scale; it is normalised), of the index's dimension.")
-    k: int = Field(10, ge=1, description="How many neighbours.")
-    exclude: list[str] = Field(default_factory=list, description="Item keys never to return.")
+    k: Integer = Field(10, ge=1, description="How many neighbours.")
+    exclude: list[Text] = Field(default_factory=list, description="Item keys never to return.")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"query": "computer", "k": 10}, {"query": "river bank", "k": 5,
-                                                      "exclude": ["river"]}]})
+                                                      "exclude": ["river"]}],
+        "oneOf": [{"required": ["query"], "properties": {"query": {"type": "string"}}},
+                  {"required": ["vector"], "properties": {"vector": {"type": "array"}}}]})
 
     @model_validator(mode="after")
     def one_query(self):
@@ -47,17 +63,23 @@ class NeighborsRequest(Filtered):
 
 
 class AnalogyRequest(Filtered):
-    a: Optional[str] = Field(None, description="a (is to b)")
-    b: Optional[str] = Field(None, description="b")
-    c: Optional[str] = Field(None, description="as c is to ?")
-    positive: list[str] = Field(default_factory=list, description="The general form: terms added.")
-    negative: list[str] = Field(default_factory=list, description="Terms subtracted.")
+    a: Optional[Text] = Field(None, description="a (is to b)")
+    b: Optional[Text] = Field(None, description="b")
+    c: Optional[Text] = Field(None, description="as c is to ?")
+    positive: list[Text] = Field(default_factory=list, description="The general form: terms added.")
+    negative: list[Text] = Field(default_factory=list, description="Terms subtracted.")
     method: Literal["add", "mul"] = Field("add", description="add = 3CosAdd, mul = 3CosMul.")
-    k: int = Field(10, ge=1)
+    k: Integer = Field(10, ge=1)
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"a": "man", "b": "king", "c": "woman", "k": 5},
-                     {"positive": ["king", "woman"], "negative": ["man"], "method": "mul"}]})
+                     {"positive": ["king", "woman"], "negative": ["man"], "method": "mul"}],
+        "oneOf": [{"required": ["a", "b", "c"],
+                   "properties": {**{t: {"type": "string"} for t in "abc"},
+                                  "positive": {"maxItems": 0}, "negative": {"maxItems": 0}}},
+                  {"required": ["positive"],
+                   "properties": {**{t: {"type": "null"} for t in "abc"},
+                                  "positive": {"minItems": 1}}}]})
 
     @model_validator(mode="after")
     def one_form(self):
@@ -71,22 +93,22 @@ class AnalogyRequest(Filtered):
 
 
 class SimilarityRequest(Strict):
-    terms: list[str] = Field(..., min_length=2, description="Two words or texts (a score), or "
+    terms: list[Text] = Field(..., min_length=2, description="Two words or texts (a score), or "
                                                             "more (a matrix).")
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"terms": ["king", "queen"]}, {"terms": ["king", "queen", "prince"]}]})
 
 
 class DoesntMatchRequest(Strict):
-    words: list[str] = Field(..., min_length=2, description="Words, one of which is the odd one.")
+    words: list[Text] = Field(..., min_length=2, description="Words, one of which is the odd one.")
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"words": ["breakfast", "cereal", "dinner", "lunch"]}]})
 
 
 class SearchRequest(Filtered):
-    queries: list[Union[str, list[float]]] = Field(
+    queries: list[Union[Text, list[float]]] = Field(
         ..., min_length=1, description="Words, texts, item keys or raw vectors, answered together.")
-    k: int = Field(10, ge=1)
+    k: Integer = Field(10, ge=1)
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"queries": ["computer", "river bank", "king"], "k": 5}]})
 
@@ -94,10 +116,10 @@ class SearchRequest(Filtered):
 class ProjectionRequest(Filtered):
     query: Optional[str] = Field(None, min_length=1, description="Centre of the map; with none, "
                                                                  "a sample of the index.")
-    k: int = Field(50, ge=1, description="Neighbours of the query on the map.")
-    terms: list[str] = Field(default_factory=list, description="More terms to place "
+    k: Integer = Field(50, ge=1, description="Neighbours of the query on the map.")
+    terms: list[Text] = Field(default_factory=list, description="More terms to place "
                                                                "(e.g. an analogy's).")
-    sample: int = Field(0, ge=0, description="Without a query: how many items to sample.")
+    sample: Integer = Field(0, ge=0, description="Without a query: how many items to sample.")
     method: Literal["pca", "umap"] = "pca"
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"query": "computer", "k": 30}, {"sample": 500}]})
@@ -107,7 +129,7 @@ class NewItem(Strict):
     key: str = Field(..., min_length=1)
     text: str = Field(..., min_length=1)
     source: str = ""
-    position: int = 0
+    position: Integer = Field(0, ge=INT64_MIN, le=INT64_MAX)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -118,7 +140,7 @@ class UpsertRequest(Strict):
 
 
 class DeleteRequest(Strict):
-    keys: list[str] = Field(..., min_length=1)
+    keys: list[Text] = Field(..., min_length=1)
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"keys": ["note-1"]}]})
 
 

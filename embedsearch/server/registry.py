@@ -1,22 +1,48 @@
 """The indexes a server answers from, reopened when a writer publishes a new version.
 
-Each request asks for its index by name; the registry stats the index's
-`CURRENT` file (a few microseconds) and, when it has changed since the index
-was opened, opens the new version. Readers therefore see a write as soon as
-it is published, without a restart, and a request already running keeps the
-version it started with (its files stay open even after the writer removes
-the folder). Only the reopening takes a lock; reads never do.
+Each request leases its index by name: the registry stats the index's `CURRENT`
+file (a few microseconds) and, when it has changed since the index was opened,
+opens the new version. Readers therefore see a write as soon as it is
+published, without a restart, and a request already running keeps the version
+it started with. A superseded version is closed as soon as the last request
+using it returns its lease, so its files (often already removed by the writer)
+do not stay open.
+
+    with registry.lease("notes") as index:
+        hits = query.neighbors(index, "river")
+
+Opening a version takes that index's own lock, never one shared by all
+indexes, so a slow or damaged index does not hold up the others. A new version
+takes over the encoder its predecessor loaded (same fingerprint), so a write
+does not make text queries load the encoder again.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from ..errors import IndexNotFoundError
+from ..errors import EmbedsearchError, IndexNotFoundError
 from ..index import Index, indexes_home, resolve_index_path
+from ..index.catalog import iso_time
 from ..index.versions import CURRENT_FILE
+from ..query.terms import index_encoder, loaded_encoder
+from .errors import without_paths
+
+MAX_NAME_LENGTH = 255  # longer is never a folder name on the file systems we run on
+
+
+class _Version:
+    """One open version of an index and the number of requests using it."""
+
+    def __init__(self, stamp: tuple, index: Index):
+        self.stamp, self.index = stamp, index
+        self.users = 0
+        self.superseded = False
+        self.summary: dict | None = None
 
 
 class IndexRegistry:
@@ -25,59 +51,124 @@ class IndexRegistry:
     def __init__(self, names: tuple[str, ...] | None = None):
         self.fixed = None if names is None else \
             {resolve_index_path(name).name: resolve_index_path(name) for name in names}
-        self._open: dict[str, tuple[tuple, Index]] = {}
-        self._lock = threading.Lock()
+        self._live: dict[str, _Version] = {}
+        self._counts = threading.Lock()  # guards `users`, `superseded` and `_live`, held briefly
+        self._opening: dict[str, threading.Lock] = {}
 
     def directories(self) -> list[Path]:
         """The served index folders, sorted by name."""
         if self.fixed is not None:
             return [self.fixed[name] for name in sorted(self.fixed)]
         home = indexes_home()
-        return sorted(p for p in home.glob("*") if (p / CURRENT_FILE).exists()) \
+        return sorted(p for p in home.glob("*") if (p / CURRENT_FILE).is_file()) \
             if home.is_dir() else []
 
     def directory(self, name: str) -> Path:
         if self.fixed is not None:
             if name not in self.fixed:
-                raise IndexNotFoundError(f"this server does not serve an index {name!r}: "
+                raise IndexNotFoundError(f"this server does not serve an index {name[:80]!r}: "
                                          f"it serves {', '.join(sorted(self.fixed)) or 'none'}")
             return self.fixed[name]
-        if not name or "/" in name or name.startswith("."):
-            raise IndexNotFoundError(f"no index named {name!r}: use a name from GET /indexes")
+        if (not name or len(name) > MAX_NAME_LENGTH or "/" in name or "\\" in name
+                or "\x00" in name or name.startswith(".") or not name.isprintable()):
+            raise IndexNotFoundError(f"no index named {name[:80]!r}: use a name from GET /indexes")
         return indexes_home() / name
 
-    def get(self, name: str) -> Index:
-        """The live version of index `name`, reopened if a writer published since."""
-        index = self.ready(name)
-        if index is not None:
-            return index
-        directory = self.directory(name)
-        with self._lock:
-            stamp = _stamp(directory)
-            entry = self._open.get(name)
-            if entry is None or entry[0] != stamp:
-                # The old version is not closed here: requests may still be reading it.
-                entry = self._open[name] = (stamp, Index.open(directory, in_memory=True))
-            return entry[1]
+    @contextmanager
+    def lease(self, name: str) -> Iterator[Index]:
+        """The live version of index `name`, kept open until the block ends."""
+        version = self._acquire(name)
+        try:
+            yield version.index
+        finally:
+            self._release(version)
 
-    def ready(self, name: str) -> Index | None:
-        """The live version of `name` if it is open already, else None: a stat, never an open,
-        so the event loop may call it (opening a new version takes the thread pool's time)."""
-        entry = self._open.get(name)
-        return entry[1] if entry is not None and entry[0] == _stamp(self.directory(name)) else None
+    @contextmanager
+    def lease_if_open(self, name: str) -> Iterator[Index | None]:
+        """Like `lease`, but None instead of opening a version: a stat, never an open, so
+        the event loop may call it (opening takes the thread pool's time)."""
+        stamp = _stamp(self.directory(name))
+        with self._counts:
+            version = self._live.get(name)
+            if version is None or version.stamp != stamp:
+                version = None
+            else:
+                version.users += 1
+        try:
+            yield None if version is None else version.index
+        finally:
+            if version is not None:
+                self._release(version)
+
+    def summary(self, directory: Path) -> dict:
+        """One line of `GET /indexes` for a served folder, computed once per version."""
+        try:
+            version = self._acquire(directory.name)
+        except EmbedsearchError as error:
+            return {"name": directory.name, "error": without_paths(str(error))}
+        try:
+            if version.summary is None:
+                manifest = version.index.manifest
+                version.summary = {"name": directory.name, "count": manifest.count,
+                                   "dim": manifest.dim, "content": manifest.content,
+                                   "encoder": manifest.encoder.name,
+                                   "index_type": manifest.index_type,
+                                   "updated_at": iso_time(manifest.updated_at)}
+            return version.summary
+        finally:
+            self._release(version)
+
+    def _acquire(self, name: str) -> _Version:
+        directory = self.directory(name)
+        stamp = _stamp(directory)
+        with self._counts:
+            version = self._live.get(name)
+            if version is not None and version.stamp == stamp:
+                version.users += 1
+                return version
+            opening = self._opening.setdefault(name, threading.Lock())
+        with opening:
+            stamp = _stamp(directory)
+            with self._counts:
+                version = self._live.get(name)
+                if version is not None and version.stamp == stamp:
+                    version.users += 1
+                    return version
+            fresh = _Version(stamp, Index.open(directory, in_memory=True))
+            if version is not None and loaded_encoder(version.index) is not None \
+                    and version.index.manifest.encoder == fresh.index.manifest.encoder:
+                index_encoder(fresh.index)  # the predecessor's, from the shared cache
+            with self._counts:
+                fresh.users = 1
+                self._live[name] = fresh
+                if version is not None:
+                    version.superseded = True
+                    if version.users == 0:
+                        version.index.close()
+            return fresh
+
+    def _release(self, version: _Version) -> None:
+        with self._counts:
+            version.users -= 1
+            close = version.superseded and version.users == 0
+        if close:
+            version.index.close()
 
     def close(self) -> None:
-        with self._lock:
-            for _, index in self._open.values():
-                index.close()
-            self._open.clear()
+        with self._counts:
+            for version in self._live.values():
+                version.index.close()
+            self._live.clear()
 
 
 def _stamp(directory: Path) -> tuple:
     """What changes when `CURRENT` is replaced: its inode and modification time."""
     try:
         status = os.stat(directory / CURRENT_FILE)
-    except FileNotFoundError:
-        raise IndexNotFoundError(f"no index named {directory.name!r}: use a name from "
+    except (FileNotFoundError, NotADirectoryError):
+        raise IndexNotFoundError(f"no index named {directory.name[:80]!r}: use a name from "
                                  "GET /indexes") from None
+    except (OSError, ValueError) as error:
+        raise IndexNotFoundError(f"no index named {directory.name[:80]!r} ({error.__class__.__name__}):"
+                                 " use a name from GET /indexes") from None
     return status.st_ino, status.st_mtime_ns

@@ -12,6 +12,8 @@ docs/server.md, Speed).
 
 from __future__ import annotations
 
+import json
+import math
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -20,29 +22,36 @@ from fastapi.responses import JSONResponse
 
 from .. import query
 from ..index import Index
-from ..index.catalog import index_entry, index_info
+from ..index.catalog import index_info
 from ..index.filters import Where, parse_filter, untrusted_sql
 from ..query.projection import projection
 from ..query.serialize import (hits_payload, odd_one_out_payload, projection_payload,
                                similarity_payload)
 from .auth import require_read
 from .errors import ApiError
+from .json_body import StrictJSONRoute
 from .models import (AnalogyRequest, DoesntMatchRequest, ErrorResponse, HitModel, IndexSummary,
                      NeighborsRequest, OddOneOut, ProjectionRequest, ProjectionResponse,
                      ScoreMatrix, SearchRequest, SearchResponse, SimilarityRequest)
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 409, 413, 422)}
-router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS)
+ERRORS = {status: {"model": ErrorResponse}
+          for status in (400, 401, 403, 404, 409, 413, 422, 500, 503)}
+router = APIRouter(dependencies=[Depends(require_read)], responses=ERRORS,
+                   route_class=StrictJSONRoute)
 
 
-def open_index(request: Request, name: str) -> Index:
-    return request.app.state.registry.get(name)
+def leased(request: Request, name: str):
+    """`with leased(request, name) as index:` the live version, kept open for the block."""
+    return request.app.state.registry.lease(name)
 
 
 def check_limit(what: str, value: int, limit: int) -> None:
     if value > limit:
         raise ApiError(400, "limit_exceeded", f"{what} is {value:,}; this server allows at most "
                                               f"{limit:,}")
+
+
+MAX_FILTER_CHARS = 4000  # a filter's text; longer literals make single SQL calls slow
 
 
 def request_where(request: Request, body) -> Where | None:
@@ -56,39 +65,63 @@ def request_where(request: Request, body) -> Where | None:
             raise ApiError(403, "sql_not_allowed", "raw SQL filters are off on this server: use "
                                                    "the JSON filter (\"filter\"), or start the "
                                                    "server with --allow-sql")
+        check_limit("the length of the SQL filter", len(body.where), MAX_FILTER_CHARS)
         return untrusted_sql(body.where, seconds)
-    return parse_filter(body.filter, seconds) if body.filter is not None else None
+    if body.filter is None:
+        return None
+    check_limit("the length of the filter as JSON", len(json.dumps(body.filter)),
+                MAX_FILTER_CHARS)
+    return parse_filter(body.filter, seconds)
+
+
+MIN_VECTOR_NORM = 1e-30  # shorter (the zero vector, subnormals): no direction to search in
 
 
 def check_vector(index: Index, vector: list[float], position: str = "vector") -> np.ndarray:
+    """The unit float32 vector of a query vector, or a 400 for a wrong length or one with no
+    direction (zero, subnormal, or too long to normalise in float32)."""
     if len(vector) != index.dim:
         raise ApiError(400, "wrong_dimension", f"{position} has {len(vector)} numbers; index "
                                                f"{index.name} has dimension {index.dim}")
-    array = np.asarray(vector, dtype=np.float32)
-    if not np.isfinite(array).all():
-        raise ApiError(400, "wrong_dimension", f"{position} holds a NaN or an infinity")
-    return array
+    array = np.asarray(vector, dtype=np.float64)
+    norm = float(np.linalg.norm(array)) if np.isfinite(array).all() else math.nan
+    if not MIN_VECTOR_NORM < norm < math.inf:
+        raise ApiError(400, "bad_vector", f"{position} cannot be normalised (its length is "
+                                          f"{norm:g}): give a vector of finite numbers that "
+                                          "are not all (nearly) zero")
+    unit = (array / norm).astype(np.float32)
+    if not np.isfinite(unit).all():
+        raise ApiError(400, "bad_vector", f"{position} cannot be normalised in float32")
+    return unit
 
 
 @router.get("/indexes", response_model=list[IndexSummary], summary="List the served indexes")
 def list_indexes(request: Request):
-    return JSONResponse([index_entry(d) for d in request.app.state.registry.directories()])
+    registry = request.app.state.registry
+    return JSONResponse([registry.summary(d) for d in registry.directories()])
 
 
 @router.get("/indexes/{name}", summary="One index's manifest, size and live version")
 def describe_index(name: str, request: Request) -> dict:
-    return JSONResponse(index_info(open_index(request, name)))
+    with leased(request, name) as index:
+        return JSONResponse(index_info(index))
 
 
 @router.post("/indexes/{name}/neighbors", response_model=list[HitModel],
              summary="Nearest neighbours of a word, text, item key or vector")
 async def neighbors(name: str, body: NeighborsRequest, request: Request):
-    check_limit("k", body.k, request.app.state.settings.limits.max_k)
+    limits = request.app.state.settings.limits
+    check_limit("k", body.k, limits.max_k)
+    check_limit("the number of excluded keys", len(body.exclude), limits.max_exclude)
     where = request_where(request, body)
-    index = request.app.state.registry.ready(name)
-    if index is not None and answers_quickly(index, body, where):
-        return neighbors_answer(index, body, where)
-    return await run_in_threadpool(lambda: neighbors_answer(open_index(request, name), body, where))
+    with request.app.state.registry.lease_if_open(name) as index:
+        if index is not None and answers_quickly(index, body, where):
+            return neighbors_answer(index, body, where)
+
+    def answer():
+        with leased(request, name) as index:
+            return neighbors_answer(index, body, where)
+    return await run_in_threadpool(answer)
 
 
 APPROXIMATE_TYPES = ("hnsw", "ivfsq8", "ivfpq")
@@ -100,7 +133,7 @@ def answers_quickly(index: Index, body: NeighborsRequest, where: Where | None) -
     """Whether a neighbours query is cheap and bounded enough to answer on the event loop:
     no filter (its SQL may run for seconds), nothing to encode (a vector, or a word of a
     vocabulary), and an approximate index or a small exact one."""
-    if where is not None or body.k > QUICK_MAX_K:
+    if where is not None or body.k > QUICK_MAX_K or len(body.exclude) > QUICK_MAX_K:
         return False
     if body.vector is None and index.manifest.content != "vocabulary":
         return False
@@ -120,14 +153,14 @@ def analogy(name: str, body: AnalogyRequest, request: Request):
     check_limit("k", body.k, limits.max_k)
     check_limit("the number of terms", len(body.positive) + len(body.negative), limits.max_batch)
     where = request_where(request, body)
-    index = open_index(request, name)
-    if body.a is not None:
-        hits = query.analogy(index, body.a, body.b, body.c, k=body.k, method=body.method,
-                             where=where)
-    else:
-        hits = query.most_similar(index, body.positive, body.negative, k=body.k,
-                                  method=body.method, where=where)
-    return JSONResponse(hits_payload(index, hits))
+    with leased(request, name) as index:
+        if body.a is not None:
+            hits = query.analogy(index, body.a, body.b, body.c, k=body.k, method=body.method,
+                                 where=where)
+        else:
+            hits = query.most_similar(index, body.positive, body.negative, k=body.k,
+                                      method=body.method, where=where)
+        return JSONResponse(hits_payload(index, hits))
 
 
 @router.post("/indexes/{name}/similarity", response_model=ScoreMatrix,
@@ -135,8 +168,8 @@ def analogy(name: str, body: AnalogyRequest, request: Request):
 def similarity(name: str, body: SimilarityRequest, request: Request):
     check_limit("the number of terms", len(body.terms),
                 request.app.state.settings.limits.max_batch)
-    index = open_index(request, name)
-    return JSONResponse(similarity_payload(query.compare(index, body.terms)))
+    with leased(request, name) as index:
+        return JSONResponse(similarity_payload(query.compare(index, body.terms)))
 
 
 @router.post("/indexes/{name}/doesnt-match", response_model=OddOneOut,
@@ -144,8 +177,8 @@ def similarity(name: str, body: SimilarityRequest, request: Request):
 def doesnt_match(name: str, body: DoesntMatchRequest, request: Request):
     check_limit("the number of words", len(body.words),
                 request.app.state.settings.limits.max_batch)
-    index = open_index(request, name)
-    return JSONResponse(odd_one_out_payload(query.odd_one_out(index, body.words)))
+    with leased(request, name) as index:
+        return JSONResponse(odd_one_out_payload(query.odd_one_out(index, body.words)))
 
 
 @router.post("/indexes/{name}/search", response_model=SearchResponse,
@@ -154,12 +187,13 @@ def search(name: str, body: SearchRequest, request: Request):
     limits = request.app.state.settings.limits
     check_limit("k", body.k, limits.max_k)
     check_limit("the number of queries", len(body.queries), limits.max_batch)
+    check_limit("queries x k", len(body.queries) * body.k, limits.max_results)
     where = request_where(request, body)
-    index = open_index(request, name)
-    queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")
-               for row, q in enumerate(body.queries)]
-    results = query.neighbors_batch(index, queries, k=body.k, where=where)
-    return JSONResponse({"results": [hits_payload(index, hits) for hits in results]})
+    with leased(request, name) as index:
+        queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")
+                   for row, q in enumerate(body.queries)]
+        results = query.neighbors_batch(index, queries, k=body.k, where=where)
+        return JSONResponse({"results": [hits_payload(index, hits) for hits in results]})
 
 
 @router.post("/indexes/{name}/projection", response_model=ProjectionResponse,
@@ -169,7 +203,7 @@ def project(name: str, body: ProjectionRequest, request: Request):
     points = (body.k + 1 if body.query is not None else body.sample) + len(body.terms)
     check_limit("the number of points on the map", points, limits.max_projection)
     where = request_where(request, body)
-    index = open_index(request, name)
-    mapped = projection(index, body.query, k=body.k, terms=body.terms, sample=body.sample,
-                        method=body.method, where=where)
-    return JSONResponse(projection_payload(index, mapped))
+    with leased(request, name) as index:
+        mapped = projection(index, body.query, k=body.k, terms=body.terms, sample=body.sample,
+                            method=body.method, where=where)
+        return JSONResponse(projection_payload(index, mapped))

@@ -6,27 +6,15 @@ it refuses to start without an API key; the check runs before anything binds.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from typing import Sequence
 
 from ..errors import InputError
 from ..index import resolve_index_path
+from .hosts import is_loopback
 from .settings import Limits
-
-LOOPBACK_NAMES = ("localhost",)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (an address or a name) only accepts connections from this machine."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
+from .slow_clients import MAX_CONNECTIONS, ReadDeadline
 
 def check_bind(host: str, api_key: str | None, read_api_key: str | None) -> None:
     """An error unless `host` is loopback or a key is set."""
@@ -76,7 +64,7 @@ class WorkerProcesses:
 def make_server(names: Sequence[str] | None, *, host: str = "127.0.0.1", port: int = 8000,
                 api_key: str | None = None, read_api_key: str | None = None,
                 allow_sql: bool = False, limits: Limits | None = None,
-                log_level: str = "info", workers: int = 1):
+                log_level: str = "info", workers: int = 1, allowed_hosts: Sequence[str] = ()):
     """(server, its bound socket): call `server.run(sockets=[sock])` to serve.
 
     One worker is one process whose thread pool runs the searches in parallel
@@ -91,15 +79,20 @@ def make_server(names: Sequence[str] | None, *, host: str = "127.0.0.1", port: i
     if workers < 1:
         raise InputError(f"workers is {workers}: give 1 or more")
     check_bind(host, api_key, read_api_key)
+    allowed_hosts = (*allowed_hosts, host.strip("[]"))
     # Built here in every case, so a bad index name fails once, before anything binds.
     app = create_app(names, api_key=api_key, read_api_key=read_api_key, limits=limits,
-                     allow_sql=allow_sql)
+                     allow_sql=allow_sql, allowed_hosts=allowed_hosts)
     sock = bind_socket(host, port)
+    timeouts = {"http": ReadDeadline, "limit_concurrency": MAX_CONNECTIONS,
+                "timeout_keep_alive": 5}
     if workers == 1:
-        return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)), sock
+        return uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False,
+                                             **timeouts)), sock
     served = [str(resolve_index_path(name)) for name in names] if names else None
     os.environ[SETTINGS_VARIABLE] = settings_for_workers(
-        served, api_key=api_key, read_api_key=read_api_key, limits=limits, allow_sql=allow_sql)
+        served, api_key=api_key, read_api_key=read_api_key, limits=limits, allow_sql=allow_sql,
+        allowed_hosts=allowed_hosts)
     config = uvicorn.Config("embedsearch.server.app:app_from_environment", factory=True,
-                            workers=workers, log_level=log_level, access_log=False)
+                            workers=workers, log_level=log_level, access_log=False, **timeouts)
     return WorkerProcesses(config), sock
