@@ -158,3 +158,13 @@ def test_word_query_imports_neither_torch_nor_gensim(built, home, tmp_path):
         expected = query.neighbors(index, "king", k=10)
     assert [(p["key"], p["rank"]) for p in json.loads(output)["hits"]] == \
         [(hit.key, rank) for rank, hit in enumerate(expected, start=1)]
+
+
+def test_help_keeps_its_brackets():
+    """rich reads `[word]` in help text as markup and drops it; every help must show as written."""
+    from embedsearch.cli.reference import command_paths, parameters, plain
+
+    for path, callback, docstring in command_paths(app):
+        for text in [docstring] + [declaration.help or "" for _, _, declaration in parameters(callback)]:
+            assert plain(text) == text.replace("\\[", "["), f"{path}: rich drops a bracket of {text!r}"
+    assert "embedsearch[distributed]" in runner.invoke(app, ["build", "--help"]).output

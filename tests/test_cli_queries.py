@@ -7,15 +7,18 @@ processes.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +29,7 @@ from embedsearch.cli import app
 from embedsearch.cli.batch import BLOCK_LINES
 from embedsearch.cli.errors import cli_message
 from embedsearch.corpus import tokenize
+from embedsearch.distributed.session import RAY_MISSING
 from embedsearch.errors import IndexNotFoundError, InputError, UnknownWordsError
 from embedsearch.index import Index, resolve_index_path
 from embedsearch.index.paths import indexes_home
@@ -137,6 +141,27 @@ def test_library_errors_name_arguments_and_the_cli_names_options():
     assert cli_message("or use `doc_field='source'`") == "or use --doc-field source"
     assert cli_message("`recall` must be in (0, 1]") == "--recall must be in (0, 1]"
     assert cli_message("run `git status` first") == "run `git status` first"
+    assert cli_message(RAY_MISSING).endswith("(or build without --ray)")
+
+
+def test_layers_below_the_interfaces_raise_no_cli_flags():
+    """A Python caller or an HTTP client never typed `--foo`: errors name the argument."""
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    quoted = re.compile(r"`[^`]*`")  # a shell command in backticks may have flags
+    package = Path(__file__).resolve().parent.parent / "embedsearch"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] in ("cli", "server"):
+            continue
+        tree = ast.parse(path.read_text())
+        constants = [node for raised in ast.walk(tree)
+                     if isinstance(raised, ast.Raise) or (isinstance(raised, ast.Assign) and any(
+                         isinstance(target, ast.Name) and target.id.isupper()
+                         for target in raised.targets))
+                     for node in ast.walk(raised) if isinstance(node, ast.Constant)]
+        found += [f"{path.relative_to(package)}:{node.lineno}: {node.value}" for node in constants
+                  if isinstance(node.value, str) and flag.search(quoted.sub("", node.value))]
+    assert not found, "\n".join(found)
 
 
 def test_k_is_capped(word_index_path, monkeypatch):

@@ -1,6 +1,6 @@
 """Commands that encode into an index: build (a new one), add (new and changed items), rebuild.
 
-All three take `--ray`, `--ray-address` and `--workers` (see `engines`).
+All three take `--ray`, `--ray-address` and `--workers` (`engines.engine_options`).
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from typing import List, Optional
 import typer
 
 from .app import app
-from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
-from .options import one_of
+from .engines import EngineChoice, engine_options
+from .options import (KeyFieldOption, MaxMemoryOption, ParamOption, RecallOption, TextFieldOption,
+                      Unit, UnitOption, VectorDtype)
+from .printing import index_summary
 
 
 @app.command()
+@engine_options
 def build(
     out: str = typer.Option(..., "--out", "-o", help="Name (under indexes/ or $EMBEDSEARCH_HOME), "
                                                      "or a path containing a slash."),
@@ -26,29 +29,23 @@ def build(
         None, "--corpus", help="Index a corpus: a text file, folder, JSON Lines or Parquet file."),
     encoder: Optional[str] = typer.Option(
         None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder directory."),
-    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
-                             help="Text files: one item per 'line' or 'paragraph'."),
-    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
-    key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
+    unit: Unit = UnitOption,
+    text_field: str = TextFieldOption,
+    key_field: Optional[str] = KeyFieldOption,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index atomically."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="Do nothing if the index already exists."),
     index_type: str = typer.Option(
         "flat", "--index-type", help="flat (exact), hnsw, ivfsq8, ivfpq, auto (by size and "
                                      "--max-memory, tuned to --recall), or factory:STRING."),
-    recall: Optional[float] = typer.Option(
-        None, "--recall", help="Tune efSearch/nprobe until recall@10 vs exact reaches this "
-                               "(default 0.95 with --index-type auto)."),
-    max_memory: Optional[str] = typer.Option(
-        None, "--max-memory", help="Memory budget of the FAISS index for auto, e.g. 512MB."),
-    params: Optional[List[str]] = typer.Option(
-        None, "--param", help="Index parameter NAME=VALUE, repeatable (M, efConstruction, "
-                              "efSearch, nlist, nprobe, m, nbits, rerank)."),
-    vector_dtype: str = typer.Option(
-        "float32", "--vector-dtype", callback=one_of("float32", "float16"), help="Store the raw vectors as float32 or float16 (half the disk)."),
-    ray: bool = RayOption,
-    ray_address: Optional[str] = RayAddressOption,
-    workers: int = WorkersOption,
+    recall: Optional[float] = RecallOption,
+    max_memory: Optional[str] = MaxMemoryOption,
+    params: Optional[List[str]] = ParamOption,
+    vector_dtype: VectorDtype = typer.Option(
+        VectorDtype.float32, "--vector-dtype", help="Store the raw vectors as float32 or float16 "
+                                                    "(half the disk)."),
+    *,
+    engine: EngineChoice,
 ):
     """Build an index from word vectors or from a corpus.
 
@@ -61,7 +58,7 @@ def build(
     from ..indexing.build import build_corpus_index, build_vocabulary_index, check_build_options
     from ..encoders import load_encoder
     from ..errors import InputError
-    from ..index import resolve_index_path
+    from ..index import Index, resolve_index_path
     from ..index.faiss_types import parse_params
     from ..index.tuning import parse_size
 
@@ -69,6 +66,8 @@ def build(
         raise InputError("give either --vectors (a vocabulary index) or --corpus with --encoder")
     if corpus is not None and encoder is None:
         raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
+    if vectors is not None and engine.distributed:
+        raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
     if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
         typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
         return
@@ -77,38 +76,32 @@ def build(
                                         max_memory=parse_size(max_memory))
     if corpus is not None:
         model = load_encoder(encoder)
-        with engine_for(ray, ray_address, workers) as engine:
-            report = build_corpus_index(corpus, model, out, unit=unit, text_field=text_field,
-                                        key_field=key_field, overwrite=overwrite, engine=engine,
-                                        vector_dtype=vector_dtype, **index_options)
+        with engine.open() as opened_engine:
+            report = build_corpus_index(corpus, model, out, unit=unit.value, text_field=text_field,
+                                        key_field=key_field, overwrite=overwrite,
+                                        engine=opened_engine, vector_dtype=vector_dtype.value,
+                                        **index_options)
     else:
-        if ray or ray_address:
-            raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
         report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite,
-                                        vector_dtype=vector_dtype, **index_options)
+                                        vector_dtype=vector_dtype.value, **index_options)
     for line in report.lines():
         typer.echo(line)
-    from ..index.describe import index_summary
-
-    from ..index import Index
-
     with Index.open(report.path) as opened:
         typer.echo(index_summary(opened.manifest))
 
 
 @app.command()
+@engine_options
 def add(
     index: str = typer.Argument(..., help="Name or path of an existing corpus index."),
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
-    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
-                             help="Text files: one item per 'line' or 'paragraph'."),
-    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
-    key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
+    unit: Unit = UnitOption,
+    text_field: str = TextFieldOption,
+    key_field: Optional[str] = KeyFieldOption,
     prune: bool = typer.Option(False, "--prune",
                                help="Also delete items of these files that are no longer in them."),
-    ray: bool = RayOption,
-    ray_address: Optional[str] = RayAddressOption,
-    workers: int = WorkersOption,
+    *,
+    engine: EngineChoice,
 ):
     """Add new or changed items of a corpus to an index; unchanged items are skipped.
 
@@ -119,19 +112,19 @@ def add(
     """
     from ..indexing.add import add_corpus
 
-    with engine_for(ray, ray_address, workers) as engine:
-        report = add_corpus(index, corpus, unit=unit, text_field=text_field,
-                            key_field=key_field, prune=prune, engine=engine)
+    with engine.open() as opened_engine:
+        report = add_corpus(index, corpus, unit=unit.value, text_field=text_field,
+                            key_field=key_field, prune=prune, engine=opened_engine)
     for line in report.lines():
         typer.echo(line)
 
 
 @app.command()
+@engine_options
 def rebuild(
     index: str = typer.Argument(..., help="Index name (under indexes/) or path."),
-    ray: bool = RayOption,
-    ray_address: Optional[str] = RayAddressOption,
-    workers: int = WorkersOption,
+    *,
+    engine: EngineChoice,
 ):
     """Re-encode an index if its encoder changed since it was built; otherwise do nothing.
 
@@ -140,7 +133,7 @@ def rebuild(
     """
     from ..indexing.rebuild import rebuild_index
 
-    with engine_for(ray, ray_address, workers) as engine:
-        report = rebuild_index(index, engine=engine)
+    with engine.open() as opened_engine:
+        report = rebuild_index(index, engine=opened_engine)
     for line in report.lines():
         typer.echo(line)

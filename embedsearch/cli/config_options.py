@@ -14,12 +14,13 @@ argument. Fields without a help text are left at their defaults.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import typing
 from dataclasses import MISSING, fields, is_dataclass
 
 import typer
+
+from .options import add_options
 
 
 def settings_of(config_class, path: tuple[str, ...] = ()):
@@ -46,12 +47,17 @@ def build_config(config_class, values: dict[tuple[str, ...], object], path: tupl
 
 
 def option_for(item, kind, flags: dict[str, str]):
-    """The typer option of one dataclass field: its default, help and bounds."""
+    """The typer option of one dataclass field: its default, help and bounds.
+
+    The help is escaped for rich, which would otherwise take `[...]` for markup.
+    """
+    from rich.markup import escape
+
     default = item.default if item.default is not MISSING else item.default_factory()
     declaration = flags.get(item.name, "--" + item.name.replace("_", "-"))
     bounds = {} if kind is bool else {"min": item.metadata.get("min"),
                                       "max": item.metadata.get("max")}
-    return typer.Option(default, declaration, help=item.metadata["help"], **bounds)
+    return typer.Option(default, declaration, help=escape(item.metadata["help"]), **bounds)
 
 
 def config_options(flags: dict[str, str] | None = None, **configs):
@@ -60,33 +66,22 @@ def config_options(flags: dict[str, str] | None = None, **configs):
     `flags` renames an option (field name -> declaration, e.g. "--skip-gram/--cbow").
     """
     flags = flags or {}
+    added, owners = [], {}
+    for argument, config_class in configs.items():
+        for path, item, kind in settings_of(config_class):
+            if item.name in owners:
+                raise TypeError(f"option {item.name!r} of {config_class.__name__} is declared twice")
+            owners[item.name] = (argument, path)
+            added.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY,
+                                           default=option_for(item, kind, flags), annotation=kind))
+
+    def fill(options: dict) -> dict:
+        values: dict[str, dict] = {argument: {} for argument in configs}
+        for name, (argument, path) in owners.items():
+            values[argument][path] = options.pop(name)
+        return {argument: build_config(configs[argument], values[argument]) for argument in configs}
 
     def decorate(command):
-        signature = inspect.signature(command)
-        hints = typing.get_type_hints(command)  # resolved, whatever `from __future__` did
-        kept = [p.replace(annotation=hints.get(name, p.annotation))
-                for name, p in signature.parameters.items() if name not in configs]
-        added, owners = [], {}
-        for argument, config_class in configs.items():
-            for path, item, kind in settings_of(config_class):
-                if item.name in owners or item.name in signature.parameters:
-                    raise TypeError(f"option {item.name!r} of {config_class.__name__} is declared twice")
-                owners[item.name] = (argument, path)
-                added.append(inspect.Parameter(item.name, inspect.Parameter.KEYWORD_ONLY,
-                                               default=option_for(item, kind, flags),
-                                               annotation=kind))
-
-        @functools.wraps(command)
-        def wrapper(**options):
-            values: dict[str, dict] = {argument: {} for argument in configs}
-            for name, (argument, path) in owners.items():
-                values[argument][path] = options.pop(name)
-            built = {argument: build_config(configs[argument], values[argument])
-                     for argument in configs}
-            return command(**options, **built)
-
-        wrapper.__signature__ = signature.replace(parameters=kept + added)
-        wrapper.__annotations__ = {p.name: p.annotation for p in kept + added}
-        return wrapper
+        return add_options(command, added, fill, replaced=tuple(configs))
 
     return decorate

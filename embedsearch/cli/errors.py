@@ -19,7 +19,8 @@ OPTIONS = {
     "resume": "--resume", "min_count": "--min-count", "doc_field": "--doc-field",
     "key_field": "--key-field", "text_field": "--text-field", "unit": "--unit", "k": "-k",
     "method": "--method", "strict": "--strict", "vector_dtype": "--vector-dtype",
-    "restrict_vocab": "--restrict-vocab", "corpus": "--corpus", "vectors": "--vectors",
+    "restrict_vocab": "--restrict", "corpus": "--corpus", "vectors": "--vectors",
+    "collection": "--collection", "engine": "--ray",
 }
 _ARGUMENT = re.compile(r"`([a-z_]+)(?:=([^`]*))?`")
 

@@ -7,14 +7,12 @@ from typing import Optional
 
 import typer
 
-from .options import one_of
+from .options import IndexOption, JsonOption, Method, MethodOption
 from .printing import print_json, print_table
 
 eval_app = typer.Typer(help="Evaluate word vectors and indexes on standard benchmarks.",
                        no_args_is_help=True)
 
-IndexOption = typer.Option(..., "--index", "-i", help="Index name (under indexes/) or path.")
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 PlotOption = typer.Option(None, "--plot", help="Also write a PNG chart to this file (needs matplotlib).")
 RestrictOption = typer.Option(300000, "--restrict", min=1,
                               help="Only the first N rows (most frequent words) count, as gensim.")
@@ -33,8 +31,7 @@ def analogy(
     questions: Optional[Path] = typer.Option(
         None, "--questions", help="Analogy file ': section' + 'a b c d' lines "
                                   "(default: Google's questions-words.txt from gensim)."),
-    method: str = typer.Option("add", callback=one_of("add", "mul"),
-                               help="add = 3CosAdd (gensim's rule), mul = 3CosMul."),
+    method: Method = MethodOption,
     restrict: int = RestrictOption,
     worst: int = typer.Option(10, "--worst", min=0, help="Show this many worst-answered questions."),
     as_json: bool = JsonOption,
@@ -50,7 +47,7 @@ def analogy(
 
     _check_plotting(plot)
     with Index.open(index) as opened:
-        report = evaluate_analogies(opened, questions, restrict_vocab=restrict, method=method,
+        report = evaluate_analogies(opened, questions, restrict_vocab=restrict, method=method.value,
                                     show_progress=not as_json)
     if plot:
         from ..evaluate.plots import plot_analogy_sections

@@ -7,10 +7,8 @@ from typing import List, Optional
 import typer
 
 from .app import app
-from .options import one_of
-from .printing import print_json
-
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+from .options import JsonOption, MaxMemoryOption, ParamOption, RecallOption, VectorDtype
+from .printing import index_summary, print_json
 
 
 @app.command()
@@ -18,15 +16,11 @@ def reindex(
     index: str = typer.Argument(..., help="Index name or path."),
     index_type: str = typer.Option(
         ..., "--type", "-t", help="flat, hnsw, ivfsq8, ivfpq, auto, or factory:STRING."),
-    recall: Optional[float] = typer.Option(
-        None, "--recall", help="Tune efSearch/nprobe to this recall@10 (default 0.95 for auto)."),
-    max_memory: Optional[str] = typer.Option(
-        None, "--max-memory", help="Memory budget of the FAISS index for auto, e.g. 512MB."),
-    params: Optional[List[str]] = typer.Option(
-        None, "--param", help="Index parameter NAME=VALUE, repeatable (e.g. M=48, nlist=1024)."),
-    vector_dtype: Optional[str] = typer.Option(
-        None, "--vector-dtype", callback=one_of("float32", "float16"),
-        help="Store the raw vectors as float32 or float16 (half the disk)."),
+    recall: Optional[float] = RecallOption,
+    max_memory: Optional[str] = MaxMemoryOption,
+    params: Optional[List[str]] = ParamOption,
+    vector_dtype: Optional[VectorDtype] = typer.Option(
+        None, "--vector-dtype", help="Store the raw vectors as float32 or float16 (half the disk)."),
     as_json: bool = JsonOption,
 ):
     """Change an index's FAISS type from its stored vectors, without re-encoding.
@@ -37,13 +31,13 @@ def reindex(
       embedsearch reindex glove-6b-50d --type hnsw --recall 0.95
       embedsearch reindex notes --type "factory:IVF256,PQ16" --param nprobe=32
     """
-    from ..index.describe import index_summary
     from ..index.faiss_types import parse_params
     from ..indexing.maintenance import reindex as reindex_index
     from ..index.tuning import parse_size
 
     manifest = reindex_index(index, index_type, index_params=parse_params(params), recall=recall,
-                             max_memory=parse_size(max_memory), vector_dtype=vector_dtype)
+                             max_memory=parse_size(max_memory),
+                             vector_dtype=vector_dtype.value if vector_dtype else None)
     if as_json:
         print_json({"index_type": manifest.index_type, "index_params": manifest.index_params,
                     "tuning": manifest.tuning, "count": manifest.count})

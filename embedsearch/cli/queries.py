@@ -12,11 +12,10 @@ from typing import List, Optional
 
 import typer
 
-from .printing import print_answers, print_odd_one_out, print_similarities
 from .app import app
-from .options import (CsvOption, IndexOption, JsonlOption, JsonOption, KOption, MethodOption,
-                      QueriesOption, StrictOption, WhereOption, output_format,
-                      FilterOption, search_filter)
+from .options import (IndexOption, JsonOption, KOption, Method, MethodOption, QueriesOption,
+                      StrictOption, filter_options, output_options)
+from .printing import print_answers, print_odd_one_out, print_similarities
 
 STDIN = "-"
 
@@ -32,18 +31,18 @@ def _batch(query: str | None, queries_file: Path | None) -> bool:
 
 
 @app.command()
+@output_options
+@filter_options
 def neighbors(
     query: Optional[str] = typer.Argument(None, help="A word, a text or an item key; '-' reads "
                                                      "one query per line from standard input."),
     index: str = IndexOption,
     k: int = KOption,
-    where: Optional[str] = WhereOption,
-    filter_json: Optional[str] = FilterOption,
     strict: bool = StrictOption,
     queries_file: Optional[Path] = QueriesOption,
-    as_json: bool = JsonOption,
-    as_jsonl: bool = JsonlOption,
-    as_csv: bool = CsvOption,
+    *,
+    where: object,
+    output: str,
 ):
     """Nearest neighbours of a word, a text or an item.
 
@@ -55,8 +54,6 @@ def neighbors(
     from ..query.serialize import answer_payload
     from .batch import block_lines, query_lines, stream_answers
 
-    output = output_format(as_json, as_jsonl, as_csv)
-    where = search_filter(where, filter_json)
     with _open(index) as opened:
         if _batch(query, queries_file):
             stream_answers(query_lines(queries_file),
@@ -72,6 +69,8 @@ def neighbors(
 
 
 @app.command()
+@output_options
+@filter_options
 def analogy(
     a: str = typer.Argument(..., help="A (is to B), or '-' to read 'A B C' lines from "
                                       "standard input."),
@@ -79,14 +78,12 @@ def analogy(
     c: Optional[str] = typer.Argument(None, help="as C is to ?"),
     index: str = IndexOption,
     k: int = KOption,
-    method: str = MethodOption,
-    where: Optional[str] = WhereOption,
-    filter_json: Optional[str] = FilterOption,
+    method: Method = MethodOption,
     strict: bool = StrictOption,
     queries_file: Optional[Path] = QueriesOption,
-    as_json: bool = JsonOption,
-    as_jsonl: bool = JsonlOption,
-    as_csv: bool = CsvOption,
+    *,
+    where: object,
+    output: str,
 ):
     """A is to B as C is to ? (B - A + C).
 
@@ -98,13 +95,11 @@ def analogy(
     from ..query.serialize import answer_payload
     from .batch import block_lines, query_lines, split_terms, stream_answers
 
-    output = output_format(as_json, as_jsonl, as_csv)
-    where = search_filter(where, filter_json)
     with _open(index) as opened:
         if _batch(a, queries_file):
             def answer(lines):
                 return queries.analogies(opened, [_three(line) for line in lines], k=k,
-                                         method=method, where=where, strict=strict)
+                                         method=method.value, where=where, strict=strict)
 
             stream_answers(query_lines(queries_file), answer,
                            lambda line, hits: answer_payload(opened, split_terms(line), hits),
@@ -112,7 +107,7 @@ def analogy(
             return
         if b is None or c is None:
             raise typer.BadParameter("give three terms A B C, or '-' to read them from standard input")
-        hits = queries.analogy(opened, a, b, c, k=k, method=method, where=where, strict=strict)
+        hits = queries.analogy(opened, a, b, c, k=k, method=method.value, where=where, strict=strict)
         print_answers(opened, [([a, b, c], hits)], output, f"{a} : {b} :: {c} : ?")
 
 
@@ -127,6 +122,8 @@ def _three(line: str) -> tuple[str, str, str]:
 
 
 @app.command("most-similar")
+@output_options
+@filter_options
 def most_similar(
     positive: List[str] = typer.Option(..., "--positive", "-p", help="A term to move towards "
                                                                      "(repeatable)."),
@@ -134,13 +131,11 @@ def most_similar(
                                                  help="A term to move away from (repeatable)."),
     index: str = IndexOption,
     k: int = KOption,
-    method: str = MethodOption,
-    where: Optional[str] = WhereOption,
-    filter_json: Optional[str] = FilterOption,
+    method: Method = MethodOption,
     strict: bool = StrictOption,
-    as_json: bool = JsonOption,
-    as_jsonl: bool = JsonlOption,
-    as_csv: bool = CsvOption,
+    *,
+    where: object,
+    output: str,
 ):
     """gensim's most_similar: items nearest the positive terms and far from the negative ones.
 
@@ -149,10 +144,8 @@ def most_similar(
     """
     from .. import query as queries
 
-    output = output_format(as_json, as_jsonl, as_csv)
-    where = search_filter(where, filter_json)
     with _open(index) as opened:
-        hits = queries.most_similar(opened, positive, negative or [], k=k, method=method,
+        hits = queries.most_similar(opened, positive, negative or [], k=k, method=method.value,
                                     where=where, strict=strict)
         query = {"positive": list(positive), "negative": list(negative or [])}
         print_answers(opened, [(query, hits)], output,
@@ -160,15 +153,15 @@ def most_similar(
 
 
 @app.command()
+@output_options
 def similarity(
     terms: List[str] = typer.Argument(..., help="Two or more words or texts; '-' reads one set "
                                                 "per line (tab- or space-separated)."),
     index: str = IndexOption,
     strict: bool = StrictOption,
     queries_file: Optional[Path] = QueriesOption,
-    as_json: bool = JsonOption,
-    as_jsonl: bool = JsonlOption,
-    as_csv: bool = CsvOption,
+    *,
+    output: str,
 ):
     """Cosine similarity of two words or texts, or a matrix for several.
 
@@ -181,7 +174,6 @@ def similarity(
     from ..query.serialize import similarity_payload
     from .batch import block_lines, query_lines, stream_answers
 
-    output = output_format(as_json, as_jsonl, as_csv)
     with _open(index) as opened:
         if _batch(terms[0], queries_file):
             stream_answers(query_lines(queries_file),
@@ -206,13 +198,13 @@ def _two_or_more(line: str) -> list[str]:
 
 
 @app.command("doesnt-match")
+@output_options
 def doesnt_match(
     words: List[str] = typer.Argument(..., help="Three or more words."),
     index: str = IndexOption,
     strict: bool = StrictOption,
-    as_json: bool = JsonOption,
-    as_jsonl: bool = JsonlOption,
-    as_csv: bool = CsvOption,
+    *,
+    output: str,
 ):
     """The word that does not belong with the others.
 
@@ -221,7 +213,6 @@ def doesnt_match(
     """
     from .. import query as queries
 
-    output = output_format(as_json, as_jsonl, as_csv)
     with _open(index) as opened:
         print_odd_one_out(queries.odd_one_out(opened, words, strict=strict), output)
 

@@ -7,6 +7,7 @@ Each trainer's model and training options come from its config dataclasses
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
@@ -15,8 +16,36 @@ from ..train.attention import AttentionTraining
 from ..train.token_position import TokenPositionTraining
 from ..train.word2vec import Word2VecTraining
 from .config_options import config_options
+from .options import TextFieldOption, Unit, UnitOption, option_set
 
 train_app = typer.Typer(help="Train encoders on your corpus.", no_args_is_help=True)
+
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a neural trainer reads and where it writes: the options its commands share."""
+
+    corpus: Path
+    out: Path
+    resume: bool
+    unit: Unit
+    text_field: str
+
+    def keywords(self) -> dict:
+        """The trainer functions' keyword arguments for this run."""
+        return {"unit": self.unit.value, "text_field": self.text_field, "resume": self.resume}
+
+
+training_run_options = option_set("run", {
+    "corpus": (Path, typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file; "
+                                                        "one document per item.")),
+    "out": (Path, typer.Option(..., "--out", help="Encoder directory to write (checkpoints go "
+                                                  "there too).")),
+    "resume": (bool, typer.Option(False, "--resume", help="Continue from the checkpoint in --out.")),
+    "unit": (Unit, UnitOption),
+    "text_field": (str, TextFieldOption),
+}, TrainingRun)
 
 
 @contextmanager
@@ -39,8 +68,8 @@ def interrupts_name_the_checkpoint(out: Path):
 def word2vec(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write."),
-    unit: str = typer.Option("line", help="Text files: 'line' or 'paragraph' per sentence."),
-    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
+    unit: Unit = UnitOption,
+    text_field: str = TextFieldOption,
     *,
     training: Word2VecTraining,
 ):
@@ -52,21 +81,14 @@ def word2vec(
     """
     from ..train.word2vec import train_word2vec
 
-    vectors = train_word2vec(corpus, out, training, unit=unit, text_field=text_field)
+    vectors = train_word2vec(corpus, out, training, unit=unit.value, text_field=text_field)
     typer.echo(f"trained {len(vectors.words):,} word vectors of dimension {vectors.dim} -> {out}")
 
 
 @train_app.command("token-position")
 @config_options(flags={"bpe_vocab_size": "--vocab-size"}, training=TokenPositionTraining)
-def token_position(
-    corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
-    out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
-    unit: str = typer.Option("line", help="Text files: one document per 'line' or 'paragraph'."),
-    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
-    *,
-    training: TokenPositionTraining,
-):
+@training_run_options
+def token_position(*, run: TrainingRun, training: TokenPositionTraining):
     """Train the token+position embedder (Bengio-style next-token model).
 
     Examples:
@@ -77,26 +99,19 @@ def token_position(
     """
     from ..train.token_position import train_token_position
 
-    with interrupts_name_the_checkpoint(out):
-        result = train_token_position(corpus, out, training, unit=unit, text_field=text_field,
-                                      resume=resume, report=typer.echo)
+    with interrupts_name_the_checkpoint(run.out):
+        result = train_token_position(run.corpus, run.out, training, **run.keywords(),
+                                      report=typer.echo)
     config = result.encoder.config
     typer.echo(f"trained token-position model: {config.vocab_size:,} token ids, context {config.context}, "
                f"dimension {result.encoder.dim}; {result.train_tokens:,} training and "
-               f"{result.validation_tokens:,} validation tokens -> {out}")
+               f"{result.validation_tokens:,} validation tokens -> {run.out}")
 
 
 @train_app.command("attention")
 @config_options(flags={"bpe_vocab_size": "--vocab-size"}, training=AttentionTraining)
-def attention(
-    corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file; one document per item."),
-    out: Path = typer.Option(..., "--out", help="Encoder directory to write (checkpoints go there too)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
-    unit: str = typer.Option("line", help="Text files: one document per 'line' or 'paragraph'."),
-    text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
-    *,
-    training: AttentionTraining,
-):
+@training_run_options
+def attention(*, run: TrainingRun, training: AttentionTraining):
     """Train the attention encoder (InfoNCE on chunks of the same document).
 
     With no other option it trains a useful encoder in minutes on 2 cores (400 batches).
@@ -109,9 +124,8 @@ def attention(
     """
     from ..train.attention import train_attention
 
-    with interrupts_name_the_checkpoint(out):
-        result = train_attention(corpus, out, training, unit=unit, text_field=text_field,
-                                 resume=resume, report=typer.echo)
+    with interrupts_name_the_checkpoint(run.out):
+        result = train_attention(run.corpus, run.out, training, **run.keywords(), report=typer.echo)
     config = result.encoder.config
     if result.teacher_agreement:
         typer.echo(f"agreement with {training.teacher} on the validation texts: "
@@ -122,4 +136,4 @@ def attention(
                f"{config.layers} layers, dimension {config.dim} + lexical {config.lexical_dim} "
                f"(share {config.lexical_share:g}); {result.train_documents:,} training "
                f"and {result.validation_documents:,} validation documents, "
-               f"{result.tokens_per_second:,.0f} tokens/s -> {out}")
+               f"{result.tokens_per_second:,.0f} tokens/s -> {run.out}")

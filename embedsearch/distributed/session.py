@@ -13,7 +13,7 @@ import socket
 from ..errors import EmbedsearchError
 
 RAY_MISSING = ("Ray is not installed: pip install 'embedsearch[distributed]' "
-               "(or build without --ray)")
+               "(or build without `engine`)")
 CONNECT_TIMEOUT = 5.0
 
 

@@ -42,7 +42,7 @@ def _ensure_collection(client, models, collection: str, dim: int) -> None:
         vectors = client.get_collection(collection).config.params.vectors
         if getattr(vectors, "size", None) != dim or vectors.distance != models.Distance.COSINE:
             raise InputError(f"Qdrant collection {collection} holds other vectors ({vectors}); "
-                             "choose another --collection")
+                             "choose another `collection`")
         return
     client.create_collection(collection, vectors_config=models.VectorParams(
         size=dim, distance=models.Distance.COSINE))

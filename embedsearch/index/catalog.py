@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import EmbedsearchError
-from .describe import compaction_due
+from .compaction import compaction_due
 from .paths import indexes_home
 from .reader import Index
 
