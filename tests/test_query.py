@@ -136,3 +136,19 @@ def test_many_threads_search_one_index_at_once(word_index_path):
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0"
+
+
+def test_a_neighbours_query_loads_neither_numba_nor_torch(word_index_path):
+    """The compiled analogy kernel (numba) and the neural encoders (torch) are imported where
+    they are used: a neighbours query, from `import embedsearch` to its answer, needs neither."""
+    code = textwrap.dedent(f"""
+        import sys
+        import embedsearch
+        from embedsearch import Index, query
+        with Index.open({str(word_index_path)!r}) as index:
+            print(query.neighbors(index, "computer", k=1)[0].key)
+        print(sorted(name for name in ("numba", "torch") if name in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["computers", "[]"]

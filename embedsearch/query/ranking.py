@@ -29,13 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import numba
 import numpy as np
 
 from ..errors import InputError
 from ..index import Hit, Index
 from ..vectors import normalize_rows
-from .kernel import COSMUL_EPSILON, fold_chunk, segmented
 
 ANALOGY_METHODS = ("add", "mul")
 ANALOGY_SIGNS = (-1, 1, 1)  # a is negative, b and c are positive: b - a + c
@@ -96,6 +94,8 @@ def cosmul_combine(cosines: np.ndarray, signs: Sequence[int]) -> np.ndarray:
     Each cosine is shifted to [0, 1] as (1 + cos) / 2; positive terms multiply
     the numerator, negative ones the denominator (plus 1e-6).
     """
+    from .kernel import COSMUL_EPSILON  # the kernel's own constant, so that both agree
+
     shifted = (cosines + 1) * 0.5
     positive = [i for i, sign in enumerate(signs) if sign > 0]
     negative = [i for i, sign in enumerate(signs) if sign < 0]
@@ -122,6 +122,10 @@ def rank_answers(index: Index, terms: np.ndarray, signs: Sequence[int],
     be answered with (its own words). `progress`, if given, is a tqdm-like bar
     advanced by the number of questions answered.
     """
+    import numba  # compiling machinery for this engine only: a neighbours query never loads it
+
+    from .kernel import fold_chunk, segmented
+
     check_method(method)
     if any(sign not in (-1, 1) for sign in signs) or not any(sign > 0 for sign in signs):
         raise InputError("terms must be signed +1 or -1, with at least one positive term")
