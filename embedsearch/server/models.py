@@ -147,7 +147,14 @@ class DeleteRequest(Strict):
 # -- responses ---------------------------------------------------------------
 
 
-class HitModel(BaseModel):
+class Answer(BaseModel):
+    """A response shape: exactly the keys the serializer writes (tests/test_server_models.py
+    checks every route's actual JSON against its model, so the two cannot drift)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HitModel(Answer):
     rank: int
     key: str
     score: float
@@ -156,11 +163,11 @@ class HitModel(BaseModel):
     source: Optional[str] = None
     position: Optional[int] = None
     metadata: Optional[dict[str, Any]] = None
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"rank": 1, "key": "computers", "score": 0.916, "id": 1841}]})
 
 
-class ScoreMatrix(BaseModel):
+class ScoreMatrix(Answer):
     """Every pair's cosine; with two terms also their one `score`; the words that were ignored."""
 
     terms: list[str]
@@ -169,17 +176,17 @@ class ScoreMatrix(BaseModel):
     ignored: list[str] = []
 
 
-class OddOneOut(BaseModel):
+class OddOneOut(Answer):
     words: list[str]
     odd_one_out: str
     ignored: list[str] = []
 
 
-class SearchResponse(BaseModel):
+class SearchResponse(Answer):
     results: list[list[HitModel]]
 
 
-class MapPoint(BaseModel):
+class MapPoint(Answer):
     key: str
     x: float
     y: float
@@ -192,12 +199,12 @@ class MapPoint(BaseModel):
     metadata: Optional[dict[str, Any]] = None
 
 
-class ProjectionResponse(BaseModel):
+class ProjectionResponse(Answer):
     method: str
     points: list[MapPoint]
 
 
-class IndexSummary(BaseModel):
+class IndexSummary(Answer):
     name: str
     count: Optional[int] = None
     dim: Optional[int] = None
@@ -208,7 +215,7 @@ class IndexSummary(BaseModel):
     error: Optional[str] = None
 
 
-class WriteReport(BaseModel):
+class WriteReport(Answer):
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -219,12 +226,12 @@ class WriteReport(BaseModel):
     version: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Answer):
     code: str
     message: str
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Answer):
     error: ErrorBody
-    model_config = ConfigDict(json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"error": {"code": "unknown_term", "message": "not in index glove: 'qwzx'"}}]})
