@@ -213,6 +213,11 @@ def test_every_control_is_on_screen(page, browser, width, height, tmp_path):
             f"return document.getElementById('{control}').getBoundingClientRect().toJSON()")
         assert box["width"] > 0 and box["left"] >= 0 and box["right"] <= width, control
         assert box["top"] >= 0 and box["bottom"] <= height, control
+        assert driver.execute_script(  # nothing covers it and no column clips it
+            f"const c = document.getElementById('{control}');"
+            "const b = c.getBoundingClientRect();"
+            "return [[b.left + 3, b.top + b.height / 2], [b.right - 3, b.top + b.height / 2]]"
+            ".every(([x, y]) => c.contains(document.elementFromPoint(x, y)))"), control
     assert driver.execute_script("return document.documentElement.scrollWidth") <= width
     before = driver.find_element(By.ID, "map-panel").rect["width"]
     driver.find_element(By.ID, "tools-toggle").click()
