@@ -86,6 +86,7 @@ export class IndexMap {
     this.progress.classList.add("hidden");
     this.container.dataset.points = String(this.x.length);
     this.container.dataset.ready = "true";
+    this.container.dataset.readyAt = String(performance.now());
     document.getElementById("map-count").textContent =
       `${this.count.toLocaleString()} items` +
       (this.count > this.shown ? `, ${this.shown.toLocaleString()} drawn, the rest as you zoom` : "") +
@@ -112,26 +113,31 @@ export class IndexMap {
     const {width, height} = this.container.getBoundingClientRect();
     this.plot = createScatterplot.default({
       canvas: this.canvas, width: Math.max(1, width), height: Math.max(1, height),
-      backgroundColor: [1, 1, 1, 1], pointSize: [2.5, 7], sizeBy: "valueA",
-      pointColor: [BASE_COLOUR, HIGHLIGHT_COLOUR], colorBy: "valueA",
-      opacityBy: "density", pointColorHover: [0.1, 0.1, 0.1, 1], pointColorActive: [0.1, 0.14, 0.2, 1],
-      pointSizeSelected: 3, pointOutlineWidth: 1, lassoOnLongPress: false,
+      backgroundColor: [1, 1, 1, 1], pointSize: 2.5, pointColor: BASE_COLOUR, opacityBy: "density",
+      pointColorHover: [0.1, 0.1, 0.1, 1], pointColorActive: HIGHLIGHT_COLOUR,
+      pointSizeSelected: 4, pointOutlineWidth: 1, lassoOnLongPress: false,
       actionKeyMap: {}, deselectOnDblClick: false, deselectOnEscape: false,
     });
     this.plot.subscribe("view", () => this.afterViewChange());
     this.plot.subscribe("pointOver", (row) => this.hover(row));
     this.plot.subscribe("pointOut", () => { this.hovered = -1; this.tooltip.classList.add("hidden"); });
+    // A click selects the point under the mouse: explore it. The marked points are shown as
+    // the selection, so a click on the background (which deselects) puts them back.
     this.plot.subscribe("select", ({points}) => {
       if (points.length === 1) this.explore(this.keys[points[0]], false);
-      this.plot.deselect({preventEvent: true});
+      this.selectMarks();
     });
+    this.plot.subscribe("deselect", () => this.selectMarks());
   }
 
-  // Draws every loaded point: valueA is 1 for highlighted points (bigger, orange), else 0.
-  drawPoints(options) {
-    const highlighted = new Set(this.marks.filter((m) => m.row >= 0).map((m) => m.row));
-    const valueA = this.x.map((_, row) => (highlighted.has(row) ? 1 : 0));
-    return this.plot.draw({x: this.x, y: this.y, valueA}, {zDataType: "categorical", ...options});
+  drawPoints() {
+    return this.plot.draw({x: this.x, y: this.y}).then(() => this.selectMarks());
+  }
+
+  selectMarks() {
+    const rows = this.marks.filter((m) => m.row >= 0).map((m) => m.row);
+    if (rows.length) this.plot.select(rows, {preventEvent: true});
+    else this.plot.deselect({preventEvent: true});
   }
 
   resize() {
@@ -196,8 +202,9 @@ export class IndexMap {
         box[0] >= 0 && box[0] + w <= width && box[1] >= 0 && box[1] + h <= height);
       if (!spot) return;
       taken.push(spot);
-      const label = element("span", "map-label" + (className ? " " + className : ""), text);
-      label.style.transform = `translate(${Math.round(spot[0])}px, ${Math.round(spot[1])}px)`;
+      const label = element("span", "map-label" + (className ? " role-" + className : ""), text);
+      label.style.left = Math.round(spot[0]) + "px";
+      label.style.top = Math.round(spot[1]) + "px";
       nodes.push(label);
     };
     const rank = {query: 0, answer: 1, term: 2, hit: 3};
@@ -239,7 +246,7 @@ export class IndexMap {
       added++;
     });
     if (added) {
-      await this.drawPoints({preventFilterReset: true});
+      await this.drawPoints();
       this.container.dataset.points = String(this.x.length);
       this.placeLabels();
     }
@@ -287,7 +294,7 @@ export class IndexMap {
     if (!this.plot) return;
     if (!view) {
       this.marks = [];
-      await this.drawPoints({preventFilterReset: true});
+      this.selectMarks();
       this.drawOverlay();
       this.placeLabels();
       return;
@@ -298,6 +305,7 @@ export class IndexMap {
     const placed = await this.api(`/indexes/${encodeURIComponent(this.name)}/map/locate`,
                                   {terms, ids: missing});
     if (this.view !== view) return;
+    const before = this.x.length;
     for (const point of placed.points) {
       if (!this.rowOfId.has(point.id)) this.addPoint(point.id, point.key, point.x, point.y);
     }
@@ -315,9 +323,11 @@ export class IndexMap {
     }
     for (const mark of marks) if (mark.key === view.answer) mark.role = "answer";
     this.marks = marks;
-    await this.drawPoints({preventFilterReset: true});
+    if (this.x.length > before) await this.drawPoints(); else this.selectMarks();
+    this.drawOverlay();
     this.container.dataset.points = String(this.x.length);
     this.container.dataset.highlighted = String(marks.length);
+    this.container.dataset.highlightedAt = String(performance.now());
     const rows = marks.filter((m) => m.row >= 0).map((m) => m.row);
     if (rows.length) await this.plot.zoomToPoints(rows, {transition: true, transitionDuration: 450, padding: 0.35});
     this.drawOverlay();
