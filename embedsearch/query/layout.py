@@ -6,8 +6,10 @@ frequent words; a seeded random sample of a corpus), fetching the rest by
 region as the user zooms in. The layout is PCA: fitted on a seeded sample of
 at most `FIT_SAMPLE` vectors, then every vector is projected onto the two
 axes, so any query vector (a free text too) can be placed on the same map.
-Coordinates are scaled so that the central 99 % of points span [-0.95, 0.95]
-(the scatter library's device coordinates), outliers clipped to [-1, 1].
+Coordinates are scaled so that the central 99 % of points span [-0.9, 0.9]
+(the scatter library's device coordinates); beyond that they are squeezed
+smoothly into [-1, 1], so outliers keep their order instead of piling up in a
+wall at the edge.
 
 The layout is saved as `.maps/<version>.npz` in the index folder, beside its
 versions and never inside one (a version's files are checksummed), keyed by
@@ -33,11 +35,13 @@ import numpy as np
 from ..index import Index
 
 METHOD = "pca"
+FORMAT = 2  # of the saved file: a layout saved by another format is computed again
 FIT_SAMPLE = 20_000
 SHOWN = 100_000
 SEED = 0
 MAPS_FOLDER = ".maps"
-PROJECT_BATCH = 50_000
+PROJECT_BATCH = 10_000  # rows per step: short steps, so queries interleave with the computation
+KNEE = 0.9  # the central points' half-width on the map; outliers are squeezed beyond it
 
 
 @dataclass
@@ -67,9 +71,9 @@ class Layout:
         return min(self.count, SHOWN)
 
     def place(self, vectors: np.ndarray) -> np.ndarray:
-        """(n, dim) unit vectors -> (n, 2) map positions, clipped to the map."""
+        """(n, dim) unit vectors -> (n, 2) map positions."""
         raw = (np.atleast_2d(vectors) - self.mean) @ self.axes.T
-        return np.clip((raw - self.offset) * self.scale, -1, 1).astype(np.float32)
+        return squeeze((raw - self.offset) * self.scale)
 
     def rows_in(self, x0: float, x1: float, y0: float, y1: float, *, start: int,
                 limit: int) -> np.ndarray:
@@ -113,7 +117,7 @@ def compute_layout(index: Index, report: Callable[[float], None] = lambda done: 
                                         - mean) @ axes.T
         report(0.1 + 0.85 * min(1.0, (start + len(rows)) / len(item_ids)))
     offset, scale = _fit_square(raw)
-    coordinates = np.clip((raw - offset) * scale, -1, 1).astype(np.float32)
+    coordinates = squeeze((raw - offset) * scale)
     return Layout(item_ids, coordinates, mean.astype(np.float32), axes.astype(np.float32),
                   offset, scale, fingerprint(index))
 
@@ -130,15 +134,22 @@ def _principal_axes(centred: np.ndarray, dim: int) -> np.ndarray:
     return axes * signs[:, None]
 
 
+def squeeze(scaled: np.ndarray) -> np.ndarray:
+    """Identity within [-KNEE, KNEE]; beyond, a tanh that reaches 1 only at infinity."""
+    magnitude = np.abs(scaled)
+    tail = KNEE + (1 - KNEE) * np.tanh((magnitude - KNEE) / (1 - KNEE))
+    return (np.sign(scaled) * np.where(magnitude > KNEE, tail, magnitude)).astype(np.float32)
+
+
 def _fit_square(raw: np.ndarray) -> tuple[np.ndarray, float]:
     """Offset and one scale (the same on both axes, so distances keep their meaning) that
-    put the central 99 % of the points within [-0.95, 0.95]."""
+    put the central 99 % of the points within [-KNEE, KNEE]."""
     if not len(raw):
         return np.zeros(2), 1.0
     low, high = np.percentile(raw, 0.5, axis=0), np.percentile(raw, 99.5, axis=0)
     offset = (low + high) / 2
     half = float(np.max(high - low)) / 2
-    return offset, (0.95 / half if half > 0 else 1.0)
+    return offset, (KNEE / half if half > 0 else 1.0)
 
 
 # -- the cache beside the index ------------------------------------------------------------
@@ -153,7 +164,8 @@ def load_layout(index: Index) -> Layout | None:
     path = layout_path(index)
     try:
         with np.load(path, allow_pickle=False) as saved:
-            if str(saved["fingerprint"]) != fingerprint(index) or str(saved["method"]) != METHOD:
+            if (int(saved["format"]) != FORMAT or str(saved["fingerprint"]) != fingerprint(index)
+                    or str(saved["method"]) != METHOD):
                 return None
             return Layout(saved["item_ids"], saved["coordinates"], saved["mean"], saved["axes"],
                           saved["offset"], float(saved["scale"]), fingerprint(index))
@@ -172,7 +184,7 @@ def save_layout(index: Index, layout: Layout) -> bool:
             np.savez(file, item_ids=layout.item_ids, coordinates=layout.coordinates,
                      mean=layout.mean, axes=layout.axes, offset=layout.offset,
                      scale=np.float64(layout.scale), fingerprint=np.str_(layout.fingerprint),
-                     method=np.str_(layout.method))
+                     method=np.str_(layout.method), format=np.int64(FORMAT))
         os.replace(temporary, layout_path(index))
     except OSError:
         return False

@@ -16,6 +16,7 @@ any word, text or item (`/map/locate`).
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 from pathlib import Path
 from typing import Optional
@@ -27,7 +28,7 @@ from pydantic import ConfigDict, Field
 
 from ..errors import EncoderError, UnknownWordsError
 from ..index import Index
-from ..query.layout import Layout, fingerprint, index_layout, load_layout
+from ..query.layout import METHOD, Layout, fingerprint, index_layout, load_layout
 from ..query.terms import resolve_terms
 from .auth import require_read
 from .errors import ApiError
@@ -57,6 +58,7 @@ class Layouts:
         self.ready: dict[Path, Layout] = {}  # index folder -> its live version's layout
         self.progress: dict[str, float] = {}  # index folder and fingerprint -> fraction done
         self.failed: dict[str, str] = {}
+        self.keys: dict[Path, tuple[str, bytes]] = {}  # index folder -> (fingerprint, JSON)
         self.lock = threading.Lock()
 
     def get(self, index: Index) -> Layout | None:
@@ -78,6 +80,17 @@ class Layouts:
         threading.Thread(target=self._compute, args=(index, key), daemon=True,
                          name=f"map layout {index.name}").start()
         return None
+
+    def keys_json(self, index: Index, layout: Layout) -> bytes:
+        """The shown points' keys as a JSON list, read from SQLite once per layout."""
+        cached = self.keys.get(index.directory)
+        if cached is not None and cached[0] == layout.fingerprint:
+            return cached[1]
+        ids = layout.item_ids[:layout.shown].tolist()
+        keys = index.keys_of(ids)
+        body = json.dumps([keys.get(i, "") for i in ids], ensure_ascii=False).encode()
+        self.keys[index.directory] = (layout.fingerprint, body)
+        return body
 
     def fraction_done(self, index: Index) -> float:
         return self.progress.get(f"{index.directory}:{fingerprint(index)}", 0.0)
@@ -126,7 +139,7 @@ def favicon():
             summary="What the explorer may offer: the projections this server can compute")
 def capabilities():
     projections = ["pca"] + (["umap"] if importlib.util.find_spec("umap") else [])
-    return {"projections": projections, "map_method": "pca"}
+    return {"projections": projections, "map_method": METHOD}
 
 
 @router.get("/indexes/{name}/map", dependencies=reader,
@@ -158,10 +171,8 @@ def map_points(name: str, request: Request):
             summary="The shown points' keys, in the order of /map/points")
 def map_keys(name: str, request: Request):
     index, layout = ready_layout(request, name)
-    ids = layout.item_ids[:layout.shown].tolist()
-    keys = index.keys_of(ids)
-    return JSONResponse([keys.get(i, "") for i in ids],
-                        headers={"X-Map-Fingerprint": layout.fingerprint})
+    return Response(layouts(request).keys_json(index, layout), media_type="application/json",
+                    headers={"X-Map-Fingerprint": layout.fingerprint})
 
 
 @router.get("/indexes/{name}/map/region", dependencies=reader,
