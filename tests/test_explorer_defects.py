@@ -242,6 +242,17 @@ def test_a_corpus_map_spreads_the_documents_and_labels_them_by_text(page, corpus
     assert any(label.startswith(("the bank", "the central bank", "stock markets")) for label in labels)
 
 
+def test_the_whole_map_of_a_corpus_is_labelled_by_text(page, corpus_path, tmp_path):
+    driver = page("map=index", index=corpus_path.name)
+    wait_for(driver, lambda d: d.execute_script(
+        "return document.getElementById('index-map').dataset.ready === 'true'"), "no map")
+    driver.execute_script("window.embedsearchExplorer.indexMap.placeLabels()")
+    screenshot(driver, tmp_path, "corpus-index-map")
+    labels = [label.text for label in driver.find_elements(By.CSS_SELECTOR, "#index-labels .map-label")]
+    starts = {text[:40] for text, _, _ in DOCUMENTS}
+    assert labels and set(labels) <= {s if len(s) <= 28 else s[:27] + "…" for s in starts}
+
+
 # -- 6. tooltips stay inside the map and go away on navigation ---------------------------------
 
 

@@ -107,6 +107,10 @@ def test_the_map_routes(corpus_copy, monkeypatch):
         keys = client.get("/indexes/notes/map/keys").json()
         with Index.open(corpus_copy) as index:
             assert keys == [index.keys_of(ids.tolist())[i] for i in ids.tolist()]
+        texts = client.get("/indexes/notes/map/keys", params={"field": "text"}).json()
+        with Index.open(corpus_copy) as index:
+            rows = index.items.rows(ids.tolist())
+        assert texts == [rows[i]["text"][:40] for i in ids.tolist()]
         region = client.get("/indexes/notes/map/region",
                             params={"x0": -1, "x1": 1, "y0": -1, "y1": 1}).json()
         assert len(region["ids"]) == 2 and not set(region["ids"]) & set(ids.tolist())

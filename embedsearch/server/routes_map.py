@@ -19,7 +19,7 @@ import importlib.util
 import json
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
@@ -38,6 +38,7 @@ STATIC = Path(__file__).parent / "static"
 MAX_REGION = 5000
 MAX_LOCATE = 1000
 TEXT_PREVIEW = 400
+SNIPPET = 40  # characters of a corpus item's text used as its label on the map
 router = APIRouter()
 reader = [Depends(require_read)]
 
@@ -58,7 +59,7 @@ class Layouts:
         self.ready: dict[Path, Layout] = {}  # index folder -> its live version's layout
         self.progress: dict[str, float] = {}  # index folder and fingerprint -> fraction done
         self.failed: dict[str, str] = {}
-        self.keys: dict[Path, tuple[str, bytes]] = {}  # index folder -> (fingerprint, JSON)
+        self.labels: dict[tuple[Path, str], tuple[str, bytes]] = {}  # -> (fingerprint, JSON)
         self.lock = threading.Lock()
 
     def get(self, index: Index) -> Layout | None:
@@ -81,15 +82,22 @@ class Layouts:
                          name=f"map layout {index.name}").start()
         return None
 
-    def keys_json(self, index: Index, layout: Layout) -> bytes:
-        """The shown points' keys as a JSON list, read from SQLite once per layout."""
-        cached = self.keys.get(index.directory)
+    def labels_json(self, index: Index, layout: Layout, field: str) -> bytes:
+        """The shown points' keys (or the start of their text) as a JSON list, read from
+        SQLite once per layout."""
+        cached = self.labels.get((index.directory, field))
         if cached is not None and cached[0] == layout.fingerprint:
             return cached[1]
         ids = layout.item_ids[:layout.shown].tolist()
-        keys = index.keys_of(ids)
-        body = json.dumps([keys.get(i, "") for i in ids], ensure_ascii=False).encode()
-        self.keys[index.directory] = (layout.fingerprint, body)
+        if field == "text":
+            rows = index.items.rows(ids)
+            labels = [" ".join((rows[i]["text"] or "").split())[:SNIPPET] if i in rows else ""
+                      for i in ids]
+        else:
+            keys = index.keys_of(ids)
+            labels = [keys.get(i, "") for i in ids]
+        body = json.dumps(labels, ensure_ascii=False).encode()
+        self.labels[(index.directory, field)] = (layout.fingerprint, body)
         return body
 
     def fraction_done(self, index: Index) -> float:
@@ -168,10 +176,14 @@ def map_points(name: str, request: Request):
 
 
 @router.get("/indexes/{name}/map/keys", dependencies=reader,
-            summary="The shown points' keys, in the order of /map/points")
-def map_keys(name: str, request: Request):
+            summary="The shown points' keys (or the start of their text), in the order of "
+                    "/map/points")
+def map_keys(name: str, request: Request,
+             field: Literal["key", "text"] = Query("key", description="key, or text: the "
+                                                   "first words of each item's text")):
     index, layout = ready_layout(request, name)
-    return Response(layouts(request).keys_json(index, layout), media_type="application/json",
+    return Response(layouts(request).labels_json(index, layout, field),
+                    media_type="application/json",
                     headers={"X-Map-Fingerprint": layout.fingerprint})
 
 

@@ -252,7 +252,13 @@ function selectView(view) {
 }
 
 async function overview(mine) {
-  $("output").replaceChildren();
+  const help = element("div", "help");
+  help.append(element("p", "", "Search for a word, a text or an item key, or click a point on the map to see its neighbours."),
+              element("p", "", $("map-mode").value === "index"
+                ? "The map holds the whole index: scroll to zoom, drag to pan; labels appear as you zoom in. " +
+                  "“map: neighbourhood” projects a query's neighbours on their own."
+                : "The map shows a sample of the index; “map: whole index” shows all of it."));
+  $("output").replaceChildren(help);
   await drawMaps(mine, null);
 }
 

@@ -67,8 +67,10 @@ export class IndexMap {
       state = await this.api(path);
     }
     this.showProgress(`loading ${state.shown.toLocaleString()} points…`, 1);
-    const [buffer, keys, createScatterplot] = await Promise.all([
-      this.fetchBinary(path + "/points"), this.api(path + "/keys"), loadLibrary()]);
+    const corpus = state.content !== "vocabulary";
+    const [buffer, keys, labels, createScatterplot] = await Promise.all([
+      this.fetchBinary(path + "/points"), this.api(path + "/keys"),
+      corpus ? this.api(path + "/keys?field=text") : null, loadLibrary()]);
     if (this.name !== name) return;
     const shown = state.shown;
     this.ids = Array.from(new Int32Array(buffer, 0, shown));
@@ -76,6 +78,7 @@ export class IndexMap {
     this.x = new Array(shown); this.y = new Array(shown);
     for (let i = 0; i < shown; i++) { this.x[i] = xy[2 * i]; this.y[i] = xy[2 * i + 1]; }
     this.keys = keys;
+    this.labels = labels || keys;  // a corpus item is labelled by the start of its text
     this.count = state.count;
     this.shown = shown;
     this.content = state.content;
@@ -113,7 +116,8 @@ export class IndexMap {
     const {width, height} = this.container.getBoundingClientRect();
     this.plot = createScatterplot.default({
       canvas: this.canvas, width: Math.max(1, width), height: Math.max(1, height),
-      backgroundColor: [1, 1, 1, 1], pointSize: 2.5, pointColor: BASE_COLOUR, opacityBy: "density",
+      backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
+      opacityBy: "density",
       pointColorHover: [0.1, 0.1, 0.1, 1], pointColorActive: HIGHLIGHT_COLOUR,
       pointSizeSelected: 4, pointOutlineWidth: 1, lassoOnLongPress: false,
       actionKeyMap: {}, deselectOnDblClick: false, deselectOnEscape: false,
@@ -209,13 +213,14 @@ export class IndexMap {
     };
     const rank = {query: 0, answer: 1, term: 2, hit: 3};
     const marks = [...this.marks].sort((a, b) => rank[a.role] - rank[b.role]);
-    for (const mark of marks) tryLabel(mark.x, mark.y, shorten(mark.key), mark.role);
+    const named = (mark) => (mark.row >= 0 && ["hit", "answer"].includes(mark.role) && this.labels[mark.row]) || mark.key;
+    for (const mark of marks) tryLabel(mark.x, mark.y, shorten(named(mark)), mark.role);
     const rows = this.visibleRows();
     const ordered = rows.length > LABEL_CANDIDATES ? Int32Array.from(rows).sort().subarray(0, LABEL_CANDIDATES)
       : Int32Array.from(rows).sort();
     for (const row of ordered) {
       if (nodes.length >= LABELS) break;
-      tryLabel(this.x[row], this.y[row], shorten(this.keys[row]), "");
+      tryLabel(this.x[row], this.y[row], shorten(this.labels[row] || this.keys[row]), "");
     }
     this.labelLayer.replaceChildren(...nodes);
   }
@@ -262,6 +267,7 @@ export class IndexMap {
   dropExtras() {
     for (const id of this.ids.slice(this.shown)) this.rowOfId.delete(id);
     for (const list of [this.ids, this.keys, this.x, this.y]) list.length = this.shown;
+    if (this.labels !== this.keys) this.labels.length = this.shown;
     for (const mark of this.marks) if (mark.row >= this.shown) mark.row = -1;
   }
 
@@ -372,6 +378,11 @@ export class IndexMap {
       svg.append(ring);
     }
   }
+}
+
+// Points as big as the map has room for: a small index's few points stay visible.
+function pointSizeFor(count) {
+  return count < 2000 ? 7 : count < 20000 ? 4 : 2.5;
 }
 
 function shorten(text) {
