@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 INSTALL_HINT = "apt-get install -y chromium chromium-driver (and pip install selenium)"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--enable-unsafe-swiftshader",  # software WebGL for the whole-index map
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage")
@@ -71,3 +72,44 @@ def running_server(names, **settings):
 
 def require_browser_env() -> bool:
     return os.environ.get("EMBEDSEARCH_REQUIRE_BROWSER") == "1"
+
+
+# -- helpers for the explorer's tests --------------------------------------------------------
+
+WAIT = 20
+
+
+def wait_for(driver, condition, message, timeout: float = WAIT):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d), message)
+
+
+def settled(driver) -> bool:
+    """No request in flight (the page sets body[aria-busy] while it waits for the server)."""
+    return driver.execute_script("return document.body.getAttribute('aria-busy')") == "false"
+
+
+def shown_keys(driver) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#results .hit')].map(b => b.dataset.key)")
+
+
+def results_for(driver, title: str) -> list[str]:
+    wait_for(driver, lambda d: settled(d) and title in d.execute_script(
+        "const h = document.querySelector('#output h2'); return h ? h.textContent : ''"),
+        f"no results titled {title!r}")
+    return shown_keys(driver)
+
+
+def message(driver) -> tuple[str, str]:
+    """The message line's text and kind ('error', 'note' or '')."""
+    return tuple(driver.execute_script(
+        "const m = document.getElementById('message');"
+        "return [m.textContent, m.classList.contains('error') ? 'error' :"
+        " m.classList.contains('note') ? 'note' : '']"))
+
+
+def screenshot(driver, folder, name: str) -> None:
+    """A PNG of the page under the test's temporary folder, to look at when a test fails."""
+    driver.save_screenshot(str(folder / f"{name}.png"))

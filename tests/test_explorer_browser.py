@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from browser import INSTALL_HINT, chromium, find_browser, require_browser_env, running_server
+from browser import (INSTALL_HINT, chromium, find_browser, require_browser_env, results_for,
+                     running_server, settled, shown_keys, wait_for)
 from embedsearch import query
 from embedsearch.encoders import load_encoder
 from embedsearch.index import Index
@@ -23,9 +24,7 @@ if find_browser() is None:
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-WAIT = 20
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +54,6 @@ def browser():
         yield driver
 
 
-def wait_for(driver, condition, message):
-    return WebDriverWait(driver, WAIT).until(lambda d: condition(d), message)
-
-
-def shown_keys(driver) -> list[str]:
-    return [b.get_attribute("data-key") for b in driver.find_elements(By.CSS_SELECTOR, "#results .hit")]
-
-
-def settled(driver) -> bool:
-    return driver.find_element(By.TAG_NAME, "body").get_attribute("aria-busy") == "false"
-
-
-def results_for(driver, title: str) -> list[str]:
-    wait_for(driver, lambda d: settled(d) and title in d.find_element(By.CSS_SELECTOR, "#output h2").text,
-             f"no results titled {title!r}")
-    return shown_keys(driver)
-
-
 def test_search_click_and_history(site, browser, word_index_path):
     browser.get(f"{site}/?index={word_index_path.name}")
     box = wait_for(browser, lambda d: d.find_element(By.ID, "query"), "no search box")
@@ -97,7 +78,7 @@ def test_search_click_and_history(site, browser, word_index_path):
 
 
 def test_map_has_the_query_and_its_neighbours(site, browser, word_index_path):
-    browser.get(f"{site}/?index={word_index_path.name}&view=neighbors&q=king&k=10")
+    browser.get(f"{site}/?index={word_index_path.name}&view=neighbors&q=king&k=10&map=local")
     results_for(browser, "neighbours of “king”")
     points = browser.find_elements(By.CSS_SELECTOR, "#map circle.point")
     assert len(points) == 31  # the query and max(k, 30) neighbours
@@ -122,6 +103,7 @@ def test_analogy_builder(site, browser, word_index_path, method):
         field.clear()
         field.send_keys(word)
     browser.find_element(By.CSS_SELECTOR, f"input[name=method][value={method}]").click()
+    Select(browser.find_element(By.ID, "map-mode")).select_by_value("local")
     browser.find_element(By.ID, "analogy-go").click()
     keys = results_for(browser, "man : king :: woman : ?")
     assert keys[0] == "queen"

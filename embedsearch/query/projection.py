@@ -81,7 +81,8 @@ def projection(index: Index, query: str | None = None, *, k: int = 50,
     vectors = _vectors(index, ids, labels, query, query_vector)
     scores = [None] * len(ids) if query_vector is None else \
         [round(float(s), 6) for s in vectors @ query_vector]
-    return Projection(ids, labels, roles, scores, _reduce(vectors, method), method)
+    fitted = [row for row, role in enumerate(roles) if role in ("neighbor", "sample")]
+    return Projection(ids, labels, roles, scores, _reduce(vectors, method, fitted), method)
 
 
 def _own_id(term) -> int:
@@ -113,8 +114,11 @@ def _sample_ids(index: Index, size: int, where) -> list[int]:
     return candidates.tolist()
 
 
-def _reduce(vectors: np.ndarray, method: str) -> np.ndarray:
-    """(n, dim) -> (n, 2) by PCA, or by UMAP when asked for and installed."""
+def _reduce(vectors: np.ndarray, method: str, fitted: list[int]) -> np.ndarray:
+    """(n, dim) -> (n, 2) by PCA, or by UMAP when asked for and installed. PCA is fitted on
+    the `fitted` rows (the items) when there are at least three, and the query and terms are
+    projected onto it: a text query far from every document then no longer takes the first
+    axis to itself and squashes the documents into a strip."""
     if len(vectors) < 3:
         return np.column_stack([np.arange(len(vectors), dtype=np.float32),
                                 np.zeros(len(vectors), dtype=np.float32)])
@@ -127,8 +131,10 @@ def _reduce(vectors: np.ndarray, method: str) -> np.ndarray:
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1),
                             random_state=SAMPLE_SEED)
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
-    centred = vectors - vectors.mean(axis=0)
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    basis = vectors[fitted] if len(fitted) >= 3 else vectors
+    mean = basis.mean(axis=0)
+    centred = vectors - mean
+    _, _, components = np.linalg.svd(basis - mean, full_matrices=False)
     axes = components[:2]
     signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
     coordinates = centred @ (axes * signs[:, None]).T

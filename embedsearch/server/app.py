@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .errors import RequestGuard, install_error_handlers
 from .registry import IndexRegistry
+from .routes_map import router as map_router
 from .routes_read import router as read_router
 from .routes_write import router as write_router
 from .settings import Limits, Settings
@@ -60,6 +61,7 @@ def create_app(names: Sequence[str] | None = None, *, api_key: str | None = None
     install_error_handlers(app)
     app.include_router(read_router)
     app.include_router(write_router)
+    app.include_router(map_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -1,23 +1,39 @@
-// embedsearch explorer: plain JavaScript over the HTTP API, no build step, nothing fetched
-// from elsewhere. The view lives in the URL (?index=..&view=..&q=..), so back/forward and a
-// shared link reproduce it. The map is drawn as SVG from points the server projected.
-"use strict";
+// embedsearch explorer: plain JavaScript modules over the HTTP API, no build step, nothing
+// fetched from elsewhere. The view lives in the URL (?index=..&view=..&q=..), so back/forward
+// and a shared link reproduce it. Only the latest request may paint: every view change takes a
+// ticket, aborts the one before, and an answer whose ticket is no longer current is dropped.
+import {$, element, formatNumber} from "./dom.js";
+import {LocalMap} from "./local-map.js";
+import {IndexMap} from "./index-map.js";
 
-const $ = (id) => document.getElementById(id);
-const SVG = "http://www.w3.org/2000/svg";
-const PALETTE = ["#2563eb", "#e8590c", "#2f9e44", "#c2255c", "#7048e8", "#0c8599", "#e67700",
-                 "#5c940d", "#862e9c", "#495057"];
+const VIEWS = ["neighbors", "analogy", "compare"];
 const MAP_NEIGHBOURS = 30;
+const MAX_K = 1000;
 
 let indexes = [];
-let current = {};        // the view shown: {index, view, q, k, a, b, c, method, terms, filter}
-let mapPoints = [];
-let mapLinks = [];
+let capabilities = {projections: ["pca"]};
+let current = {};        // the view shown: {index, view, q, k, a, b, c, method, terms, filter, ...}
 let pending = 0;
+let ticket = {id: 0, controller: null};
+let focusResultsNext = false;
+
+class Stale extends Error {}
+
+const localMap = new LocalMap($("map"), $("tooltip"), $("map-panel"), explore);
+const indexMap = new IndexMap($("index-map"), $("tooltip"), $("map-panel"), explore, api);
+window.embedsearchExplorer = {indexMap, localMap};  // for scripts/bench_explorer.py and the tests
 
 // -- talking to the server ---------------------------------------------------------------
 
-async function api(path, body) {
+function newTicket() {
+  if (ticket.controller) ticket.controller.abort();
+  ticket = {id: ticket.id + 1, controller: new AbortController()};
+  return ticket;
+}
+
+function isStale(error) { return error instanceof Stale || (error && error.name === "AbortError"); }
+
+async function api(path, body, mine) {
   const headers = {};
   const key = sessionStorage.getItem("embedsearch-key");
   if (key) headers["Authorization"] = "Bearer " + key;
@@ -25,15 +41,24 @@ async function api(path, body) {
   busy(+1);
   try {
     const response = await fetch(path, {method: body === undefined ? "GET" : "POST", headers,
-                                        body: body === undefined ? undefined : JSON.stringify(body)});
+                                        body: body === undefined ? undefined : JSON.stringify(body),
+                                        signal: mine ? mine.controller.signal : undefined});
     const data = await response.json().catch(() => ({}));
+    if (mine && mine.id !== ticket.id) throw new Stale();
     if (!response.ok) {
       if (response.status === 401) $("key-box").classList.remove("hidden");
-      const error = new Error((data.error && data.error.message) || response.statusText);
+      const error = new Error((data.error && data.error.message) || response.statusText ||
+                              `the server answered ${response.status}`);
       error.code = data.error ? data.error.code : "http_" + response.status;
       throw error;
     }
     return data;
+  } catch (error) {
+    if (isStale(error)) throw error;
+    if (error instanceof TypeError) {  // the network itself failed
+      throw new Error("cannot reach the server: is `embedsearch serve` still running?");
+    }
+    throw error;
   } finally {
     busy(-1);
   }
@@ -45,50 +70,39 @@ function busy(change) {
   document.body.setAttribute("aria-busy", pending > 0 ? "true" : "false");
 }
 
-function say(text, isError) {
+function say(text, kind) {
   const message = $("message");
   message.textContent = text || "";
-  message.classList.toggle("error", !!isError);
+  message.className = "message" + (text ? " " + (kind || "note") : "");
 }
 
+function indexEntry() { return indexes.find((e) => e.name === indexName()); }
 function indexName() { return $("index-select").value; }
-
-function isCorpus() {
-  const entry = indexes.find((e) => e.name === indexName());
-  return entry && entry.content === "corpus";
-}
+function defaultLabel() { return isCorpus() ? "text" : "key"; }
+function isCorpus() { const entry = indexEntry(); return !!entry && entry.content === "corpus"; }
+function indexPath(suffix) { return `/indexes/${encodeURIComponent(indexName())}/${suffix}`; }
 
 // -- the filter ----------------------------------------------------------------------------
 
-function readFilter() {
-  const text = $("filter").value.trim();
-  $("filter-state").textContent = text ? "on" : "none";
+function parseFilter(text) {
   if (!text) return null;
+  let parsed;
   try {
-    const parsed = JSON.parse(text);
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new Error("a filter is a JSON object, e.g. {\"source\": \"a.txt\"}");
-    }
-    return parsed;
+    parsed = JSON.parse(text);
   } catch (error) {
-    const wrapped = new Error("the filter is not valid JSON: " + error.message);
-    wrapped.code = "bad_filter";
-    throw wrapped;
+    throw new Error("the filter is not valid JSON: " + error.message);
   }
-}
-
-function withFilter(body) {
-  const filter = readFilter();
-  if (filter) body.filter = filter;
-  return body;
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error("a filter is a JSON object, e.g. {\"source\": \"a.txt\"}");
+  }
+  return parsed;
 }
 
 // -- the URL is the state --------------------------------------------------------------------
 
 function stateFromURL() {
-  const params = new URLSearchParams(location.search);
   const state = {};
-  for (const [name, value] of params) state[name] = value;
+  for (const [name, value] of new URLSearchParams(location.search)) state[name] = value;
   return state;
 }
 
@@ -99,318 +113,369 @@ function remember(state, push) {
     if (value !== undefined && value !== null && value !== "") params.set(name, value);
   }
   const url = "?" + params.toString();
+  document.title = pageTitle(state);
   if (url === location.search) return;
   if (push) history.pushState(state, "", url); else history.replaceState(state, "", url);
 }
 
-function baseState(view) {
-  return {index: indexName(), view, filter: $("filter").value.trim() || undefined};
+function pageTitle(state) {
+  const what = state.view === "analogy" && state.a ? `${state.a} : ${state.b} :: ${state.c} : ?`
+    : state.view === "compare" && state.terms ? state.terms.split("|").join(", ")
+    : state.q ? `“${state.q}”` : "";
+  return (what ? what + " · " : "") + (state.index ? state.index + " · " : "") + "embedsearch explorer";
 }
 
-async function show(state, push) {
+function mapSettings() {
+  return {colour: $("colour-by").value !== "score" ? $("colour-by").value : undefined,
+          label: $("label-by").value !== defaultLabel() ? $("label-by").value : undefined,
+          proj: $("projection-method").value !== "pca" ? $("projection-method").value : undefined,
+          map: $("map-mode").value !== "index" ? $("map-mode").value : undefined};
+}
+
+function baseState(view) {
+  return {index: indexName(), view, filter: $("filter").value.trim() || undefined, ...mapSettings()};
+}
+
+// Checks a state read from a URL or a form before anything is asked of the server; returns
+// the problems found (errors stop the request, notes are shown beside the answer).
+function normalise(state) {
+  const notes = [];
+  if (state.view && !VIEWS.includes(state.view)) {
+    notes.push(`there is no view “${state.view}”: showing neighbours`);
+    state.view = "neighbors";
+  }
+  state.view = state.view || (state.a ? "analogy" : state.terms ? "compare" : "neighbors");
+  if (state.index && !indexes.some((e) => e.name === state.index)) {
+    notes.push(`this server has no index “${state.index}”` +
+               (indexName() ? `: showing “${indexName()}”` : ""));
+    state.index = indexName();
+  }
+  if (state.proj && !capabilities.projections.includes(state.proj)) {
+    notes.push(`this server cannot draw a ${state.proj.toUpperCase()} projection: showing PCA`);
+    state.proj = undefined;
+  }
+  return notes;
+}
+
+function checkK(text) {
+  const k = Number(text);
+  if (!Number.isInteger(k) || k < 1 || k > MAX_K) {
+    throw new Error(`k must be a whole number from 1 to ${MAX_K} (it is “${text}”)`);
+  }
+  return k;
+}
+
+function fillForms(state) {
+  $("filter").value = state.filter || "";
+  if (state.filter) $("filter-box").open = true;
+  $("filter-state").textContent = state.filter ? "on" : "none";
+  if (state.view === "analogy" && state.a) {
+    $("analogy-a").value = state.a; $("analogy-b").value = state.b || ""; $("analogy-c").value = state.c || "";
+    document.querySelector(`input[name=method][value=${state.method === "mul" ? "mul" : "add"}]`).checked = true;
+  } else if (state.view === "compare" && state.terms) {
+    $("terms").value = state.terms.split("|").join("\n");
+  } else if (state.q !== undefined) {
+    $("query").value = state.q;
+    if (state.k) $("k").value = state.k;
+  }
+  setSelect("projection-method", state.proj || "pca");
+  setSelect("map-mode", state.map || "index");
+  localMap.colourChoice = state.colour || "score";
+  localMap.labelChoice = state.label || defaultLabel();
+}
+
+function setSelect(id, value) {
+  const select = $(id);
+  if ([...select.options].some((o) => o.value === value)) select.value = value;
+}
+
+// Shows `state` (from the URL, a form or history); `keepTab` leaves the visible tool alone
+// (a map setting changed while the user is on another tab).
+async function show(state, push, keepTab = false) {
+  const mine = newTicket();
   if (state.index && state.index !== indexName() && indexes.some((e) => e.name === state.index)) {
     $("index-select").value = state.index;
     describeIndex();
   }
-  $("filter").value = state.filter || "";
-  if (state.filter) $("filter-box").open = true;
-  selectView(state.view || "neighbors");
-  say("");
+  const notes = normalise(state);
+  fillForms(state);
+  if (!keepTab) selectView(state.view);
+  $("tooltip").classList.add("hidden");
+  say(notes.join("; "), "note");
+  let filter;
   try {
-    if (state.view === "analogy" && state.a) {
-      $("analogy-a").value = state.a; $("analogy-b").value = state.b; $("analogy-c").value = state.c;
-      document.querySelector(`input[name=method][value=${state.method === "mul" ? "mul" : "add"}]`).checked = true;
-      remember(state, push);
-      await solveAnalogy(state);
-    } else if (state.view === "compare" && state.terms) {
-      $("terms").value = state.terms.split("|").join("\n");
-      remember(state, push);
-      await (state.tool === "odd" ? oddOneOut(state) : compare(state));
-    } else if (state.q) {
-      $("query").value = state.q;
-      if (state.k) $("k").value = state.k;
-      remember(state, push);
-      await searchNeighbours(state);
-    } else {
-      remember(state, push);
+    filter = parseFilter(state.filter);
+    if (state.view === "neighbors" && state.q !== undefined) {
+      if (!state.q.trim()) throw new Error("type a word, a text or an item key to search for");
+      state.k = String(checkK(state.k || $("k").value));
     }
   } catch (error) {
-    say(error.message, true);
+    remember({...state, filter: current.filter}, false);
+    showError(error.message);
+    return;
   }
+  remember(state, push);
+  const answer = {notes};
+  try {
+    if (state.view === "analogy" && state.a) await solveAnalogy(state, filter, mine, answer);
+    else if (state.view === "compare" && state.terms) {
+      await (state.tool === "odd" ? oddOneOut(state, mine, answer) : compare(state, mine, answer));
+    } else if (state.q) await searchNeighbours(state, filter, mine, answer);
+    else await overview(mine);
+    if (mine.id === ticket.id) say(answer.notes.join("; "), "note");
+  } catch (error) {
+    if (isStale(error)) return;
+    showError(error.message);
+  }
+}
+
+function showError(text) {
+  say(text, "error");
+  $("output").replaceChildren();
+  localMap.clear();
+  indexMap.highlight(null);
+  $("tooltip").classList.add("hidden");
 }
 
 // -- tools -----------------------------------------------------------------------------------
 
 function selectView(view) {
   for (const tab of document.querySelectorAll(".tabs button")) {
-    tab.classList.toggle("active", tab.dataset.view === view);
-    tab.setAttribute("aria-selected", tab.dataset.view === view);
+    const chosen = tab.dataset.view === view;
+    tab.classList.toggle("active", chosen);
+    tab.setAttribute("aria-selected", chosen);
+    tab.tabIndex = chosen ? 0 : -1;
   }
   for (const panel of document.querySelectorAll(".panel")) {
     panel.classList.toggle("hidden", panel.dataset.view !== view);
   }
 }
 
-function clampK() {
-  const k = Math.max(1, Math.min(1000, parseInt($("k").value, 10) || 10));
-  $("k").value = k;
-  return k;
+async function overview(mine) {
+  const help = element("div", "help");
+  help.append(element("p", "", "Search for a word, a text or an item key, or click a point on the map to see its neighbours."),
+              element("p", "", $("map-mode").value === "index"
+                ? "The map holds the whole index: scroll to zoom, drag to pan; labels appear as you zoom in. " +
+                  "“map: neighbourhood” projects a query's neighbours on their own."
+                : "The map shows a sample of the index; “map: whole index” shows all of it."));
+  $("output").replaceChildren(help);
+  await drawMaps(mine, null);
 }
 
-async function searchNeighbours(state) {
-  const k = parseInt(state.k, 10) || clampK();
-  const hits = await api(`/indexes/${encodeURIComponent(state.index)}/neighbors`,
-                         withFilter({query: state.q, k}));
-  renderHits(`neighbours of “${state.q}”`, hits);
-  await drawMap({query: state.q, k: Math.max(k, Math.min(MAP_NEIGHBOURS, 200))},
-                `around “${state.q}”`);
+async function searchNeighbours(state, filter, mine, answer) {
+  const k = Number(state.k);
+  const body = {query: state.q, k};
+  if (filter) body.filter = filter;
+  const hits = await api(indexPath("neighbors"), body, mine);
+  if (!hits.length && filter) answer.notes.push("no item matches the filter");
+  renderHits(`neighbours of “${state.q}”`, hits, {scoreName: "cosine"});
+  const request = {query: state.q, k: Math.min(Math.max(k, MAP_NEIGHBOURS), 200)};
+  if (filter) request.filter = filter;
+  await drawMaps(mine, {request, title: `around “${state.q}”`, query: state.q, hits});
 }
 
-async function solveAnalogy(state) {
-  const body = withFilter({a: state.a, b: state.b, c: state.c, method: state.method || "add", k: 10});
-  const hits = await api(`/indexes/${encodeURIComponent(state.index)}/analogy`, body);
-  const title = `${state.a} : ${state.b} :: ${state.c} : ?  (${body.method === "mul" ? "3CosMul" : "3CosAdd"})`;
-  renderHits(title, hits, hits.length ? hits[0].key : null);
-  if (hits.length) {
-    await drawMap({query: hits[0].key, k: 15, terms: [state.a, state.b, state.c]}, title,
-                  [[state.a, state.b], [state.c, hits[0].key]]);
-  }
+async function solveAnalogy(state, filter, mine, answer) {
+  const method = state.method === "mul" ? "mul" : "add";
+  const body = {a: state.a, b: state.b, c: state.c, method, k: 10};
+  if (filter) body.filter = filter;
+  const hits = await api(indexPath("analogy"), body, mine);
+  const title = `${state.a} : ${state.b} :: ${state.c} : ?`;
+  const scoreName = method === "mul" ? "3CosMul" : "3CosAdd";
+  if (!hits.length) answer.notes.push(filter ? "no item matches the filter" : "no answer");
+  renderHits(`${title}  (${scoreName})`, hits, {answer: hits.length ? hits[0].key : null, scoreName});
+  if (!hits.length) { localMap.clear(); return; }
+  const request = {query: hits[0].key, k: 15, terms: [state.a, state.b, state.c]};
+  if (filter) request.filter = filter;
+  await drawMaps(mine, {request, title: `${title} ${hits[0].key}`, query: hits[0].key, hits,
+                        answer: hits[0].key, terms: [state.a, state.b, state.c],
+                        links: [[state.a, state.b], [state.c, hits[0].key]]});
 }
 
+// Several lines: one term per line (a text may hold commas); one line: terms split on commas.
 function termsList() {
-  return $("terms").value.split(/[\n,]/).map((t) => t.trim()).filter(Boolean);
+  const text = $("terms").value.trim();
+  const parts = text.includes("\n") ? text.split("\n") : text.split(",");
+  return parts.map((t) => t.trim()).filter(Boolean);
 }
 
-async function compare(state) {
+function ignoredNote(ignored) {
+  return ignored && ignored.length ? `left out, not in the index: ${ignored.join(", ")}` : null;
+}
+
+async function compare(state, mine, answer) {
   const terms = state.terms.split("|");
-  const result = await api(`/indexes/${encodeURIComponent(state.index)}/similarity`, {terms});
+  const result = await api(indexPath("similarity"), {terms}, mine);
   const output = $("output");
   output.replaceChildren();
+  const note = ignoredNote(result.ignored);
+  if (note) answer.notes.push(note);
   if (result.terms.length === 2) {
-    output.append(heading(`similarity of “${result.terms[0]}” and “${result.terms[1]}”`),
-                  element("div", "big", result.score.toFixed(4)));
-    output.lastChild.id = "similarity-score";
+    const big = element("div", "big", formatNumber(result.score, 4));
+    big.id = "similarity-score";
+    output.append(heading(`cosine similarity of “${result.terms[0]}” and “${result.terms[1]}”`), big);
   } else {
-    const table = element("table", "matrix");
-    table.id = "similarity-matrix";
-    const head = table.insertRow();
-    head.append(element("th", "", ""));
-    for (const term of result.terms) head.append(element("th", "", term));
-    result.matrix.forEach((row, i) => {
-      const line = table.insertRow();
-      line.append(element("th", "", result.terms[i]));
-      for (const value of row) line.append(element("td", "", value.toFixed(3)));
-    });
-    output.append(heading("cosine similarity"), table);
+    output.append(heading("cosine similarity"), similarityMatrix(result));
   }
-  await drawMap({query: terms[0], k: 10, terms: terms.slice(1)}, "the terms compared");
+  const known = result.terms.filter((t) => !(result.ignored || []).includes(t));
+  await drawMaps(mine, {request: {query: known[0], k: 10, terms: known.slice(1)},
+                        title: "the terms compared", terms: known});
 }
 
-async function oddOneOut(state) {
+function similarityMatrix(result) {
+  const scroll = element("div", "matrix-scroll");
+  const table = element("table", "matrix");
+  table.id = "similarity-matrix";
+  const head = table.insertRow();
+  head.append(element("th", "", ""));
+  for (const term of result.terms) {
+    const cell = element("th", "", term);
+    cell.title = term;
+    head.append(cell);
+  }
+  result.matrix.forEach((row, i) => {
+    const line = table.insertRow();
+    const name = element("th", "", result.terms[i]);
+    name.title = result.terms[i];
+    line.append(name);
+    row.forEach((value, j) => {
+      const cell = element("td", "", value.toFixed(2));
+      cell.title = `${result.terms[i]} · ${result.terms[j]}: ${value.toFixed(4)}`;
+      const heat = Math.max(0, Math.min(1, value));
+      cell.style.background = `rgba(37, 99, 235, ${(0.08 + 0.72 * heat).toFixed(3)})`;
+      if (heat > 0.55) cell.style.color = "#fff";
+      line.append(cell);
+    });
+  });
+  scroll.append(table);
+  return scroll;
+}
+
+async function oddOneOut(state, mine, answer) {
   const words = state.terms.split("|");
-  const result = await api(`/indexes/${encodeURIComponent(state.index)}/doesnt-match`, {words});
-  const output = $("output");
-  output.replaceChildren(heading(`odd one out of ${words.join(", ")}`),
-                         element("div", "big", result.odd_one_out));
-  output.lastChild.id = "odd-one-out";
-  await drawMap({query: words[0], k: 10, terms: words.slice(1)}, "the words compared");
+  const result = await api(indexPath("doesnt-match"), {words}, mine);
+  const note = ignoredNote(result.ignored);
+  if (note) answer.notes.push(note);
+  const big = element("div", "big", result.odd_one_out);
+  big.id = "odd-one-out";
+  $("output").replaceChildren(heading(`odd one out of ${result.words.join(", ")}`), big);
+  const known = result.words.filter((w) => !(result.ignored || []).includes(w));
+  await drawMaps(mine, {request: {query: known[0], k: 10, terms: known.slice(1)},
+                        title: "the words compared", terms: known, answer: result.odd_one_out});
 }
 
-function heading(text) { return element("h2", "", text); }
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
+function heading(text) {
+  const node = element("h2");
+  node.append(element("span", "title", text));
+  node.title = text;
   return node;
 }
 
-function renderHits(title, hits, answer) {
+function renderHits(title, hits, {answer = null, scoreName = "cosine"} = {}) {
   const output = $("output");
   const list = element("ol");
   list.id = "results";
   const best = hits.length ? Math.max(...hits.map((h) => h.score)) : 1;
   const worst = hits.length ? Math.min(...hits.map((h) => h.score)) : 0;
   for (const hit of hits) {
-    const item = element("li");
+    const item = element("li", hit.key === answer ? "answer" : "");
     const button = element("button", "hit");
     button.type = "button";
     button.dataset.key = hit.key;
     button.title = "explore the neighbours of " + hit.key;
     button.append(element("span", "rank", String(hit.rank)), element("span", "key", hit.key));
-    const score = element("span", "score", hit.score.toFixed(4));
+    const score = element("span", "score", formatNumber(hit.score, 4));
+    score.title = scoreName;
     const bar = element("span", "bar");
     bar.style.width = (best > worst ? 15 + 85 * (hit.score - worst) / (best - worst) : 100) + "%";
     score.append(bar);
     button.append(score);
-    if (hit.text && hit.text !== hit.key) button.append(element("span", "text", hit.text));
-    button.addEventListener("click", () => explore(hit.key));
+    button.addEventListener("click", (event) => explore(hit.key, event.detail === 0));
     item.append(button);
+    appendDocument(item, hit);
     list.append(item);
   }
-  output.replaceChildren(heading(hits.length ? title : title + ": no results"), list);
-  if (answer) output.firstChild.dataset.answer = answer;
+  const header = heading(hits.length ? title : title + ": no results");
+  if (hits.length) header.append(element("span", "score-name", scoreName));
+  output.replaceChildren(header, list);
+  if (answer) header.dataset.answer = answer;
+  if (focusResultsNext) {
+    focusResultsNext = false;
+    const first = list.querySelector(".hit");
+    if (first) first.focus();
+  }
 }
 
-function explore(key) {
+// A corpus hit's passage: two or three lines, expandable, with its source and metadata; the
+// document search's `snippet`, `document` and `mode` when the server sends them.
+function appendDocument(item, hit) {
+  const passage = hit.snippet || hit.text;
+  if (!passage || passage === hit.key) return;
+  const text = element("div", "passage", passage);
+  item.append(text);
+  const details = [];
+  if (hit.document) details.push(`document ${hit.document}`);
+  if (hit.source) details.push(hit.source + (hit.position ? ` #${hit.position}` : ""));
+  if (hit.mode) details.push(hit.mode);
+  for (const [name, value] of Object.entries(hit.metadata || {})) details.push(`${name}: ${value}`);
+  const footer = element("div", "meta-line");
+  if (details.length) footer.append(element("span", "", details.join(" · ")));
+  if (passage.length > 160) {
+    const more = element("button", "plain expand", "more");
+    more.type = "button";
+    more.setAttribute("aria-expanded", "false");
+    more.addEventListener("click", () => {
+      const open = text.classList.toggle("open");
+      more.textContent = open ? "less" : "more";
+      more.setAttribute("aria-expanded", String(open));
+    });
+    footer.append(more);
+  }
+  if (footer.childNodes.length) item.append(footer);
+}
+
+function explore(key, fromKeyboard) {
+  focusResultsNext = !!fromKeyboard;
   $("query").value = key;
-  show({...baseState("neighbors"), q: key, k: clampK()}, true);
+  show({...baseState("neighbors"), q: key, k: $("k").value}, true);
 }
 
-// -- the map ---------------------------------------------------------------------------------
+// -- the maps ----------------------------------------------------------------------------------
 
-async function drawMap(request, title, links) {
+// Draws what a view shows on the map of the current mode: the whole-index map highlights in
+// place; the local map asks the server for a projection of the neighbourhood.
+async function drawMaps(mine, view) {
+  const mode = $("map-mode").value;
+  $("index-map").classList.toggle("hidden", mode !== "index");
+  $("map").classList.toggle("hidden", mode === "index");
+  document.body.classList.toggle("index-mode", mode === "index");
+  if (mode === "index") {
+    localMap.clear();
+    $("map-title").textContent = view ? view.title : "the whole index";
+    $("map-title").title = $("map-title").textContent;
+    await indexMap.show(indexName(), mine);
+    if (mine.id !== ticket.id) throw new Stale();
+    await indexMap.highlight(view);
+    return;
+  }
+  if (!view) {
+    const request = {sample: 300};
+    await drawLocal(mine, request, "a sample of the index", {});
+    return;
+  }
+  await drawLocal(mine, view.request, view.title, view);
+}
+
+async function drawLocal(mine, request, title, view) {
   request.method = $("projection-method").value;
-  const data = await api(`/indexes/${encodeURIComponent(indexName())}/projection`,
-                         withFilter(request));
-  mapPoints = data.points;
-  $("map-title").textContent = title || "Map";
-  $("map-count").textContent = `${mapPoints.length} points, ${data.method.toUpperCase()}`;
-  mapLinks = links || [];
-  updateColourChoices();
-  renderMap();
-}
-
-function updateColourChoices() {
-  const select = $("colour-by");
-  const chosen = select.value;
-  const fields = new Set();
-  for (const point of mapPoints) {
-    if (point.source) fields.add("source");
-    for (const name of Object.keys(point.metadata || {})) fields.add("metadata." + name);
-  }
-  const options = [["score", "distance to query"], ["role", "role"]]
-    .concat([...fields].sort().map((f) => [f, f.replace("metadata.", "")]));
-  select.replaceChildren(...options.map(([value, label]) => {
-    const option = element("option", "", label);
-    option.value = value;
-    return option;
-  }));
-  select.value = options.some(([value]) => value === chosen) ? chosen : "score";
-}
-
-function fieldOf(point, field) {
-  if (field === "score" || field === "role" || field === "source") return point[field];
-  return (point.metadata || {})[field.replace("metadata.", "")];
-}
-
-function colourScale(field) {
-  const values = mapPoints.map((p) => fieldOf(p, field));
-  const numbers = values.filter((v) => typeof v === "number");
-  if (numbers.length && numbers.length === values.filter((v) => v !== undefined && v !== null).length) {
-    const low = Math.min(...numbers), high = Math.max(...numbers);
-    const colour = (v) => (typeof v !== "number" ? "#c4c9d2" : ramp(high > low ? (v - low) / (high - low) : 1));
-    return {colour, legend: [[ramp(0), low.toFixed(2)], [ramp(1), high.toFixed(2)]]};
-  }
-  const categories = [...new Set(values.map((v) => (v === undefined || v === null ? "—" : String(v))))];
-  const colour = (v) => PALETTE[categories.indexOf(v === undefined || v === null ? "—" : String(v)) % PALETTE.length];
-  return {colour, legend: categories.slice(0, 10).map((c, i) => [PALETTE[i % PALETTE.length], c])};
-}
-
-function ramp(t) {  // light blue -> deep blue
-  const from = [160, 190, 240], to = [20, 45, 150];
-  return `rgb(${from.map((f, i) => Math.round(f + (to[i] - f) * t)).join(",")})`;
-}
-
-function renderMap() {
-  const svg = $("map");
-  svg.replaceChildren();
-  const {width, height} = svg.getBoundingClientRect();
-  if (!mapPoints.length || !width) return;
-  const pad = 40;
-  const xs = mapPoints.map((p) => p.x), ys = mapPoints.map((p) => p.y);
-  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const scale = Math.min((width - 2 * pad) / ((x1 - x0) || 1), (height - 2 * pad) / ((y1 - y0) || 1));
-  const px = (x) => width / 2 + (x - (x0 + x1) / 2) * scale;
-  const py = (y) => height / 2 - (y - (y0 + y1) / 2) * scale;
-  const byKey = new Map(mapPoints.map((p) => [p.key, p]));
-  for (const [from, to] of mapLinks) {
-    const a = byKey.get(from), b = byKey.get(to);
-    if (!a || !b) continue;
-    const line = document.createElementNS(SVG, "line");
-    line.setAttribute("class", "link");
-    line.setAttribute("x1", px(a.x)); line.setAttribute("y1", py(a.y));
-    line.setAttribute("x2", px(b.x)); line.setAttribute("y2", py(b.y));
-    svg.append(line);
-  }
-  const field = $("colour-by").value;
-  const {colour, legend} = colourScale(field);
-  const circles = mapPoints.map((point, i) => {
-    const circle = document.createElementNS(SVG, "circle");
-    circle.setAttribute("class", "point " + point.role);
-    circle.setAttribute("cx", px(point.x));
-    circle.setAttribute("cy", py(point.y));
-    circle.setAttribute("r", point.role === "query" || point.role === "term" ? 7 : 5);
-    circle.setAttribute("fill", colour(fieldOf(point, field)));
-    circle.dataset.index = i;
-    circle.addEventListener("mousemove", (event) => hover(point, event));
-    circle.addEventListener("mouseleave", () => $("tooltip").classList.add("hidden"));
-    circle.addEventListener("click", () => explore(point.key));
-    return circle;
-  });
-  svg.append(...circles);
-  placeLabels(svg, px, py, width, height);
-  $("legend").replaceChildren(...legend.map(([swatch, text]) => {
-    const entry = element("span");
-    const dot = element("i");
-    dot.style.background = swatch;
-    entry.append(dot, document.createTextNode(text));
-    return entry;
-  }));
-}
-
-// Labels go where they overlap no other label: right, left, above or below their point, in
-// order of importance (query and terms first, then by score); a label with no free place is
-// left out (its point keeps its tooltip).
-function placeLabels(svg, px, py, width, height) {
-  const order = mapPoints.map((p, i) => i).sort((i, j) => importance(mapPoints[j]) - importance(mapPoints[i]));
-  const taken = [];
-  for (const i of order) {
-    const point = mapPoints[i];
-    const text = point.key.length > 24 ? point.key.slice(0, 23) + "…" : point.key;
-    const big = point.role === "query" || point.role === "term";
-    const w = text.length * (big ? 8 : 6.6) + 4, h = big ? 15 : 13;
-    const x = px(point.x), y = py(point.y);
-    const spots = [[x + 9, y - h / 2], [x - 9 - w, y - h / 2], [x - w / 2, y - 9 - h], [x - w / 2, y + 9]];
-    const spot = spots.find(([sx, sy]) => sx >= 0 && sy >= 0 && sx + w <= width && sy + h <= height &&
-      !taken.some(([tx, ty, tw, th]) => sx < tx + tw && tx < sx + w && sy < ty + th && ty < sy + h));
-    if (!spot) continue;
-    taken.push([spot[0], spot[1], w, h]);
-    const label = document.createElementNS(SVG, "text");
-    label.setAttribute("class", point.role);
-    label.setAttribute("x", spot[0] + 2);
-    label.setAttribute("y", spot[1] + h - 3);
-    label.textContent = text;
-    svg.append(label);
-  }
-}
-
-function importance(point) {
-  return (point.role === "query" ? 3 : point.role === "term" ? 2 : 0) + (point.score || 0);
-}
-
-function hover(point, event) {
-  const tooltip = $("tooltip");
-  const panel = $("map-panel").getBoundingClientRect();
-  tooltip.replaceChildren(element("b", "", point.key));
-  if (point.score !== null && point.score !== undefined) {
-    tooltip.append(document.createTextNode(`  ${point.score.toFixed(4)}`));
-  }
-  if (point.text && point.text !== point.key) tooltip.append(element("div", "", point.text));
-  if (point.source) tooltip.append(element("div", "meta", `source: ${point.source}`));
-  if (point.metadata && Object.keys(point.metadata).length) {
-    tooltip.append(element("div", "meta", JSON.stringify(point.metadata, null, 1)));
-  }
-  tooltip.classList.remove("hidden");
-  const left = Math.min(event.clientX - panel.left + 14, panel.width - 350);
-  tooltip.style.left = Math.max(4, left) + "px";
-  tooltip.style.top = (event.clientY - panel.top + 14) + "px";
+  const data = await api(indexPath("projection"), request, mine);
+  localMap.draw(data, title, {links: view.links || [], terms: view.terms || [],
+                              answer: view.answer || null, corpus: isCorpus()});
 }
 
 // -- the index -------------------------------------------------------------------------------
 
-async function describeIndex() {
-  const entry = indexes.find((e) => e.name === indexName());
+function describeIndex() {
+  const entry = indexEntry();
   $("index-info").textContent = entry ? (entry.error ? entry.error :
     `${entry.count.toLocaleString()} ${entry.content === "corpus" ? "items" : "words"}, ` +
     `${entry.dim}-d, ${entry.index_type}, ${entry.encoder}`) : "";
@@ -419,23 +484,37 @@ async function describeIndex() {
 
 async function loadIndexes() {
   try {
-    indexes = await api("/indexes");
+    [indexes, capabilities] = await Promise.all([api("/indexes"), api("/explorer/capabilities")]);
   } catch (error) {
-    say(error.message, true);
+    say(error.message, "error");
     return;
   }
-  const select = $("index-select");
-  select.replaceChildren(...indexes.map((entry) => {
-    const option = element("option", "", entry.name);
-    option.value = entry.name;
-    option.disabled = !!entry.error;
+  $("projection-method").replaceChildren(...capabilities.projections.map((name) => {
+    const option = element("option", "", name.toUpperCase());
+    option.value = name;
     return option;
   }));
-  if (!indexes.length) say("no indexes to serve: build one with `embedsearch build`", true);
+  const select = $("index-select");
+  select.replaceChildren(...indexes.map((entry) => {
+    const option = element("option", "", entry.error ? `${entry.name} (unavailable)` : entry.name);
+    option.value = entry.name;
+    option.disabled = !!entry.error;
+    if (entry.error) option.title = entry.error;
+    return option;
+  }));
+  const usable = indexes.filter((e) => !e.error);
+  const broken = indexes.filter((e) => e.error);
+  if (!indexes.length) say("no indexes to serve: build one with `embedsearch build`", "error");
+  if (usable.length) select.value = usable[0].name;
   const state = stateFromURL();
-  if (state.index && indexes.some((e) => e.name === state.index)) select.value = state.index;
+  if (state.index && usable.some((e) => e.name === state.index)) select.value = state.index;
   describeIndex();
-  await show({...state, index: indexName()}, false);
+  await show({...state, index: state.index || indexName()}, false);
+  if (broken.length) {
+    const text = $("message").textContent;
+    say((text ? text + "; " : "") + broken.map((e) => `${e.name}: ${e.error}`).join("; "),
+        text && $("message").classList.contains("error") ? "error" : "note");
+  }
 }
 
 // -- wiring ------------------------------------------------------------------------------------
@@ -443,30 +522,42 @@ async function loadIndexes() {
 function wire() {
   $("neighbors-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const q = $("query").value.trim();
-    if (q) show({...baseState("neighbors"), q, k: clampK()}, true);
+    show({...baseState("neighbors"), q: $("query").value.trim(), k: $("k").value}, true);
   });
   $("analogy-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const [a, b, c] = ["a", "b", "c"].map((n) => $("analogy-" + n).value.trim());
-    if (!a || !b || !c) { say("fill in a, b and c: a is to b as c is to ?", true); return; }
+    if (!a || !b || !c) { showError("fill in a, b and c: a is to b as c is to ?"); return; }
     const method = document.querySelector("input[name=method]:checked").value;
     show({...baseState("analogy"), a, b, c, method}, true);
   });
-  $("compare-form").addEventListener("submit", (event) => {
-    event.preventDefault();
+  const compareWith = (tool) => {
     const terms = termsList();
-    if (terms.length < 2) { say("give at least two words or texts", true); return; }
-    show({...baseState("compare"), terms: terms.join("|"), tool: "similarity"}, true);
+    if (terms.length < 2) {
+      showError(tool === "odd" ? "give at least two words" : "give at least two words or texts");
+      return;
+    }
+    show({...baseState("compare"), terms: terms.join("|"), tool}, true);
+  };
+  $("compare-form").addEventListener("submit", (event) => { event.preventDefault(); compareWith("similarity"); });
+  $("doesnt-match-go").addEventListener("click", () => compareWith("odd"));
+  $("terms").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      compareWith("similarity");
+    }
   });
-  $("doesnt-match-go").addEventListener("click", () => {
-    const terms = termsList();
-    if (terms.length < 2) { say("give at least two words", true); return; }
-    show({...baseState("compare"), terms: terms.join("|"), tool: "odd"}, true);
-  });
-  for (const tab of document.querySelectorAll(".tabs button")) {
+  const tabs = [...document.querySelectorAll(".tabs button")];
+  tabs.forEach((tab, i) => {
     tab.addEventListener("click", () => selectView(tab.dataset.view));
-  }
+    tab.addEventListener("keydown", (event) => {
+      const step = {ArrowRight: 1, ArrowLeft: -1}[event.key];
+      if (!step) return;
+      const next = tabs[(i + step + tabs.length) % tabs.length];
+      selectView(next.dataset.view);
+      next.focus();
+    });
+  });
   $("filter-apply").addEventListener("click", () => show({...current, ...baseState(current.view || "neighbors")}, true));
   $("filter-clear").addEventListener("click", () => {
     $("filter").value = "";
@@ -476,19 +567,30 @@ function wire() {
     describeIndex();
     show({...current, index: indexName()}, true);
   });
-  $("colour-by").addEventListener("change", renderMap);
-  $("projection-method").addEventListener("change", () => show(current, false));
-  $("sample-button").addEventListener("click", () => {
-    drawMap({sample: 300}, "a sample of the index").catch((error) => say(error.message, true));
+  const restyle = () => {
+    localMap.colourChoice = $("colour-by").value;
+    localMap.labelChoice = $("label-by").value;
+    localMap.render();
+    remember({...current, ...mapSettings()}, false);
+  };
+  $("colour-by").addEventListener("change", restyle);
+  $("label-by").addEventListener("change", restyle);
+  $("projection-method").addEventListener("change", () => show({...current, ...mapSettings()}, false, true));
+  $("map-mode").addEventListener("change", () => show({...current, ...mapSettings()}, true, true));
+  $("tools-toggle").addEventListener("click", () => {
+    const collapsed = document.body.classList.toggle("tools-collapsed");
+    $("tools-toggle").setAttribute("aria-expanded", String(!collapsed));
+    localMap.render();
+    indexMap.resize();
   });
   $("api-key").addEventListener("change", () => {
     sessionStorage.setItem("embedsearch-key", $("api-key").value);
     loadIndexes();
   });
   window.addEventListener("popstate", () => show(stateFromURL(), false));
-  window.addEventListener("resize", renderMap);
+  window.addEventListener("resize", () => { localMap.render(); indexMap.resize(); });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "/" && !["INPUT", "TEXTAREA"].includes(document.activeElement.tagName)) {
+    if (event.key === "/" && !["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) {
       event.preventDefault();
       selectView("neighbors");
       $("query").focus();

@@ -1,0 +1,391 @@
+// The whole-index map: every item of the index (its most important SHOWN items up front, the
+// rest fetched by region as you zoom in), drawn in WebGL by the vendored regl-scatterplot.
+// Labels appear by importance as you zoom; a search highlights the query and its neighbours
+// in place, with lines from the query; an analogy draws its two arrows.
+import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
+import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
+
+const LABELS = 70;             // labels on screen at most
+const LABEL_CANDIDATES = 4000; // visible points considered for a label, most important first
+const REGION_BELOW = 400;      // fewer loaded points than this in view: fetch more from the server
+const EXTRA_LIMIT = 60000;     // points fetched by region kept at most
+const BASE_COLOUR = "#6d8fd8";
+const HIGHLIGHT_COLOUR = "#e8590c";
+
+let libraryLoaded = null;
+
+function loadLibrary() {
+  if (!libraryLoaded) {
+    window.createPubSub = createPubSub;
+    libraryLoaded = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/static/vendor/regl-scatterplot-1.16.0.min.js";
+      script.onload = () => resolve(window.createScatterplot);
+      script.onerror = () => reject(new Error("the map's drawing library did not load"));
+      document.head.append(script);
+    });
+  }
+  return libraryLoaded;
+}
+
+export class IndexMap {
+  constructor(container, tooltip, panel, explore, api) {
+    Object.assign(this, {container, tooltip, panel, explore, api});
+    this.canvas = container.querySelector("canvas");
+    this.overlay = container.querySelector("#index-overlay");
+    this.labelLayer = container.querySelector("#index-labels");
+    this.progress = container.querySelector("#map-progress");
+    this.name = null;
+    this.plot = null;
+    this.loading = null;
+    this.view = null;         // what is highlighted: {query, hits, terms, links, answer}
+    this.marks = [];          // highlighted positions: {x, y, key, role, index}
+    this.labelTimer = 0;
+    this.regionTimer = 0;
+    this.hovered = -1;
+  }
+
+  // Loads the index's layout (waiting while the server computes it), once per index version.
+  async show(name, mine) {
+    if (this.name === name && this.loading) return this.loading;
+    this.name = name;
+    this.loading = this.load(name, mine).catch((error) => {
+      this.loading = null;
+      this.name = null;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  async load(name, mine) {
+    const path = `/indexes/${encodeURIComponent(name)}/map`;
+    let state = await this.api(path);
+    while (state.state !== "ready") {
+      this.showProgress(`computing the map of ${name}…`, state.progress || 0);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      if (this.name !== name) return;
+      state = await this.api(path);
+    }
+    this.showProgress(`loading ${state.shown.toLocaleString()} points…`, 1);
+    const corpus = state.content !== "vocabulary";
+    const [buffer, keys, labels, createScatterplot] = await Promise.all([
+      this.fetchBinary(path + "/points"), this.api(path + "/keys"),
+      corpus ? this.api(path + "/keys?field=text") : null, loadLibrary()]);
+    if (this.name !== name) return;
+    const shown = state.shown;
+    this.ids = Array.from(new Int32Array(buffer, 0, shown));
+    const xy = new Float32Array(buffer, shown * 4, shown * 2);
+    this.x = new Array(shown); this.y = new Array(shown);
+    for (let i = 0; i < shown; i++) { this.x[i] = xy[2 * i]; this.y[i] = xy[2 * i + 1]; }
+    this.keys = keys;
+    this.labels = labels || keys;  // a corpus item is labelled by the start of its text
+    this.count = state.count;
+    this.shown = shown;
+    this.content = state.content;
+    this.rowOfId = new Map(this.ids.map((id, row) => [id, row]));
+    this.details = new Map();
+    this.makePlot(createScatterplot);
+    await this.drawPoints();
+    this.progress.classList.add("hidden");
+    this.container.dataset.points = String(this.x.length);
+    this.container.dataset.ready = "true";
+    this.container.dataset.readyAt = String(performance.now());
+    document.getElementById("map-count").textContent =
+      `${this.count.toLocaleString()} items` +
+      (this.count > this.shown ? `, ${this.shown.toLocaleString()} drawn, the rest as you zoom` : "") +
+      `, ${state.method.toUpperCase()}`;
+  }
+
+  async fetchBinary(path) {
+    const headers = {};
+    const key = sessionStorage.getItem("embedsearch-key");
+    if (key) headers["Authorization"] = "Bearer " + key;
+    const response = await fetch(path, {headers});
+    if (!response.ok) throw new Error(`the map's points could not be loaded (${response.status})`);
+    return response.arrayBuffer();
+  }
+
+  showProgress(text, fraction) {
+    this.progress.classList.remove("hidden");
+    this.progress.querySelector("span").textContent = text;
+    this.progress.querySelector("i").style.width = Math.round(100 * fraction) + "%";
+  }
+
+  makePlot(createScatterplot) {
+    if (this.plot) this.plot.destroy();
+    const {width, height} = this.container.getBoundingClientRect();
+    this.plot = createScatterplot.default({
+      canvas: this.canvas, width: Math.max(1, width), height: Math.max(1, height),
+      backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
+      opacityBy: "density",
+      pointColorHover: [0.1, 0.1, 0.1, 1], pointColorActive: HIGHLIGHT_COLOUR,
+      pointSizeSelected: 4, pointOutlineWidth: 1, lassoOnLongPress: false,
+      actionKeyMap: {}, deselectOnDblClick: false, deselectOnEscape: false,
+    });
+    this.plot.subscribe("view", () => this.afterViewChange());
+    this.plot.subscribe("pointOver", (row) => this.hover(row));
+    this.plot.subscribe("pointOut", () => { this.hovered = -1; this.tooltip.classList.add("hidden"); });
+    // A click selects the point under the mouse: explore it. The marked points are shown as
+    // the selection, so a click on the background (which deselects) puts them back.
+    this.plot.subscribe("select", ({points}) => {
+      if (points.length === 1) this.explore(this.keys[points[0]], false);
+      this.selectMarks();
+    });
+    this.plot.subscribe("deselect", () => this.selectMarks());
+  }
+
+  drawPoints() {
+    return this.plot.draw({x: this.x, y: this.y}).then(() => this.selectMarks());
+  }
+
+  selectMarks() {
+    const rows = this.marks.filter((m) => m.row >= 0).map((m) => m.row);
+    if (rows.length) this.plot.select(rows, {preventEvent: true});
+    else this.plot.deselect({preventEvent: true});
+  }
+
+  resize() {
+    if (!this.plot) return;
+    const {width, height} = this.container.getBoundingClientRect();
+    if (!width || !height) return;
+    this.plot.set({width, height});
+    this.afterViewChange();
+  }
+
+  // Screen position of map coordinates, from two drawn points' screen positions (the
+  // camera only pans and zooms, so the map is an axis-aligned affine one).
+  toScreen() {
+    const a = this.plot.getScreenPosition(this.anchor[0]), b = this.plot.getScreenPosition(this.anchor[1]);
+    const [ax, ay, bx, by] = [this.x[this.anchor[0]], this.y[this.anchor[0]],
+                              this.x[this.anchor[1]], this.y[this.anchor[1]]];
+    const sx = (b[0] - a[0]) / ((bx - ax) || 1), sy = (b[1] - a[1]) / ((by - ay) || 1);
+    return (x, y) => [a[0] + (x - ax) * sx, a[1] + (y - ay) * sy];
+  }
+
+  get anchor() {
+    if (!this._anchor || this._anchor.length !== 2 || this._anchorCount !== this.x.length) {
+      let low = 0, high = 0;
+      for (let i = 0; i < this.x.length; i++) {
+        if (this.x[i] + this.y[i] < this.x[low] + this.y[low]) low = i;
+        if (this.x[i] + this.y[i] > this.x[high] + this.y[high]) high = i;
+      }
+      this._anchor = [low, high];
+      this._anchorCount = this.x.length;
+    }
+    return this._anchor;
+  }
+
+  afterViewChange() {
+    this.drawOverlay();
+    clearTimeout(this.labelTimer);
+    this.labelTimer = setTimeout(() => this.placeLabels(), 60);
+    clearTimeout(this.regionTimer);
+    this.regionTimer = setTimeout(() => this.fetchRegion(), 300);
+  }
+
+  visibleRows() {
+    return this.plot ? this.plot.get("pointsInView") : [];
+  }
+
+  // Labels by importance: the highlighted points first, then the visible points in the
+  // server's order of importance (a vocabulary's most frequent words), none overlapping.
+  placeLabels() {
+    if (!this.plot || !this.x.length) return;
+    const screen = this.toScreen();
+    const {width, height} = this.container.getBoundingClientRect();
+    const taken = [];
+    const nodes = [];
+    const overlaps = (box) => taken.some((t) => box[0] < t[0] + t[2] && t[0] < box[0] + box[2] &&
+                                                box[1] < t[1] + t[3] && t[1] < box[1] + box[3]);
+    const tryLabel = (x, y, text, className) => {
+      const [sx, sy] = screen(x, y);
+      if (sx < 0 || sy < 0 || sx > width || sy > height) return;
+      const w = text.length * (className ? 7.6 : 6.4) + 6, h = className ? 16 : 14;
+      const spots = [[sx + 6, sy - h / 2], [sx - 6 - w, sy - h / 2], [sx - w / 2, sy - 7 - h], [sx - w / 2, sy + 7]];
+      const spot = spots.map(([bx, by]) => [bx, by, w, h]).find((box) => !overlaps(box) &&
+        box[0] >= 0 && box[0] + w <= width && box[1] >= 0 && box[1] + h <= height);
+      if (!spot) return;
+      taken.push(spot);
+      const label = element("span", "map-label" + (className ? " role-" + className : ""), text);
+      label.style.left = Math.round(spot[0]) + "px";
+      label.style.top = Math.round(spot[1]) + "px";
+      nodes.push(label);
+    };
+    const rank = {query: 0, answer: 1, term: 2, hit: 3};
+    const marks = [...this.marks].sort((a, b) => rank[a.role] - rank[b.role]);
+    const named = (mark) => (mark.row >= 0 && ["hit", "answer"].includes(mark.role) && this.labels[mark.row]) || mark.key;
+    for (const mark of marks) tryLabel(mark.x, mark.y, shorten(named(mark)), mark.role);
+    const rows = this.visibleRows();
+    const ordered = rows.length > LABEL_CANDIDATES ? Int32Array.from(rows).sort().subarray(0, LABEL_CANDIDATES)
+      : Int32Array.from(rows).sort();
+    for (const row of ordered) {
+      if (nodes.length >= LABELS) break;
+      tryLabel(this.x[row], this.y[row], shorten(this.labels[row] || this.keys[row]), "");
+    }
+    this.labelLayer.replaceChildren(...nodes);
+  }
+
+  // Zoomed in where few loaded points are in view: fetch that region's other items.
+  async fetchRegion() {
+    if (!this.plot || this.count <= this.shown || this.visibleRows().length >= REGION_BELOW) return;
+    const {width, height} = this.container.getBoundingClientRect();
+    const screen = this.toScreen();
+    const [ox, oy] = screen(0, 0), [ux, uy] = screen(1, 1);
+    const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
+    const [x0, y0] = toMap(0, height), [x1, y1] = toMap(width, 0);
+    const clamp = (v) => Math.max(-1, Math.min(1, v));
+    const query = new URLSearchParams({x0: clamp(x0), x1: clamp(x1), y0: clamp(y0), y1: clamp(y1), limit: 1500});
+    const name = this.name;
+    let region;
+    try {
+      region = await this.api(`/indexes/${encodeURIComponent(name)}/map/region?${query}`);
+    } catch (error) {
+      return;  // the overview stays usable; the next zoom asks again
+    }
+    if (name !== this.name || !region.ids.length) return;
+    if (this.x.length - this.shown > EXTRA_LIMIT) this.dropExtras();
+    let added = 0;
+    region.ids.forEach((id, i) => {
+      if (this.rowOfId.has(id)) return;
+      this.addPoint(id, region.keys[i], region.x[i], region.y[i]);
+      added++;
+    });
+    if (added) {
+      await this.drawPoints();
+      this.container.dataset.points = String(this.x.length);
+      this.placeLabels();
+    }
+  }
+
+  addPoint(id, key, x, y) {
+    const row = this.x.length;
+    this.ids.push(id); this.keys.push(key); this.x.push(x); this.y.push(y);
+    this.rowOfId.set(id, row);
+    return row;
+  }
+
+  dropExtras() {
+    for (const id of this.ids.slice(this.shown)) this.rowOfId.delete(id);
+    for (const list of [this.ids, this.keys, this.x, this.y]) list.length = this.shown;
+    if (this.labels !== this.keys) this.labels.length = this.shown;
+    for (const mark of this.marks) if (mark.row >= this.shown) mark.row = -1;
+  }
+
+  async hover(row) {
+    this.hovered = row;
+    const id = this.ids[row];
+    const point = {key: this.keys[row], ...(this.details.get(id) || {})};
+    this.showTip(row, point);
+    if (this.content === "vocabulary" || this.details.has(id)) return;
+    try {
+      const answer = await this.api(`/indexes/${encodeURIComponent(this.name)}/map/locate`, {ids: [id]});
+      if (answer.points.length) this.details.set(id, answer.points[0]);
+      if (this.hovered === row) this.showTip(row, answer.points[0] || point);
+    } catch (error) {
+      // the key alone stays in the tooltip
+    }
+  }
+
+  showTip(row, point) {
+    const mark = this.marks.find((m) => m.row === row);
+    fillTooltip(this.tooltip, {...point, score: mark ? mark.score : undefined}, "similarity to query");
+    const [sx, sy] = this.toScreen()(this.x[row], this.y[row]);
+    const panelBox = this.panel.getBoundingClientRect(), box = this.container.getBoundingClientRect();
+    placeTooltip(this.tooltip, this.panel, sx + box.left - panelBox.left, sy + box.top - panelBox.top);
+  }
+
+  // Highlights a view in place: the query, its hits, the terms, arrows; null clears.
+  async highlight(view) {
+    this.view = view;
+    if (!this.plot) return;
+    if (!view) {
+      this.marks = [];
+      this.selectMarks();
+      this.drawOverlay();
+      this.placeLabels();
+      return;
+    }
+    const terms = [...new Set([...(view.query ? [view.query] : []), ...(view.terms || [])])];
+    const hits = view.hits || [];
+    const missing = hits.filter((h) => !this.rowOfId.has(h.id)).map((h) => h.id);
+    const placed = await this.api(`/indexes/${encodeURIComponent(this.name)}/map/locate`,
+                                  {terms, ids: missing});
+    if (this.view !== view) return;
+    const before = this.x.length;
+    for (const point of placed.points) {
+      if (!this.rowOfId.has(point.id)) this.addPoint(point.id, point.key, point.x, point.y);
+    }
+    const marks = [];
+    const termRole = (term) => (term === view.query && !view.answer ? "query" : "term");
+    for (const term of placed.terms) {
+      const row = term.id !== null && this.rowOfId.has(term.id) ? this.rowOfId.get(term.id) : -1;
+      marks.push({x: term.x, y: term.y, key: term.term, role: termRole(term.term), row});
+    }
+    for (const hit of hits) {
+      const row = this.rowOfId.get(hit.id);
+      if (row === undefined || marks.some((m) => m.key === hit.key)) continue;
+      marks.push({x: this.x[row], y: this.y[row], key: hit.key, row, score: hit.score,
+                  role: hit.key === view.answer ? "answer" : "hit"});
+    }
+    for (const mark of marks) if (mark.key === view.answer) mark.role = "answer";
+    this.marks = marks;
+    if (this.x.length > before) await this.drawPoints(); else this.selectMarks();
+    this.drawOverlay();
+    this.container.dataset.points = String(this.x.length);
+    this.container.dataset.highlighted = String(marks.length);
+    this.container.dataset.highlightedAt = String(performance.now());
+    const rows = marks.filter((m) => m.row >= 0).map((m) => m.row);
+    if (rows.length) await this.plot.zoomToPoints(rows, {transition: true, transitionDuration: 450, padding: 0.35});
+    this.drawOverlay();
+    this.placeLabels();
+  }
+
+  // Lines from the query to each neighbour, an analogy's arrows, rings on the marked points.
+  drawOverlay() {
+    const svg = this.overlay;
+    svg.replaceChildren();
+    if (!this.plot || !this.marks.length || !this.view) return;
+    const screen = this.toScreen();
+    const byKey = new Map(this.marks.map((m) => [m.key, m]));
+    const defs = svgElement("defs");
+    const marker = svgElement("marker", {id: "index-arrow", viewBox: "0 0 10 10", refX: 10, refY: 5,
+      markerWidth: 8, markerHeight: 8, orient: "auto-start-reverse"});
+    marker.append(svgElement("path", {d: "M0,0 L10,5 L0,10 z", class: "arrow-head"}));
+    defs.append(marker);
+    svg.append(defs);
+    const query = this.view.links ? null : byKey.get(this.view.query);
+    if (query) {
+      const [qx, qy] = screen(query.x, query.y);
+      for (const mark of this.marks) {
+        if (mark === query || mark.role !== "hit") continue;
+        const [sx, sy] = screen(mark.x, mark.y);
+        svg.append(svgElement("line", {class: "spoke", x1: qx, y1: qy, x2: sx, y2: sy}));
+      }
+    }
+    for (const [from, to] of this.view.links || []) {
+      const a = byKey.get(from), b = byKey.get(to);
+      if (!a || !b) continue;
+      const [ax, ay] = screen(a.x, a.y), [bx, by] = screen(b.x, b.y);
+      const length = Math.hypot(bx - ax, by - ay) || 1, stop = 8 / length;
+      svg.append(svgElement("line", {class: "arrow", x1: ax, y1: ay, x2: bx - (bx - ax) * stop,
+        y2: by - (by - ay) * stop, "marker-end": "url(#index-arrow)"}));
+    }
+    for (const mark of this.marks) {
+      const [sx, sy] = screen(mark.x, mark.y);
+      const ring = svgElement("circle", {class: "mark " + mark.role, cx: sx, cy: sy,
+        r: {query: 7, answer: 8, term: 6}[mark.role] || 4});
+      ring.dataset.key = mark.key;
+      svg.append(ring);
+    }
+  }
+}
+
+// Points as big as the map has room for: a small index's few points stay visible.
+function pointSizeFor(count) {
+  return count < 2000 ? 7 : count < 20000 ? 4 : 2.5;
+}
+
+function shorten(text) {
+  const flat = String(text).replace(/\s+/g, " ");
+  return flat.length > 28 ? flat.slice(0, 27) + "…" : flat;
+}

@@ -1,0 +1,127 @@
+"""The whole-index map in headless Chromium (software WebGL): every item drawn, labels by
+importance, a search highlighted in place with lines from the query, an analogy's arrows with
+its answer emphasised, a click that explores, and the items beyond the first SHOWN fetched as
+you zoom in. One server and one browser for the module."""
+
+from __future__ import annotations
+
+import pytest
+
+from browser import (INSTALL_HINT, chromium, find_browser, require_browser_env, results_for,
+                     running_server, screenshot, settled, wait_for)
+from embedsearch import query
+from embedsearch.index import Index
+from embedsearch.query import layout as layout_module
+
+if find_browser() is None:
+    if require_browser_env():
+        pytest.fail(f"EMBEDSEARCH_REQUIRE_BROWSER=1 but Chromium is missing: {INSTALL_HINT}",
+                    pytrace=False)
+    pytest.skip(f"no Chromium for the explorer tests: {INSTALL_HINT}", allow_module_level=True)
+
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+SHOWN = 5_000  # of the 20,000 words, so that zooming in has more to fetch
+
+
+@pytest.fixture(scope="module")
+def site(word_index_path):
+    patch = pytest.MonkeyPatch()
+    patch.setattr(layout_module, "SHOWN", SHOWN)
+    with running_server([str(word_index_path)]) as url:
+        yield url
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium(1280, 800) as driver:
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+        yield driver
+
+
+def map_ready(driver) -> bool:
+    return settled(driver) and driver.execute_script(
+        "return document.getElementById('index-map').dataset.ready === 'true'")
+
+
+def drawn(driver) -> int:
+    return int(driver.execute_script("return document.getElementById('index-map').dataset.points || 0"))
+
+
+def marks(driver) -> dict[str, str]:
+    return driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#index-overlay circle.mark')]"
+        ".map(c => [c.dataset.key, c.getAttribute('class').replace('mark ', '')]))")
+
+
+def test_the_whole_index_with_labels(site, browser, word_index_path, tmp_path):
+    browser.get(f"{site}/?index={word_index_path.name}")
+    wait_for(browser, map_ready, "the whole-index map was not drawn")
+    screenshot(browser, tmp_path, "whole-index")
+    assert drawn(browser) == SHOWN
+    assert "20,000 items" in browser.find_element(By.ID, "map-count").text
+    labels = [label.text for label in browser.find_elements(By.CSS_SELECTOR, "#index-labels .map-label")]
+    assert len(labels) >= 20
+    assert {"the", "of", "and"} & set(labels)  # the most frequent words are labelled first
+    assert browser.find_element(By.ID, "map-mode").get_attribute("value") == "index"
+
+
+def test_a_search_is_highlighted_in_place(site, browser, word_index_path, tmp_path):
+    browser.get(f"{site}/?index={word_index_path.name}&q=king&k=12")
+    results_for(browser, "neighbours of “king”")
+    wait_for(browser, lambda d: len(marks(d)) == 13, "king and its 12 neighbours are not marked")
+    screenshot(browser, tmp_path, "king")
+    with Index.open(word_index_path) as index:
+        expected = {hit.key for hit in query.neighbors(index, "king", k=12)}
+    shown = marks(browser)
+    assert shown.pop("king") == "query" and set(shown) == expected
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#index-overlay line.spoke")) == 12
+    labels = {label.text: label.get_attribute("class")
+              for label in browser.find_elements(By.CSS_SELECTOR, "#index-labels .map-label")}
+    assert "query" in labels.get("king", "")
+
+
+def test_an_analogy_draws_arrows_to_its_answer(site, browser, word_index_path, tmp_path):
+    browser.get(f"{site}/?index={word_index_path.name}&view=analogy&a=man&b=king&c=woman")
+    assert results_for(browser, "man : king :: woman : ?")[0] == "queen"
+    wait_for(browser, lambda d: marks(d).get("queen") == "answer", "the answer is not emphasised")
+    screenshot(browser, tmp_path, "analogy")
+    arrows = browser.find_elements(By.CSS_SELECTOR, "#index-overlay line.arrow")
+    assert len(arrows) == 2 and all(a.get_attribute("marker-end") == "url(#index-arrow)" for a in arrows)
+    assert {"man", "king", "woman"} <= set(marks(browser))
+
+
+def test_clicking_a_point_explores_it(site, browser, word_index_path):
+    browser.get(f"{site}/?index={word_index_path.name}&q=king&k=12")
+    results_for(browser, "neighbours of “king”")
+    wait_for(browser, lambda d: len(marks(d)) == 13, "no marks")
+    browser.execute_script("return new Promise((resolve) => setTimeout(resolve, 700))")  # the zoom's animation
+    target = browser.execute_script("""
+      const map = window.embedsearchExplorer.indexMap;
+      const row = map.rowOfId.get(map.ids[map.keys.indexOf('queen')]);
+      const [x, y] = map.plot.getScreenPosition(row);
+      return [x, y];""")
+    canvas = browser.find_element(By.ID, "index-canvas")
+    size = canvas.size
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, target[0] - size["width"] / 2, target[1] - size["height"] / 2).click().perform()
+    results_for(browser, "neighbours of “queen”")
+
+
+def test_zooming_in_fetches_the_items_beyond_the_first(site, browser, word_index_path):
+    browser.get(f"{site}/?index={word_index_path.name}")
+    wait_for(browser, map_ready, "the whole-index map was not drawn")
+    assert drawn(browser) == SHOWN
+    rare = browser.execute_script("""
+      const map = window.embedsearchExplorer.indexMap;
+      return map.plot.zoomToLocation([map.x[100], map.y[100]], 0.02, {transition: false})
+        .then(() => map.count - map.shown);""")
+    assert rare == 15_000
+    wait_for(browser, lambda d: drawn(d) > SHOWN, "zooming in fetched nothing more")
+    keys = browser.execute_script("return window.embedsearchExplorer.indexMap.keys.slice(%d)" % SHOWN)
+    with Index.open(word_index_path) as index:
+        ids = index.ids_for_keys(keys[:20])
+    assert all(item_id >= SHOWN for item_id in ids.values())  # the rarer words, beyond the first
