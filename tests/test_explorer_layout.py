@@ -93,7 +93,7 @@ def test_saved_beside_the_versions_reused_and_replaced_by_a_new_version(corpus_c
 
 def test_the_map_routes(corpus_copy, monkeypatch):
     monkeypatch.setattr(layout_module, "SHOWN", 3)
-    with TestClient(create_app([str(corpus_copy)])) as client:
+    with TestClient(create_app([str(corpus_copy)]), base_url="http://localhost") as client:
         state = client.get("/indexes/notes/map").json()
         deadline = time.time() + 20
         while state["state"] != "ready" and time.time() < deadline:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Iterator, Literal, Optional
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
@@ -62,8 +63,9 @@ class Layouts:
         self.labels: dict[tuple[Path, str], tuple[str, bytes]] = {}  # -> (fingerprint, JSON)
         self.lock = threading.Lock()
 
-    def get(self, index: Index) -> Layout | None:
-        """The layout if ready; else None, its computation started (or under way)."""
+    def get(self, index: Index, registry, name: str) -> Layout | None:
+        """The layout if ready; else None, its computation started (or under way) in a thread
+        that holds its own lease on the index."""
         key = f"{index.directory}:{fingerprint(index)}"
         with self.lock:
             layout = self.ready.get(index.directory)
@@ -78,8 +80,8 @@ class Layouts:
                 self.ready[index.directory] = saved
                 return saved
             self.progress[key] = 0.0
-        threading.Thread(target=self._compute, args=(index, key), daemon=True,
-                         name=f"map layout {index.name}").start()
+        threading.Thread(target=self._compute, args=(registry, name, key), daemon=True,
+                         name=f"map layout {name}").start()
         return None
 
     def labels_json(self, index: Index, layout: Layout, field: str) -> bytes:
@@ -103,20 +105,23 @@ class Layouts:
     def fraction_done(self, index: Index) -> float:
         return self.progress.get(f"{index.directory}:{fingerprint(index)}", 0.0)
 
-    def _compute(self, index: Index, key: str) -> None:
+    def _compute(self, registry, name: str, key: str) -> None:
+        """Computes the live version's layout (a newer one than asked for, if a writer has
+        published meanwhile: the next request then finds it ready)."""
         def report(done: float) -> None:
             self.progress[key] = round(done, 3)
 
         try:
-            layout = index_layout(index, report)
+            with registry.lease(name) as index:
+                layout = index_layout(index, report)
+                with self.lock:
+                    self.ready[index.directory] = layout
         except Exception as error:  # a failed layout must say why, not leave the map waiting
             with self.lock:
-                self.failed[key] = f"the map of {index.name} could not be computed: {error}"
+                self.failed[key] = f"the map of {name} could not be computed: {error}"
+        finally:
+            with self.lock:
                 self.progress.pop(key, None)
-            return
-        with self.lock:
-            self.ready[index.directory] = layout
-            self.progress.pop(key, None)
 
 
 _layouts_lock = threading.Lock()
@@ -129,13 +134,17 @@ def layouts(request: Request) -> Layouts:
         return request.app.state.map_layouts
 
 
-def ready_layout(request: Request, name: str) -> tuple[Index, Layout]:
-    index = request.app.state.registry.get(name)
-    layout = layouts(request).get(index)
-    if layout is None:
-        raise ApiError(409, "map_not_ready", f"the map of {name} is still being computed: "
-                                             f"ask GET /indexes/{name}/map for its progress")
-    return index, layout
+@contextmanager
+def ready_layout(request: Request, name: str) -> Iterator[tuple[Index, Layout]]:
+    """`with ready_layout(request, name) as (index, layout):` the leased live version and its
+    layout; 409 while the layout is being computed."""
+    registry = request.app.state.registry
+    with registry.lease(name) as index:
+        layout = layouts(request).get(index, registry, name)
+        if layout is None:
+            raise ApiError(409, "map_not_ready", f"the map of {name} is still being computed: "
+                                                 f"ask GET /indexes/{name}/map for its progress")
+        yield index, layout
 
 
 @router.get("/favicon.ico", include_in_schema=False)
@@ -153,26 +162,27 @@ def capabilities():
 @router.get("/indexes/{name}/map", dependencies=reader,
             summary="The whole-index map's state: ready, or computing (fraction done)")
 def map_state(name: str, request: Request):
-    index = request.app.state.registry.get(name)
+    registry = request.app.state.registry
     service = layouts(request)
-    layout = service.get(index)
-    if layout is None:
-        return JSONResponse({"state": "computing", "count": index.count,
-                             "progress": service.fraction_done(index)})
-    return JSONResponse({"state": "ready", "method": layout.method, "count": layout.count,
-                         "shown": layout.shown, "fingerprint": layout.fingerprint,
-                         "content": index.manifest.content})
+    with registry.lease(name) as index:
+        layout = service.get(index, registry, name)
+        if layout is None:
+            return JSONResponse({"state": "computing", "count": index.count,
+                                 "progress": service.fraction_done(index)})
+        return JSONResponse({"state": "ready", "method": layout.method, "count": layout.count,
+                             "shown": layout.shown, "fingerprint": layout.fingerprint,
+                             "content": index.manifest.content})
 
 
 @router.get("/indexes/{name}/map/points", dependencies=reader,
             summary="The shown points: int32 item ids, then float32 (x, y) pairs")
 def map_points(name: str, request: Request):
-    _, layout = ready_layout(request, name)
-    shown = layout.shown
-    body = layout.item_ids[:shown].astype("<i4").tobytes() + \
-        np.ascontiguousarray(layout.coordinates[:shown], dtype="<f4").tobytes()
-    return Response(body, media_type="application/octet-stream",
-                    headers={"X-Map-Fingerprint": layout.fingerprint})
+    with ready_layout(request, name) as (_, layout):
+        shown = layout.shown
+        body = layout.item_ids[:shown].astype("<i4").tobytes() + \
+            np.ascontiguousarray(layout.coordinates[:shown], dtype="<f4").tobytes()
+        return Response(body, media_type="application/octet-stream",
+                        headers={"X-Map-Fingerprint": layout.fingerprint})
 
 
 @router.get("/indexes/{name}/map/keys", dependencies=reader,
@@ -181,10 +191,10 @@ def map_points(name: str, request: Request):
 def map_keys(name: str, request: Request,
              field: Literal["key", "text"] = Query("key", description="key, or text: the "
                                                    "first words of each item's text")):
-    index, layout = ready_layout(request, name)
-    return Response(layouts(request).labels_json(index, layout, field),
-                    media_type="application/json",
-                    headers={"X-Map-Fingerprint": layout.fingerprint})
+    with ready_layout(request, name) as (index, layout):
+        return Response(layouts(request).labels_json(index, layout, field),
+                        media_type="application/json",
+                        headers={"X-Map-Fingerprint": layout.fingerprint})
 
 
 @router.get("/indexes/{name}/map/region", dependencies=reader,
@@ -193,42 +203,42 @@ def map_region(name: str, request: Request, x0: float = Query(..., ge=-1, le=1),
                x1: float = Query(..., ge=-1, le=1), y0: float = Query(..., ge=-1, le=1),
                y1: float = Query(..., ge=-1, le=1),
                limit: int = Query(1000, ge=1, le=MAX_REGION)):
-    index, layout = ready_layout(request, name)
-    rows = layout.rows_in(min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1),
-                          start=layout.shown, limit=limit)
-    ids = layout.item_ids[rows].tolist()
-    keys = index.keys_of(ids)
-    coordinates = layout.coordinates[rows].round(5).tolist()
-    return JSONResponse({"ids": ids, "keys": [keys.get(i, "") for i in ids],
-                         "x": [c[0] for c in coordinates], "y": [c[1] for c in coordinates]})
+    with ready_layout(request, name) as (index, layout):
+        rows = layout.rows_in(min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1),
+                              start=layout.shown, limit=limit)
+        ids = layout.item_ids[rows].tolist()
+        keys = index.keys_of(ids)
+        coordinates = layout.coordinates[rows].round(5).tolist()
+        return JSONResponse({"ids": ids, "keys": [keys.get(i, "") for i in ids],
+                             "x": [c[0] for c in coordinates], "y": [c[1] for c in coordinates]})
 
 
 @router.post("/indexes/{name}/map/locate", dependencies=reader,
              summary="Map positions of words, texts or item keys, and of items by id")
 def map_locate(name: str, body: LocateRequest, request: Request):
-    index, layout = ready_layout(request, name)
-    placed_terms = []
-    resolved = placeable_terms(index, body.terms)
-    if resolved:
-        positions = layout.place(np.stack([term.vector for term in resolved])).round(5).tolist()
-        placed_terms = [{"term": term.text, "x": x, "y": y,
-                         "id": next(iter(term.ids)) if len(term.ids) == 1 else None}
-                        for term, (x, y) in zip(resolved, positions)]
-    points = []
-    if body.ids:
-        live = [i for i in dict.fromkeys(body.ids) if 0 <= i < index.manifest.rows]
-        rows = index.items.rows(live)
-        present = [i for i in live if i in rows]
-        positions = layout.place(index.vectors_of(present)).round(5).tolist() if present else []
-        for item_id, (x, y) in zip(present, positions):
-            row = rows[item_id]
-            point = {"id": item_id, "key": row["key"], "x": x, "y": y}
-            if index.manifest.content != "vocabulary":
-                text: Optional[str] = row.get("text")
-                point.update(text=text[:TEXT_PREVIEW] if text else text, source=row.get("source"),
-                             metadata=row.get("metadata"))
-            points.append(point)
-    return JSONResponse({"terms": placed_terms, "points": points})
+    with ready_layout(request, name) as (index, layout):
+        placed_terms = []
+        resolved = placeable_terms(index, body.terms)
+        if resolved:
+            positions = layout.place(np.stack([term.vector for term in resolved])).round(5).tolist()
+            placed_terms = [{"term": term.text, "x": x, "y": y,
+                             "id": next(iter(term.ids)) if len(term.ids) == 1 else None}
+                            for term, (x, y) in zip(resolved, positions)]
+        points = []
+        if body.ids:
+            live = [i for i in dict.fromkeys(body.ids) if 0 <= i < index.manifest.rows]
+            rows = index.items.rows(live)
+            present = [i for i in live if i in rows]
+            positions = layout.place(index.vectors_of(present)).round(5).tolist() if present else []
+            for item_id, (x, y) in zip(present, positions):
+                row = rows[item_id]
+                point = {"id": item_id, "key": row["key"], "x": x, "y": y}
+                if index.manifest.content != "vocabulary":
+                    text: Optional[str] = row.get("text")
+                    point.update(text=text[:TEXT_PREVIEW] if text else text, source=row.get("source"),
+                                 metadata=row.get("metadata"))
+                points.append(point)
+        return JSONResponse({"terms": placed_terms, "points": points})
 
 
 def placeable_terms(index: Index, terms: list[str]) -> list:
