@@ -16,7 +16,7 @@ checkpoint after every epoch, `--resume`), save.
   scaled by smooth inverse frequency (`frequency_weights`), so training
   starts from a SIF-weighted mean of word vectors, a strong baseline.
 - Each document is cut into chunks of about `chunk_words` words
-  (`embedsearch.corpus.chunks`); `PairSampler` draws positive pairs (neighbouring
+  (`embedsearch.chunks`); `PairSampler` draws positive pairs (neighbouring
   chunks, two augmented views of one chunk, labelled pairs if given), each
   pair of a batch from a different document.
 - An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
@@ -52,6 +52,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -61,8 +62,9 @@ from ..corpus import chunk_text
 from ..corpus import read_corpus
 from ..encoders.attention import (AttentionEncoder, teacher_token_embeddings,
                                   word_vector_embeddings)
-from ..encoders.configs import LEXICAL_HASHES, AttentionConfig, check_settings, setting
-from ..vectors import normalize_rows
+from ..encoders.configs import AttentionConfig
+from ..encoders.lexical import best_share, channel_vectors, choose_share, fit_lexical_channel
+from ..encoders.settings import check_settings, setting
 from ..encoders.tokenizers import (DEFAULT_BPE_VOCAB_SIZE, FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID,
                                    fit_tokenizer)
 from ..errors import InputError
@@ -72,9 +74,7 @@ from .distill import Distillation
 from .pairs import PairConfig, PairSampler, read_labelled_pairs
 
 TRAINING_FILE = "training.json"
-LEXICAL_SHARES = tuple(tenths / 10 for tenths in range(11))
-DEFAULT_LEXICAL_SHARE = 0.8  # when the validation documents are too few to choose on
-MIN_CHOICE_DOCUMENTS = 5
+MIN_CHOICE_DOCUMENTS = 5  # validation documents of 2+ chunks needed to choose the lexical share
 AUTO_VECTORS, TEACHER_VECTORS, DEFAULT_VECTORS = "auto", "teacher", "glove-6b-50d"
 # What epochs and temperature of 0 mean (`AttentionTraining.resolved`).
 ALONE_RECIPE = {"epochs": 1, "temperature": 0.2}
@@ -256,77 +256,6 @@ def frequency_weights(counts: Sequence[int], smoothing: float):
     return torch.cat([torch.ones(FIRST_TOKEN_ID, dtype=torch.float64), weights]).float()
 
 
-def fold_lexical_channel(model, tokenizer, documents: Sequence[str]) -> None:
-    """The lexical channel's buckets and weights: case-folded tokens, weighted by IDF.
-
-    Tokens whose strings are the same once stripped and lower-cased (" Police",
-    "police", " POLICE") form one class: one set of buckets and signs, one
-    count for sublinear tf, so a bag counts the word whatever its case. Each
-    class is weighted by its smoothed inverse document frequency over
-    `documents`, ln((1 + n) / (1 + df)) + 1 as scikit-learn's TF-IDF computes
-    it, divided by that of a class in no document, the weight an unseen token
-    gets. Measured against the smooth inverse frequencies used before, on
-    held-out Lee articles (figures in docs/encoders-results.md), the bag's
-    cosines agree better both with TF-IDF's and with a sentence encoder's.
-
-    Hashing thousands of classes into a few thousand dimensions adds noise to
-    every cosine (two classes sharing a bucket count as a match). The
-    classes that carry most of the documents' weight (the sum over documents
-    of their share of the document's squared norm) therefore get one of the
-    model's reserved dimensions each, all their entries in it, so that
-    between them a bag is exact; the others stay hashed into the rest. Only
-    the saved buffers change: the model reads them as before.
-    """
-    import torch
-
-    first_of_key: dict[str, int] = {}
-    first = np.array([first_of_key.setdefault(token.strip().lower(), token_id)  # (V - 4,)
-                      for token_id, token in enumerate(tokenizer.token_strings(),
-                                                       start=FIRST_TOKEN_ID)], dtype=np.int64)
-    document_classes = []  # per document: (its classes, their counts); kept for reserved dims only
-    frequency = np.zeros(tokenizer.vocab_size)  # documents per class
-    for ids in tokenizer.encode_batch(list(documents)):
-        ids = np.asarray(ids, dtype=np.int64)
-        classes, counts = np.unique(first[ids[ids >= FIRST_TOKEN_ID] - FIRST_TOKEN_ID],
-                                    return_counts=True)
-        frequency[classes] += 1
-        if model.reserved:
-            document_classes.append((classes, counts))
-    n = len(documents)
-    idf = (np.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (V,) <= 1
-    first = torch.from_numpy(first)
-    with torch.no_grad():
-        if model.reserved:
-            weightiest = weightiest_classes(document_classes, idf, model.reserved, model.sublinear)
-            slots = torch.arange(len(weightiest)).unsqueeze(1)               # (K, 1)
-            model.lexical_buckets[weightiest] = slots.expand(-1, LEXICAL_HASHES)
-            # H entries in one dimension: the row's norm is sqrt(H), a hashed row's on average.
-            model.lexical_signs[weightiest] = 1 / math.sqrt(LEXICAL_HASHES)
-        model.lexical_buckets[FIRST_TOKEN_ID:] = model.lexical_buckets[first]
-        model.lexical_signs[FIRST_TOKEN_ID:] = model.lexical_signs[first]
-        model.lexical_weights[FIRST_TOKEN_ID:] = torch.from_numpy(idf).float()[first]
-        if model.sublinear:
-            model.lexical_classes[FIRST_TOKEN_ID:] = first
-
-
-def weightiest_classes(document_classes, idf: np.ndarray, count: int, sublinear: bool):
-    """The `count` classes (a long tensor) with the largest summed share of the documents' squared norms.
-
-    `document_classes` holds, per document, its classes and their counts; a
-    class's share of a document is its squared TF-IDF weight over the sum of
-    them all. Classes in no document are left out.
-    """
-    import torch
-
-    weight = np.zeros(len(idf))  # (V,)
-    for classes, counts in document_classes:
-        squares = ((1 + np.log(counts) if sublinear else counts) * idf[classes]) ** 2
-        weight[classes] += squares / max(squares.sum(), 1e-12)
-    weight = torch.from_numpy(weight)
-    weightiest = torch.argsort(weight, descending=True)[:count]
-    return weightiest[weight[weightiest] > 0]
-
-
 def train_attention(corpus: str | Path, out: str | Path,
                     training: AttentionTraining | None = None, *,
                     unit: str = "line", text_field: str = "text", resume: bool = False,
@@ -423,7 +352,7 @@ def train_attention(corpus: str | Path, out: str | Path,
             if config.lexical_dim and training.lexical_weights == "sif":
                 model.lexical_weights[FIRST_TOKEN_ID:] = weights[FIRST_TOKEN_ID:]
     if config.lexical_dim and training.lexical_weights == "idf":
-        fold_lexical_channel(model, tokenizer, texts)
+        fit_lexical_channel(model, tokenizer, texts)
 
     # Optimiser, and the loop with a checkpoint after each epoch.
     optimizer = ScheduledOptimizer(model.parameters(), training.learning_rate, training.warmup_steps)
@@ -475,12 +404,8 @@ def train_attention(corpus: str | Path, out: str | Path,
     encoder = AttentionEncoder(model, config, tokenizer)
     lexical_choice = []
     if config.lexical_dim and training.lexical_share < 0:
-        lexical_choice = (choose_lexical_share(encoder, validation_chunks)
-                          if distillation is None or distillation.check is None else
-                          distillation.choose_share(*channel_vectors(encoder, distillation.check.texts),
-                                                    LEXICAL_SHARES))
-        encoder.set_lexical_share(max(lexical_choice, key=lambda row: row["score"])["share"]
-                                  if lexical_choice else DEFAULT_LEXICAL_SHARE)
+        lexical_choice = score_lexical_shares(encoder, validation_chunks, distillation)
+        encoder.set_lexical_share(best_share(lexical_choice))
     seconds = time.perf_counter() - started
     training_seconds = sum(stats.seconds for stats in history[start_epoch:])
 
@@ -497,48 +422,37 @@ def train_attention(corpus: str | Path, out: str | Path,
                            initialised, tokens_per_second, lexical_choice, teacher_agreement)
 
 
-def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Sequence[str]],
-                         shares: Sequence[float] = LEXICAL_SHARES) -> list[dict]:
-    """Retrieval on the chunks of `document_chunks` (one list per document) for each share.
+def score_lexical_shares(encoder: AttentionEncoder, validation_chunks: Sequence[Sequence[str]],
+                         distillation: Distillation | None) -> list[dict]:
+    """Each lexical share's score on the validation documents (`lexical.choose_share`).
 
-    Each chunk is a query and the other chunks of its document are relevant,
-    as in `embedsearch eval retrieval` (at most 8 evenly spaced chunks per
-    document). The transformer runs once; the shares only re-weight its rows
-    and the lexical rows. Returns one row per share, {share, recall@10, mrr,
-    score = recall@10 + mrr}; [] when fewer than `MIN_CHOICE_DOCUMENTS`
-    documents have two chunks or more (too little to choose on).
+    With a teacher: the mixed cosines' agreement with the teacher's. Alone:
+    retrieval, each chunk a query and the other chunks of its document
+    relevant, as in `embedsearch eval retrieval` (at most 8 evenly spaced
+    chunks per document), scored recall@10 + MRR; [] when fewer than
+    `MIN_CHOICE_DOCUMENTS` documents have two chunks or more (too little to
+    choose on).
     """
-    from ..evaluate.retrieval import evaluate_matrix, spaced_chunks
+    from ..evaluate.retrieval import spaced_chunks
 
-    documents = [spaced_chunks(chunks) for chunks in document_chunks if len(chunks) > 1]
+    if distillation is not None and distillation.check is not None:
+        return choose_share(*channel_vectors(encoder, distillation.check.texts),
+                            distillation.share_score)
+    documents = [spaced_chunks(chunks) for chunks in validation_chunks if len(chunks) > 1]
     if len(documents) < MIN_CHOICE_DOCUMENTS:
         return []
     texts = [chunk for chunks in documents for chunk in chunks]
     labels = [str(number) for number, chunks in enumerate(documents) for _ in chunks]
-    semantic, lexical = channel_vectors(encoder, texts)
-    rows = []
-    for share in shares:
-        mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
-        result = evaluate_matrix(mixed, labels).to_dict()
-        rows.append({"share": share, "recall@10": round(result["recall@10"], 4),
-                     "mrr": round(result["mrr"], 4),
-                     "score": round(result["recall@10"] + result["mrr"], 4)})
-    return rows
+    return choose_share(*channel_vectors(encoder, texts), partial(retrieval_score, labels=labels))
 
 
-def channel_vectors(encoder: AttentionEncoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(semantic, lexical) unit rows of `texts`: the transformer runs once for every share."""
-    import torch
+def retrieval_score(vectors: np.ndarray, labels: Sequence[str]) -> dict:
+    """{recall@10, mrr, score = recall@10 + mrr} of chunks retrieving their document's other chunks."""
+    from ..evaluate.retrieval import evaluate_matrix
 
-    from ..encoders.neural import encode_token_lists
-
-    model, width = encoder.model.eval(), encoder.config.dim
-    both, _ = encode_token_lists(
-        encoder.token_ids(texts),
-        lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
-        encoder.dim)
-    semantic, lexical = (normalize_rows(part) for part in np.split(both, [width], axis=1))
-    return semantic, lexical
+    result = evaluate_matrix(vectors, labels)
+    recall, mrr = round(result.recall_at_k, 4), round(result.mrr, 4)
+    return {"recall@10": recall, "mrr": mrr, "score": round(recall + mrr, 4)}
 
 
 def _epoch_line(stats: EpochStats, epochs: int, batch_size: int,

@@ -119,14 +119,7 @@ class Distillation:
                                  for start in range(0, len(self.check.texts), 256)])
         return pool_agreement(vectors.numpy(), self.check.vectors)
 
-    def choose_share(self, semantic: np.ndarray, lexical: np.ndarray,
-                     shares: Sequence[float]) -> list[dict]:
-        """Agreement with the teacher on the validation texts of each lexical share."""
-        import math
-
-        rows = []
-        for share in shares:
-            mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
-            rows.append({"share": share,
-                         "score": round(pool_agreement(mixed, self.check.vectors), 4)})
-        return rows
+    def share_score(self, mixed: np.ndarray) -> dict:
+        """{score: agreement with the teacher} of mixed rows of the validation texts
+        (`lexical.choose_share`)."""
+        return {"score": round(pool_agreement(mixed, self.check.vectors), 4)}
