@@ -33,7 +33,7 @@ def lexical_encode(tokenizer, documents: list[str], tf: str, reserved: float, di
     from embedsearch.encoders.attention_model import AttentionModel
     from embedsearch.encoders.configs import AttentionConfig
     from embedsearch.encoders.lexical import fit_lexical_channel
-    from embedsearch.train.attention import padded_batch
+    from embedsearch.train.contrastive import padded_batch
 
     model = AttentionModel(AttentionConfig(vocab_size=tokenizer.vocab_size, lexical_dim=dim,
                                            lexical_tf=tf, lexical_reserved=reserved)).eval()

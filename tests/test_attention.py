@@ -19,7 +19,8 @@ from helpers import (TINY_ATTENTION as TINY, lee_lines_file, tiny_attention_enco
                      training_of)
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
-from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
+from embedsearch.train.attention import AttentionTraining, train_attention
+from embedsearch.train.contrastive import padded_batch
 from embedsearch.train.loop import CHECKPOINT_FILE
 from embedsearch.train.pairs import PairSampler, read_labelled_pairs
 
