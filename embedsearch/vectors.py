@@ -22,8 +22,9 @@ def normalize_rows(matrix) -> np.ndarray:
     """Float32 copy of `matrix` (or of one vector) with each non-zero row at unit L2 norm.
 
     The copy is in C order whatever the input's (vectors read column by column
-    come in Fortran order), so that a row is contiguous: gathering rows of a
-    400,000 x 50 Fortran-ordered matrix took 1.7x as long.
+    come in Fortran order), so that a row is contiguous and gathering rows does
+    not stride across the whole matrix (docs/benchmarks.md, "Averaged word
+    vectors: C-ordered rows").
     """
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)

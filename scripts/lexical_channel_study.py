@@ -1,7 +1,7 @@
 """The attention encoder's lexical channel alone, against exact TF-IDF, on the held-out tasks.
 
 No training: the channel has no trained weights, only the buffers that
-`fold_lexical_channel` sets from the training corpus (the Lee articles less
+`lexical.fit_lexical_channel` sets from the training corpus (the Lee articles less
 their held-out fifth, `heldout_tasks.write_split`). Each row is one way of
 counting and hashing, scored on the whole held-out Lee articles (Pearson of
 its cosines with all-MiniLM-L6-v2's over every pair: `Tasks.agreement`) and
@@ -32,11 +32,12 @@ def lexical_encode(tokenizer, documents: list[str], tf: str, reserved: float, di
 
     from embedsearch.encoders.attention_model import AttentionModel
     from embedsearch.encoders.configs import AttentionConfig
-    from embedsearch.train.attention import fold_lexical_channel, padded_batch
+    from embedsearch.encoders.lexical import fit_lexical_channel
+    from embedsearch.train.contrastive import padded_batch
 
     model = AttentionModel(AttentionConfig(vocab_size=tokenizer.vocab_size, lexical_dim=dim,
                                            lexical_tf=tf, lexical_reserved=reserved)).eval()
-    fold_lexical_channel(model, tokenizer, documents)
+    fit_lexical_channel(model, tokenizer, documents)
 
     def encode(texts):
         lists = tokenizer.encode_batch_marking_unseen(list(texts))

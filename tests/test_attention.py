@@ -11,14 +11,16 @@ from embedsearch.indexing.build import build_corpus_index
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
-from embedsearch.encoders.attention_model import HASH_PRIME, AttentionModel
+from embedsearch.encoders.attention_model import AttentionModel
 from embedsearch.encoders.base import fingerprint_bytes
+from embedsearch.encoders.lexical import HASH_PRIME, fit_lexical_channel
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer, gpt2_encoding
 from helpers import (TINY_ATTENTION as TINY, lee_lines_file, tiny_attention_encoder,
                      training_of)
 from embedsearch.errors import EncoderError, InputError
 from embedsearch.index import Index
-from embedsearch.train.attention import AttentionTraining, padded_batch, train_attention
+from embedsearch.train.attention import AttentionTraining, train_attention
+from embedsearch.train.contrastive import padded_batch
 from embedsearch.train.loop import CHECKPOINT_FILE
 from embedsearch.train.pairs import PairSampler, read_labelled_pairs
 
@@ -155,13 +157,11 @@ def test_a_directory_saved_before_unseen_tokens_were_hashed_keeps_its_vectors(tm
 
 def folded_lexical_model(documents, **config):
     """(untrained model whose lexical channel is folded on `documents`, tokenizer, id of each token string)."""
-    from embedsearch.train.attention import fold_lexical_channel
-
     tokenizer = Gpt2Tokenizer.fit(documents)
     model = AttentionModel(AttentionConfig(dim=8, heads=2, layers=1, ff_dim=8,
                                            vocab_size=tokenizer.vocab_size,
                                            **{"lexical_dim": 64, **config}))
-    fold_lexical_channel(model, tokenizer, documents)
+    fit_lexical_channel(model, tokenizer, documents)
     return model, tokenizer, {tokenizer.token_string(i): i for i in range(4, tokenizer.vocab_size)}
 
 

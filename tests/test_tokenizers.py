@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from embedsearch.train.token_position import document_stream
 from embedsearch.encoders.tokenizers import (END_ID, FIRST_TOKEN_ID, PAD_ID, START_ID, UNKNOWN_ID,
                                              CharTokenizer, Gpt2Tokenizer, gpt2_encoding,
                                              tokenizer_from_json)
@@ -52,7 +53,8 @@ def test_documents_have_markers_and_decode_drops_them():
     # a, b, n occur twice (ties in code-point order), o once.
     assert tokenizer.chars == ["a", "b", "n", "o"]
     assert tokenizer.encode("nab?") == [6, 4, 5, UNKNOWN_ID]
-    assert tokenizer.encode_document("bo") == [START_ID, 5, 7, END_ID]
+    assert tokenizer.encode("bo") == [5, 7]  # no markers: the trainer adds them around each document
+    assert document_stream(tokenizer, ["bo", "a"]) == [START_ID, 5, 7, END_ID, START_ID, 4, END_ID]
     assert tokenizer.decode([PAD_ID, START_ID, 5, 7, END_ID]) == "bo\n"
 
 

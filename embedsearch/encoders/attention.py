@@ -1,53 +1,17 @@
 """The trained attention encoder: a small transformer that turns a text into one vector.
 
-Model: token embeddings (a compact GPT-2 BPE vocabulary, see `tokenizers`)
-plus learned absolute position embeddings go through a few pre-norm
-multi-head self-attention layers (`nn.TransformerEncoderLayer`: torch's own
-attention kernels) that ignore padding, then a masked mean over the text's
-tokens and L2 normalisation. It is trained contrastively
-(`embedsearch.train.attention`) so that chunks of the same document land
-close together.
+Token embeddings (the compact GPT-2 BPE, or a byte-level BPE trained on the
+corpus: `tokenizers.py`) plus learned positions go through a few pre-norm
+self-attention layers, then a masked mean and L2 normalisation
+(`attention_model.AttentionModel`, sizes in `configs.AttentionConfig`).
+Beside it, a lexical channel (`lexical.py`) keeps the rare names and terms a
+small dense vector loses; the text's vector mixes the two. Trained
+contrastively by `embedsearch.train.attention`, so that chunks of the same
+document land close together. How it works and why: docs/encoders.md ("The
+trained attention encoder"); figures: docs/encoders-results.md.
 
-The model is `attention_model.AttentionModel`, its sizes
-`configs.AttentionConfig`. The residual branches start at zero (the output
-projection of each attention and feed-forward block), so an untrained model
-is exactly the mean of its token (+ position) embeddings; training then adds context. The token
-embeddings can start from a word-vector model (`word_vector_embeddings`), so
-training starts from averaged word vectors rather than from noise.
-
-A lexical channel (`lexical_dim` > 0) sits beside the transformer: each token
-id owns `LEXICAL_HASHES` fixed random +-1 entries among `lexical_dim`
-dimensions (feature hashing), weighted by the token's inverse document
-frequency (tokens differing only in case share their entries; the trainer
-sets both, `train.attention.fold_lexical_channel`; directories trained
-before weigh by smooth inverse frequency) and by 1 + ln n for a token
-counted n times in the text (`lexical_tf`), summed over the text and
-L2-normalised, i.e. a random projection of the text's bag of tokens weighed
-as TF-IDF with sublinear tf weighs it. Hashing adds noise to every cosine,
-so the first `lexical_reserved` share of the dimensions each hold one of the
-training corpus' weightiest tokens alone, exactly (figures in
-docs/encoders-results.md). A dense 128-d
-vector cannot keep apart the thousands of rare names and terms that tell
-two documents apart; this channel keeps them, and the transformer adds what
-words alone miss (paraphrase, topic). The text's vector is the concatenation
-`[sqrt(1 - s) * semantic, sqrt(s) * lexical]`, s = `lexical_share`, so its
-cosine is the s-weighted mix of the two channels' cosines. The channel has no
-trained weights; the trainer picks s on its validation documents.
-
-A token unseen in training is <unk> to the transformer, but the lexical
-channel (`lexical_unseen`) hashes its raw GPT-2 id into its buckets with the
-largest weight, 1 (that of a token in no training document): the names
-and terms of a new domain are exactly the tokens training never saw, and
-dropping them cost the bag most of what tells new documents apart (figures in
-docs/encoders-results.md). The tokenizer
-marks such a token as `-1 - its GPT-2 id`; a text still needs one seen token.
-Directories saved before this option drop unseen tokens, as they did.
-
-The transformer reads the first `max_length` tokens of a text (the rest is
-cut, as sentence-transformers does); the lexical channel counts every token
-of it, up to `LEXICAL_MAX_TOKENS`, so a long document's vector keeps the
-names and terms of its whole text (on whole newsgroup posts this raised the
-graded-similarity Pearson from 0.125 to 0.148, docs/encoders-results.md).
+The token embeddings may start from word vectors (`word_vector_embeddings`)
+or from a teacher's vectors of each token (`teacher_token_embeddings`).
 Importing this module does not import torch.
 """
 
@@ -61,10 +25,9 @@ import numpy as np
 from ..errors import EncoderError
 from ..vectors import normalize_rows
 from .configs import AttentionConfig
+from .lexical import LEXICAL_MAX_TOKENS
 from .neural import NeuralEncoder
 from .tokenizers import FIRST_TOKEN_ID, PAD_ID, Tokenizer
-
-LEXICAL_MAX_TOKENS = 8192  # tokens of a text the lexical channel counts
 
 
 class AttentionEncoder(NeuralEncoder):

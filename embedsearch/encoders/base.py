@@ -22,6 +22,8 @@ import numpy as np
 
 from ..errors import EncoderError
 
+CONFIG_FILE = "config.json"  # in every encoder directory; its "kind" picks the class (`load_encoder`)
+
 
 def fingerprint_bytes(*chunks: bytes) -> str:
     """A short hex digest of byte strings, stable across processes and machines."""

@@ -34,10 +34,9 @@ import numpy as np
 from ..errors import EncoderError
 from ..files import write_atomically
 from ..vectors import normalize_rows
-from .base import Encoder, fingerprint_bytes
+from .base import CONFIG_FILE, Encoder, fingerprint_bytes
 from .tokenizers import FIRST_TOKEN_ID, PAD_ID, Tokenizer, tokenizer_from_json
 
-CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 TOKENIZER_FILE = "tokenizer.json"
 ENCODE_BATCH_SIZE = 64

@@ -1,7 +1,7 @@
-"""Tokenizers of the neural encoders: GPT-2 BPE with a compact vocabulary, and characters.
+"""Tokenizers of the neural encoders: compact GPT-2 BPE, a BPE trained on the corpus, characters.
 
-Both map text to small integer ids with the same layout, so a model never
-needs to know which tokenizer feeds it:
+All three map text to small integer ids with the same layout, so a model
+never needs to know which tokenizer feeds it:
 
     0  <pad>   padding (never a real token; models mask it)
     1  <unk>   a token not seen when the tokenizer was fitted
@@ -14,17 +14,18 @@ the GPT-2 tokens seen in the fitting corpus, remapped to 4..: a corpus with
 8,000 distinct tokens gives an embedding table of 8,004 rows instead of
 50,257. `CharTokenizer` does the same with single characters, for learning
 from lists of names. `BpeTokenizer` is a byte-level BPE trained on the
-corpus itself (`bpe.py`), encoded through tiktoken.
+corpus itself (`bpe.py`, with the `tokenizers` library), encoded through
+tiktoken.
 
-`encode` never adds markers; `encode_document` wraps a text in <s> ... </s>,
-which is what the trainers stream. Both tokenizers save to and load from one
-JSON document (`to_json` / `tokenizer_from_json`), with a `kind` and a format
-version.
+`encode` never adds markers: the token+position trainer puts <s> ... </s>
+around each document itself. Every tokenizer saves to and loads from one
+JSON document (`to_json` / `tokenizer_from_json`), with a `kind` and a
+format version.
 
 >>> tokenizer = CharTokenizer.fit(["anna", "bob"])
 >>> tokenizer.encode("nab")
 [6, 4, 5]
->>> tokenizer.decode(tokenizer.encode_document("ab"))
+>>> tokenizer.decode([START_ID, *tokenizer.encode("ab"), END_ID])
 'ab\\n'
 """
 
@@ -53,6 +54,7 @@ FORMAT_VERSION = 1
 GPT2_RANKS_FILE = Path(__file__).parent / "data" / "gpt2.tiktoken"
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 GPT2_VOCAB_SIZE = 50257
+DEFAULT_BPE_VOCAB_SIZE = 8000  # ids of a trained BPE, special ids included
 
 
 @lru_cache(maxsize=1)
@@ -70,7 +72,6 @@ class Tokenizer:
     """The shared id layout and the methods built on `encode` / `token_string`."""
 
     kind = "tokenizer"
-    pad_id, unknown_id, start_id, end_id = PAD_ID, UNKNOWN_ID, START_ID, END_ID
 
     @property
     def vocab_size(self) -> int:
@@ -87,10 +88,6 @@ class Tokenizer:
         """`encode_batch`, but a token unseen when fitted is `-1 - its base id` instead of <unk>
         where the tokenizer has base ids (GPT-2's); others give `encode_batch`."""
         return self.encode_batch(texts)
-
-    def encode_document(self, text: str) -> list[int]:
-        """<s> tokens </s>: the unit the trainers stream."""
-        return [START_ID, *self.encode(text), END_ID]
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ids; <pad> and <s> vanish, </s> becomes a newline."""
@@ -256,7 +253,8 @@ class BpeTokenizer(ByteTokenizer):
         self._token_bytes = [bytes([byte]) for byte in range(BYTES)] + [a + b for a, b in self.merges]
 
     @classmethod
-    def fit(cls, texts: Iterable[str], min_count: int = 1, vocab_size: int = 8000) -> "BpeTokenizer":
+    def fit(cls, texts: Iterable[str], min_count: int = 1,
+            vocab_size: int = DEFAULT_BPE_VOCAB_SIZE) -> "BpeTokenizer":
         """Train `vocab_size` - 4 BPE tokens (the 256 bytes included) on `texts`; a pair
         is merged only if it occurs at least `min_count` times."""
         texts = list(texts)
@@ -291,7 +289,6 @@ class BpeTokenizer(ByteTokenizer):
 
 TOKENIZERS = {Gpt2Tokenizer.kind: Gpt2Tokenizer, CharTokenizer.kind: CharTokenizer,
               BpeTokenizer.kind: BpeTokenizer}
-DEFAULT_BPE_VOCAB_SIZE = 8000
 
 
 def fit_tokenizer(kind: str, texts: Iterable[str], min_count: int = 1,

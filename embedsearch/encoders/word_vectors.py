@@ -21,9 +21,8 @@ import numpy as np
 from ..errors import EncoderError, InputError
 from ..corpus import tokenize
 from ..vectors import normalize_rows
-from .base import Encoder, fingerprint_bytes, fingerprint_files
+from .base import CONFIG_FILE, Encoder, fingerprint_bytes, fingerprint_files
 
-CONFIG_FILE = "config.json"
 VECTORS_FILE = "vectors.bin"
 COUNTS_FILE = "counts.txt"
 FORMAT_VERSION = 1

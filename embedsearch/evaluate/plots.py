@@ -1,7 +1,8 @@
-"""PNG charts of evaluation reports (matplotlib, from the `bench` extra).
+"""PNG charts of evaluation reports, drawn with matplotlib (a dependency of embedsearch).
 
-Kept apart from the evaluations so that computing a figure never needs
-matplotlib; asking for a chart without it installed is one clear error.
+Kept apart from the evaluations, and matplotlib imported only when a chart
+is drawn, so that computing a figure never pays for loading it; a broken
+matplotlib install is one clear error, before the evaluation runs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise InputError("plots need matplotlib: pip install 'embedsearch[bench]'") from None
+        raise InputError("plots need matplotlib: pip install matplotlib") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

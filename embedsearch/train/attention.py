@@ -1,80 +1,49 @@
 """Train the attention encoder contrastively: InfoNCE over positive pairs drawn from a corpus.
 
-Reads top to bottom: data (corpus -> documents -> tokenizer -> chunks ->
-pairs), model (initialised from word vectors), optimiser (AdamW with warm-up
-and 1 / sqrt decay), loop (`train/loop.py`: running loss, validation loss,
-checkpoint after every epoch, `--resume`), save.
+`train_attention` reads top to bottom: data (documents, a tokenizer fitted
+on all of them, chunks of the training and validation split, the teacher's
+vectors), model (token rows from word vectors or the teacher, the lexical
+channel fitted on the corpus), optimiser (AdamW, warm-up then 1 / sqrt
+decay), loop (`train/loop.py`: a checkpoint after every epoch, `--resume`),
+evaluation (the lexical share that serves the validation documents best),
+save. Each choice and why, with figures: docs/encoders.md ("The trained
+attention encoder") and docs/encoders-results.md.
 
-- Documents are the corpus items (lines, paragraphs or JSON records); a
-  seeded `validation_fraction` of them is held out for the validation loss.
-  The compact GPT-2 tokenizer is fitted on the whole corpus (the index will
-  hold all of it; only the weights see the split). GPT-2 BPE with a
-  compacted vocabulary rather than a BPE trained on the corpus: it needs no
-  extra dependency, is deterministic, covers any text, and a small corpus
-  still gives a small embedding table.
-- The token embeddings start from word vectors (GloVe 6B 50d by default),
-  scaled by smooth inverse frequency (`frequency_weights`), so training
-  starts from a SIF-weighted mean of word vectors, a strong baseline.
-- Each document is cut into chunks of about `chunk_words` words
-  (`embedsearch.corpus.chunks`); `PairSampler` draws positive pairs (neighbouring
-  chunks, two augmented views of one chunk, labelled pairs if given), each
-  pair of a batch from a different document.
-- An epoch is `steps_per_epoch` batches, whatever the corpus size, so the
-  training time does not grow with the corpus (the defaults: 100 steps of
-  64 pairs, 4 x 100 with a teacher: `AttentionTraining.resolved`; times in
-  docs/benchmarks.md).
-- The loss is InfoNCE with in-batch negatives, symmetric (`train/losses.py`),
-  on the transformer's channel. The lexical channel (`lexical_dim`, see
-  `encoders/attention.py`) has no trained weights: its tokens are case-folded
-  and weighted by inverse document frequency (`fold_lexical_channel`), and
-  once training ends the share of the
-  cosine it gets is the one, among 0, 0.1, ..., 1, that retrieves best (recall@10
-  + MRR, one chunk against the other chunks of its document) on the
-  validation documents (`choose_lexical_share`), never on the data the
-  encoder will be evaluated on.
-- With a teacher (`train/distill.py`), the token embeddings start from the
-  teacher's vectors of each token (`teacher_token_embeddings`), and the
-  distillation loss compares the teacher's cosines with those of the
-  student's mixed vectors at lexical share `distill_share`: the transformer
-  learns what the bag of tokens misses instead of repeating it. The share is
-  then the one whose mixed cosines agree best with the teacher on the
-  validation documents.
-- The encoder directory is written when the last epoch ends, not at the
-  lowest validation loss (InfoNCE on pairs of held-out documents): that
-  loss does not follow held-out quality (at temperature 0.2 on the Lee
-  articles it is lowest after the third epoch, but the encoder agrees
-  better with a sentence encoder after one epoch than after four).
+>>> training = AttentionTraining(teacher="all-minilm-l6-v2").resolved()
+>>> training.epochs, training.temperature, training.start_vectors()
+(4, 0.05, 'teacher')
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ..corpus import chunk_text
-from ..corpus import read_corpus
+from ..corpus import chunk_text, read_corpus
 from ..encoders.attention import (AttentionEncoder, teacher_token_embeddings,
                                   word_vector_embeddings)
-from ..encoders.configs import LEXICAL_HASHES, AttentionConfig, check_settings, setting
-from ..vectors import normalize_rows
-from ..encoders.tokenizers import (DEFAULT_BPE_VOCAB_SIZE, FIRST_TOKEN_ID, PAD_ID, UNKNOWN_ID,
-                                   fit_tokenizer)
+from ..encoders.configs import AttentionConfig
+from ..encoders.lexical import best_share, channel_vectors, choose_share, fit_lexical_channel
+from ..encoders.settings import check_settings, setting
+from ..encoders.tokenizers import DEFAULT_BPE_VOCAB_SIZE, FIRST_TOKEN_ID, fit_tokenizer
 from ..errors import InputError
+from .contrastive import PairBatches, PairLoss
+from .distill import Distillation
 from .loop import EpochStats, run_epochs, save_checkpoint, seed_everything, split_train_validation, \
     start_run
-from .distill import Distillation
-from .pairs import PairConfig, PairSampler, read_labelled_pairs
+from .pairs import PairSampler, read_labelled_pairs
+from .schedule import ScheduledOptimizer
 
 TRAINING_FILE = "training.json"
-LEXICAL_SHARES = tuple(tenths / 10 for tenths in range(11))
-DEFAULT_LEXICAL_SHARE = 0.8  # when the validation documents are too few to choose on
-MIN_CHOICE_DOCUMENTS = 5
+MIN_CHOICE_DOCUMENTS = 5  # validation documents of 2+ chunks needed to choose the lexical share
+VALIDATION_BATCHES = 8  # batches of held-out pairs for the validation loss
+FREQUENCY_SMOOTHING = 3e-4  # a of the SIF weights a / (a + p(token)) that scale the first token rows
 AUTO_VECTORS, TEACHER_VECTORS, DEFAULT_VECTORS = "auto", "teacher", "glove-6b-50d"
 # What epochs and temperature of 0 mean (`AttentionTraining.resolved`).
 ALONE_RECIPE = {"epochs": 1, "temperature": 0.2}
@@ -95,6 +64,8 @@ class AttentionTraining:
     bpe_vocab_size: int = setting(DEFAULT_BPE_VOCAB_SIZE, "With the tokenizer 'bpe': its ids "
                                   "(the 256 bytes and 4 special ids included).",
                                   minimum=FIRST_TOKEN_ID + 256)
+    min_count: int = setting(1, "Keep only the tokens ('gpt2') or merges ('bpe') seen at least "
+                                "this many times in the corpus.", minimum=1)
     teacher: str = setting("", "Encoder to distil from, e.g. all-minilm-l6-v2 (any encoder "
                                "spec; '' for none). Needed only while training.")
     distill_weight: float = setting(50.0, "Weight of the distillation loss beside InfoNCE.",
@@ -112,41 +83,28 @@ class AttentionTraining:
     batch_size: int = setting(64, "Pairs per batch; the other pairs are each pair's negatives.",
                               minimum=2)
     learning_rate: float = setting(3e-4, "Peak AdamW learning rate.")
-    warmup_steps: int = 50
+    warmup_steps: int = setting(50, "Steps over which the learning rate rises to its peak; it "
+                                    "then decays as 1 / sqrt(step).", minimum=0)
     temperature: float = setting(0.0, "InfoNCE temperature: cosines are divided by it (0: 0.2 "
                                       "alone, 0.05 with a teacher).", minimum=0.0)
-    window: int = 2
-    neighbour_share: float = 0.7
-    word_dropout: float = 0.1
-    min_crop: float = 0.6
     init_vectors: str = setting(AUTO_VECTORS, "What the token embeddings start from: word vectors "
                                               "(an encoder spec), 'teacher' (the teacher's vectors "
                                               "of each token), '' (random), or 'auto' (the "
                                               f"teacher's with a teacher, else {DEFAULT_VECTORS}).")
     lexical_share: float = setting(-1.0, "The lexical channel's share of the cosine; negative: "
                                          "chosen on the validation documents.", maximum=1.0)
-    frequency_smoothing: float = 3e-4   # SIF start: rows scaled by a / (a + p(token)); 0: off
-    lexical_weights: str = "idf"  # the lexical channel's: 'idf' (case-folded), or 'sif' (as before)
     pairs: str = setting("", "Labelled pairs to mix in: TSV (two columns) or JSON Lines.")
     validation_fraction: float = setting(0.1, "Share of the documents held out for the "
                                               "validation loss.")
-    validation_batches: int = 8
-    min_count: int = 1
     seed: int = setting(1, "Seed of every random draw (splits, pairs, initial weights).")
 
     def checked(self) -> "AttentionTraining":
         self.model.checked()
         check_settings(self, InputError)
-        if self.min_count < 1:
-            raise InputError(f"AttentionTraining.min_count must be at least 1, got {self.min_count}")
         if self.tokenizer not in ("gpt2", "bpe"):
             raise InputError(f"unknown tokenizer {self.tokenizer!r}: use gpt2 or bpe")
         if self.learning_rate <= 0:
             raise InputError("learning_rate must be positive")
-        if not (0 <= self.word_dropout < 1 and 0 < self.min_crop <= 1 and 0 <= self.neighbour_share <= 1):
-            raise InputError("word_dropout must be in [0, 1), min_crop in (0, 1], neighbour_share in [0, 1]")
-        if self.lexical_weights not in ("idf", "sif"):
-            raise InputError(f"unknown lexical_weights {self.lexical_weights!r}: use idf or sif")
         if self.init_vectors == TEACHER_VECTORS and not self.teacher:
             raise InputError("init_vectors 'teacher' needs a teacher: give one (teacher), or "
                              "start from word vectors")
@@ -155,12 +113,9 @@ class AttentionTraining:
     def resolved(self) -> "AttentionTraining":
         """A copy with `epochs` and `temperature` of 0 set by whether there is a teacher.
 
-        Alone: one pass at temperature 0.2, the best of the runs on held-out
-        tasks. More passes teach the transformer a small corpus' own topics:
-        on held-out articles its cosines then agree less with a sentence
-        encoder's, and the mixed vectors retrieve no better. With a teacher:
-        four passes at 0.05, which the distillation needs (figures in
-        docs/encoders-results.md).
+        Alone: one pass at temperature 0.2; more passes teach the transformer
+        a small corpus' own topics. With a teacher: four passes at 0.05, which
+        the distillation needs (docs/encoders-results.md).
         """
         recipe = TEACHER_RECIPE if self.teacher else ALONE_RECIPE
         return replace(self, **{name: value for name, value in recipe.items()
@@ -171,10 +126,6 @@ class AttentionTraining:
         if self.init_vectors != AUTO_VECTORS:
             return self.init_vectors
         return TEACHER_VECTORS if self.teacher else DEFAULT_VECTORS
-
-    def pair_config(self) -> PairConfig:
-        return PairConfig(window=self.window, neighbour_share=self.neighbour_share,
-                          min_crop=self.min_crop, word_dropout=self.word_dropout)
 
 
 @dataclass
@@ -189,56 +140,148 @@ class AttentionResult:
     teacher_agreement: list[dict]  # {epoch, agreement} with the teacher ([] without one)
 
 
-class ScheduledOptimizer:
-    """AdamW whose learning rate warms up linearly, then decays as 1 / sqrt(step).
+def train_attention(corpus: str | Path, out: str | Path,
+                    training: AttentionTraining | None = None, *,
+                    unit: str = "line", text_field: str = "text", resume: bool = False,
+                    report: Callable[[str], None] | None = None,
+                    show_progress: bool = True) -> AttentionResult:
+    """Train on `corpus`, checkpoint every epoch in `out`, save the encoder directory `out`."""
+    training = (training or AttentionTraining()).checked().resolved()
+    out = Path(out)
+    seed_everything(training.seed)
 
-    The curve does not depend on the number of epochs, so a run resumed with
-    more epochs follows exactly the curve of a run that asked for them from
-    the start. `run_epochs` calls `zero_grad`, `step`, `state_dict` and
-    `load_state_dict` (through the checkpoints); the schedule's position is
-    saved with the optimizer state.
+    # Data: documents (the tokenizer sees them all, the weights only the training split),
+    # chunks, and the teacher's vectors of them, computed once.
+    texts = [item.text for item in read_corpus(corpus, unit=unit, text_field=text_field)]
+    if not texts:
+        raise InputError(f"no text found in {corpus}")
+    labelled = read_labelled_pairs(training.pairs) if training.pairs else []
+    tokenizer = fit_tokenizer(training.tokenizer, texts + [text for pair in labelled for text in pair],
+                              min_count=training.min_count, vocab_size=training.bpe_vocab_size)
+    train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
+                                                          training.seed)
+    train_chunks = [chunk_text(text, training.chunk_words) for text in train_texts]
+    validation_chunks = [chunk_text(text, training.chunk_words) for text in validation_texts]
+    batches = PairBatches(tokenizer, training.model.max_length, training.batch_size)
+    teacher = distillation = None
+    if training.teacher:
+        from ..encoders import load_encoder
+
+        teacher = load_encoder(training.teacher)
+        distillation = Distillation(teacher, train_chunks, train_texts, validation_chunks,
+                                    validation_texts, tokenize=batches.tokenized,
+                                    batch_size=training.batch_size, weight=training.distill_weight,
+                                    share=training.distill_share, seed=training.seed)
+    validation = batches.validation(validation_chunks, VALIDATION_BATCHES, training.seed)
+
+    # Model: token rows from word vectors or the teacher; the lexical channel fitted on every document.
+    config = replace(training.model, name=out.name, tokenizer=training.tokenizer,
+                     vocab_size=tokenizer.vocab_size, lexical_share=max(training.lexical_share, 0.0))
+    model = AttentionEncoder.build_model(config)
+    initialised = start_token_embeddings(model, tokenizer, training, teacher)
+    if config.lexical_dim:
+        fit_lexical_channel(model, tokenizer, texts)
+
+    # Optimiser.
+    optimizer = ScheduledOptimizer(model.parameters(), training.learning_rate, training.warmup_steps)
+
+    # Loop: InfoNCE (+ distillation) on fresh pairs each epoch; after each, a checkpoint and the
+    # agreement with the teacher.
+    checkpoint_path, run_config, start_epoch, history = start_run(
+        out, training, tokenizer, model=model, optimizer=optimizer, resume=resume, report=report)
+    loss = PairLoss(training.temperature, distillation)
+    teacher_agreement = []
+
+    def end_epoch(epoch: int, history: list[EpochStats]) -> None:
+        save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, epoch=epoch,
+                        config=run_config, history=history)
+        agreement = record_agreement(teacher_agreement, distillation, model, epoch)
+        if report:
+            report(epoch_line(history[-1], training.epochs, training.batch_size, agreement))
+
+    started = time.perf_counter()
+    record_agreement(teacher_agreement, distillation, model, start_epoch)  # before the first step
+    history = run_epochs(
+        model, optimizer, epochs=training.epochs, start_epoch=start_epoch,
+        train_batches=partial(epoch_batches, batches, train_chunks, labelled, training, distillation),
+        loss_of=loss, validation_batches=(lambda: validation) if validation else None,
+        checkpoint=end_epoch, history=history, show_progress=show_progress)
+
+    # Evaluation: the lexical share that serves the validation documents best.
+    encoder = AttentionEncoder(model, config, tokenizer)
+    lexical_choice = []
+    if config.lexical_dim and training.lexical_share < 0:
+        lexical_choice = score_lexical_shares(encoder, validation_chunks, distillation)
+        encoder.set_lexical_share(best_share(lexical_choice))
+    seconds = time.perf_counter() - started
+    training_seconds = sum(stats.seconds for stats in history[start_epoch:])
+    tokens_per_second = loss.trained_tokens / training_seconds if training_seconds > 0 else 0.0
+
+    # Save.
+    encoder.save(out)
+    (out / TRAINING_FILE).write_text(json.dumps({
+        "training": asdict(training), "corpus": str(corpus), "documents": len(texts),
+        "initialised_tokens": initialised, "lexical_share": config.lexical_share,
+        "lexical_choice": lexical_choice, "teacher_agreement": teacher_agreement,
+        "seconds": round(seconds, 1),
+        "trained_tokens": loss.trained_tokens, "tokens_per_second": round(tokens_per_second, 1),
+        "history": [asdict(stats) for stats in history]}, indent=2) + "\n")
+    return AttentionResult(encoder, history, len(train_texts), len(validation_texts),
+                           initialised, tokens_per_second, lexical_choice, teacher_agreement)
+
+
+def epoch_batches(batches: PairBatches, document_chunks, labelled, training: AttentionTraining,
+                  distillation: Distillation | None, epoch: int) -> list:
+    """One epoch's batches: pairs, each beside a batch of the teacher's pool when distilling.
+
+    Seeded by the epoch, so a resumed run draws the pairs an uninterrupted one would.
     """
-
-    def __init__(self, parameters, learning_rate: float, warmup_steps: int):
-        import torch
-
-        self.optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=0.01,
-                                           fused=True)
-        warmup_steps = max(1, warmup_steps)
-
-        def factor(step: int) -> float:
-            step += 1
-            return min(step / warmup_steps, math.sqrt(warmup_steps / step))
-
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.optimizer.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        self.optimizer.step()
-        self.schedule.step()
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
+    sampler = PairSampler(document_chunks, labelled=labelled, seed=training.seed * 100_003 + epoch)
+    pairs = batches.draw(sampler, training.steps_per_epoch)
+    if distillation is None:
+        return pairs
+    return list(zip(pairs, distillation.batches(epoch, training.steps_per_epoch)))
 
 
-def padded_batch(token_lists: Sequence[Sequence[int]], max_length: int):
-    """(len, T) long tensor of the first `max_length` ids of each list, PAD_ID-padded to the longest.
+def record_agreement(rows: list[dict], distillation: Distillation | None, model,
+                     epoch: int) -> float | None:
+    """Append {epoch, agreement} with the teacher on the validation texts to `rows`; the
+    agreement as recorded (None without a teacher or validation texts)."""
+    agreement = distillation.agreement(model) if distillation else None
+    if agreement is None:
+        return None
+    rows.append({"epoch": epoch, "agreement": round(agreement, 4)})
+    return rows[-1]["agreement"]
 
-    An empty list becomes one <unk>: a row of padding only would attend to nothing.
+
+def start_token_embeddings(model, tokenizer, training: AttentionTraining, teacher) -> int:
+    """Set the first token rows; returns how many tokens started from a vector.
+
+    From the teacher's vectors of each token or from word vectors
+    (`start_vectors`), random otherwise; then scaled by smooth inverse
+    frequency (`frequency_weights`), so training starts from a SIF-weighted
+    mean of word vectors rather than from noise.
     """
     import torch
 
-    lists = [list(ids[:max_length]) or [UNKNOWN_ID] for ids in token_lists]
-    batch = torch.full((len(lists), max(len(ids) for ids in lists)), PAD_ID, dtype=torch.long)
-    for row, ids in enumerate(lists):
-        batch[row, :len(ids)] = torch.as_tensor(ids)
-    return batch
+    source, rows, initialised = training.start_vectors(), None, 0
+    dim = model.token_embedding.embedding_dim
+    if source == TEACHER_VECTORS:
+        rows, initialised = teacher_token_embeddings(tokenizer, teacher, dim, seed=training.seed)
+    elif source:
+        from ..encoders import load_encoder
+
+        vocabulary = load_encoder(source).vocabulary()
+        if vocabulary is None:
+            raise InputError(f"{source} has no word vectors to start from")
+        rows, initialised = word_vector_embeddings(tokenizer, vocabulary[0], vocabulary[1], dim,
+                                                   seed=training.seed)
+    with torch.no_grad():
+        if rows is not None:
+            model.token_embedding.weight.copy_(rows)
+        weights = frequency_weights(tokenizer.counts, FREQUENCY_SMOOTHING)
+        model.token_embedding.weight.mul_(weights.unsqueeze(1))
+    return initialised
 
 
 def frequency_weights(counts: Sequence[int], smoothing: float):
@@ -256,293 +299,41 @@ def frequency_weights(counts: Sequence[int], smoothing: float):
     return torch.cat([torch.ones(FIRST_TOKEN_ID, dtype=torch.float64), weights]).float()
 
 
-def fold_lexical_channel(model, tokenizer, documents: Sequence[str]) -> None:
-    """The lexical channel's buckets and weights: case-folded tokens, weighted by IDF.
+def score_lexical_shares(encoder: AttentionEncoder, validation_chunks: Sequence[Sequence[str]],
+                         distillation: Distillation | None) -> list[dict]:
+    """Each lexical share's score on the validation documents (`lexical.choose_share`).
 
-    Tokens whose strings are the same once stripped and lower-cased (" Police",
-    "police", " POLICE") form one class: one set of buckets and signs, one
-    count for sublinear tf, so a bag counts the word whatever its case. Each
-    class is weighted by its smoothed inverse document frequency over
-    `documents`, ln((1 + n) / (1 + df)) + 1 as scikit-learn's TF-IDF computes
-    it, divided by that of a class in no document, the weight an unseen token
-    gets. Measured against the smooth inverse frequencies used before, on
-    held-out Lee articles (figures in docs/encoders-results.md), the bag's
-    cosines agree better both with TF-IDF's and with a sentence encoder's.
-
-    Hashing thousands of classes into a few thousand dimensions adds noise to
-    every cosine (two classes sharing a bucket count as a match). The
-    classes that carry most of the documents' weight (the sum over documents
-    of their share of the document's squared norm) therefore get one of the
-    model's reserved dimensions each, all their entries in it, so that
-    between them a bag is exact; the others stay hashed into the rest. Only
-    the saved buffers change: the model reads them as before.
+    With a teacher: the mixed cosines' agreement with the teacher's. Alone:
+    retrieval, each chunk a query and the other chunks of its document
+    relevant, as in `embedsearch eval retrieval` (at most 8 evenly spaced
+    chunks per document), scored recall@10 + MRR; [] when fewer than
+    `MIN_CHOICE_DOCUMENTS` documents have two chunks or more (too little to
+    choose on). Never on the data the encoder will be evaluated on.
     """
-    import torch
+    from ..evaluate.retrieval import spaced_chunks
 
-    first_of_key: dict[str, int] = {}
-    first = np.array([first_of_key.setdefault(token.strip().lower(), token_id)  # (V - 4,)
-                      for token_id, token in enumerate(tokenizer.token_strings(),
-                                                       start=FIRST_TOKEN_ID)], dtype=np.int64)
-    document_classes = []  # per document: (its classes, their counts); kept for reserved dims only
-    frequency = np.zeros(tokenizer.vocab_size)  # documents per class
-    for ids in tokenizer.encode_batch(list(documents)):
-        ids = np.asarray(ids, dtype=np.int64)
-        classes, counts = np.unique(first[ids[ids >= FIRST_TOKEN_ID] - FIRST_TOKEN_ID],
-                                    return_counts=True)
-        frequency[classes] += 1
-        if model.reserved:
-            document_classes.append((classes, counts))
-    n = len(documents)
-    idf = (np.log((1 + n) / (1 + frequency)) + 1) / (math.log(1 + n) + 1)  # (V,) <= 1
-    first = torch.from_numpy(first)
-    with torch.no_grad():
-        if model.reserved:
-            weightiest = weightiest_classes(document_classes, idf, model.reserved, model.sublinear)
-            slots = torch.arange(len(weightiest)).unsqueeze(1)               # (K, 1)
-            model.lexical_buckets[weightiest] = slots.expand(-1, LEXICAL_HASHES)
-            # H entries in one dimension: the row's norm is sqrt(H), a hashed row's on average.
-            model.lexical_signs[weightiest] = 1 / math.sqrt(LEXICAL_HASHES)
-        model.lexical_buckets[FIRST_TOKEN_ID:] = model.lexical_buckets[first]
-        model.lexical_signs[FIRST_TOKEN_ID:] = model.lexical_signs[first]
-        model.lexical_weights[FIRST_TOKEN_ID:] = torch.from_numpy(idf).float()[first]
-        if model.sublinear:
-            model.lexical_classes[FIRST_TOKEN_ID:] = first
-
-
-def weightiest_classes(document_classes, idf: np.ndarray, count: int, sublinear: bool):
-    """The `count` classes (a long tensor) with the largest summed share of the documents' squared norms.
-
-    `document_classes` holds, per document, its classes and their counts; a
-    class's share of a document is its squared TF-IDF weight over the sum of
-    them all. Classes in no document are left out.
-    """
-    import torch
-
-    weight = np.zeros(len(idf))  # (V,)
-    for classes, counts in document_classes:
-        squares = ((1 + np.log(counts) if sublinear else counts) * idf[classes]) ** 2
-        weight[classes] += squares / max(squares.sum(), 1e-12)
-    weight = torch.from_numpy(weight)
-    weightiest = torch.argsort(weight, descending=True)[:count]
-    return weightiest[weight[weightiest] > 0]
-
-
-def train_attention(corpus: str | Path, out: str | Path,
-                    training: AttentionTraining | None = None, *,
-                    unit: str = "line", text_field: str = "text", resume: bool = False,
-                    report: Callable[[str], None] | None = None,
-                    show_progress: bool = True) -> AttentionResult:
-    """Train on `corpus`, checkpoint every epoch in `out`, save the encoder directory `out`."""
-    import torch
-
-    from .losses import info_nce  # torch: imported when training starts, not with the CLI
-
-    training = (training or AttentionTraining()).checked()
-    training = training.resolved()
-    out = Path(out)
-    seed_everything(training.seed)
-
-    # Data: documents, tokenizer, chunks, pair samplers.
-    texts = [item.text for item in read_corpus(corpus, unit=unit, text_field=text_field)]
-    if not texts:
-        raise InputError(f"no text found in {corpus}")
-    labelled = read_labelled_pairs(training.pairs) if training.pairs else []
-    tokenizer = fit_tokenizer(training.tokenizer, texts + [text for pair in labelled for text in pair],
-                              min_count=training.min_count, vocab_size=training.bpe_vocab_size)
-    train_texts, validation_texts = split_train_validation(texts, training.validation_fraction,
-                                                          training.seed)
-    train_chunks = [chunk_text(text, training.chunk_words) for text in train_texts]
-    validation_chunks = [chunk_text(text, training.chunk_words) for text in validation_texts]
-
-    def tokenize(texts: Sequence[str]):
-        return padded_batch(tokenizer.encode_batch(list(texts)), training.model.max_length)
-
-    def batches_of(sampler: PairSampler, count: int, size: int = training.batch_size) -> list:
-        batches = []
-        for _ in range(count):
-            anchors, positives = sampler.batch(size)
-            batches.append(tokenize(anchors + positives))
-        return batches
-
-    # The teacher's vectors of the training texts, computed once (`train/distill.py`).
-    distillation = teacher = None
-    if training.teacher:
-        from ..encoders import load_encoder
-
-        teacher = load_encoder(training.teacher)
-        distillation = Distillation(teacher, train_chunks, train_texts,
-                                    validation_chunks, validation_texts, tokenize=tokenize,
-                                    batch_size=training.batch_size, weight=training.distill_weight,
-                                    pair_config=training.pair_config(), seed=training.seed)
-
-    def train_batches(epoch: int) -> list:
-        # Seeded by the epoch: a resumed run draws the same pairs as an uninterrupted one.
-        sampler = PairSampler(train_chunks, config=training.pair_config(), labelled=labelled,
-                              seed=training.seed * 100_003 + epoch)
-        pairs = batches_of(sampler, training.steps_per_epoch)
-        if distillation is None:
-            return pairs
-        return list(zip(pairs, distillation.batches(epoch, training.steps_per_epoch)))
-
-    # Validation batches hold at most one pair per document (else negatives would be positives).
-    validation_size = min(training.batch_size, sum(1 for chunks in validation_chunks if chunks))
-    validation = (batches_of(PairSampler(validation_chunks, config=training.pair_config(),
-                                         seed=training.seed), training.validation_batches,
-                             validation_size)
-                  if validation_size >= 2 else None)
-
-    # Model, initialised from word vectors.
-    config = replace(training.model, name=out.name, tokenizer=training.tokenizer,
-                     vocab_size=tokenizer.vocab_size,
-                     lexical_share=max(training.lexical_share, 0.0),
-                     # Reserved dimensions are given out by fold_lexical_channel (IDF weights).
-                     lexical_reserved=(training.model.lexical_reserved
-                                       if training.lexical_weights == "idf" else 0.0))
-    model = AttentionEncoder.build_model(config)
-    initialised = 0
-    init_vectors = training.start_vectors()
-    if init_vectors == TEACHER_VECTORS:
-        rows, initialised = teacher_token_embeddings(tokenizer, teacher, config.dim,
-                                                     seed=training.seed)
-        with torch.no_grad():
-            model.token_embedding.weight.copy_(rows)
-    elif init_vectors:
-        from ..encoders import load_encoder
-
-        vectors = load_encoder(init_vectors).vocabulary()
-        if vectors is None:
-            raise InputError(f"{init_vectors} has no word vectors to start from")
-        rows, initialised = word_vector_embeddings(tokenizer, vectors[0], vectors[1], config.dim,
-                                                   seed=training.seed)
-        with torch.no_grad():
-            model.token_embedding.weight.copy_(rows)
-    if training.frequency_smoothing > 0:
-        weights = frequency_weights(tokenizer.counts, training.frequency_smoothing)
-        with torch.no_grad():
-            model.token_embedding.weight.mul_(weights.unsqueeze(1))
-            if config.lexical_dim and training.lexical_weights == "sif":
-                model.lexical_weights[FIRST_TOKEN_ID:] = weights[FIRST_TOKEN_ID:]
-    if config.lexical_dim and training.lexical_weights == "idf":
-        fold_lexical_channel(model, tokenizer, texts)
-
-    # Optimiser, and the loop with a checkpoint after each epoch.
-    optimizer = ScheduledOptimizer(model.parameters(), training.learning_rate, training.warmup_steps)
-    checkpoint_path, run_config, start_epoch, history = start_run(
-        out, training, tokenizer, model=model, optimizer=optimizer, resume=resume, report=report)
-
-    trained_tokens = 0
-    started = time.perf_counter()
-
-    def loss_of(model, batch):  # pairs (2B, T): B anchors, then their B positives
-        nonlocal trained_tokens
-        pairs, distilled = batch if isinstance(batch, tuple) else (batch, None)
-        if model.training:
-            trained_tokens += int((pairs != PAD_ID).sum())
-        vectors = model.semantic(pairs)  # (2B, C)
-        half = len(pairs) // 2
-        loss = info_nce(vectors[:half], vectors[half:], training.temperature, symmetric=True)
-        if distilled is not None:
-            loss = loss + distillation.loss(distilled_vectors, distilled)
-        return loss, half
-
-    def distilled_vectors(token_ids):  # what the distillation loss compares with the teacher
-        if not training.distill_share or not config.lexical_dim:
-            return model.semantic(token_ids)
-        return model.mixed(token_ids, training.distill_share)
-
-    teacher_agreement = []
-
-    def measure_agreement(epoch: int) -> None:
-        agreement = None if distillation is None else distillation.agreement(distilled_vectors)
-        if agreement is not None:
-            teacher_agreement.append({"epoch": epoch, "agreement": round(agreement, 4)})
-
-    def checkpoint(epoch: int, history: list[EpochStats]) -> None:
-        save_checkpoint(checkpoint_path, model=model, optimizer=optimizer, epoch=epoch,
-                        config=run_config, history=history)
-        measure_agreement(epoch)
-        if report:
-            agreement = teacher_agreement[-1]["agreement"] if teacher_agreement else None
-            report(_epoch_line(history[-1], training.epochs, training.batch_size, agreement))
-
-    measure_agreement(start_epoch)  # before this run's first step
-
-    history = run_epochs(
-        model, optimizer, epochs=training.epochs, start_epoch=start_epoch,
-        train_batches=train_batches, loss_of=loss_of,
-        validation_batches=(lambda: validation) if validation else None,
-        checkpoint=checkpoint, history=history, show_progress=show_progress)
-    encoder = AttentionEncoder(model, config, tokenizer)
-    lexical_choice = []
-    if config.lexical_dim and training.lexical_share < 0:
-        lexical_choice = (choose_lexical_share(encoder, validation_chunks)
-                          if distillation is None or distillation.check is None else
-                          distillation.choose_share(*channel_vectors(encoder, distillation.check.texts),
-                                                    LEXICAL_SHARES))
-        encoder.set_lexical_share(max(lexical_choice, key=lambda row: row["score"])["share"]
-                                  if lexical_choice else DEFAULT_LEXICAL_SHARE)
-    seconds = time.perf_counter() - started
-    training_seconds = sum(stats.seconds for stats in history[start_epoch:])
-
-    encoder.save(out)
-    tokens_per_second = trained_tokens / training_seconds if training_seconds > 0 else 0.0
-    (out / TRAINING_FILE).write_text(json.dumps({
-        "training": asdict(training), "corpus": str(corpus), "documents": len(texts),
-        "initialised_tokens": initialised, "lexical_share": config.lexical_share,
-        "lexical_choice": lexical_choice, "teacher_agreement": teacher_agreement,
-        "seconds": round(seconds, 1),
-        "trained_tokens": trained_tokens, "tokens_per_second": round(tokens_per_second, 1),
-        "history": [asdict(stats) for stats in history]}, indent=2) + "\n")
-    return AttentionResult(encoder, history, len(train_texts), len(validation_texts),
-                           initialised, tokens_per_second, lexical_choice, teacher_agreement)
-
-
-def choose_lexical_share(encoder: AttentionEncoder, document_chunks: Sequence[Sequence[str]],
-                         shares: Sequence[float] = LEXICAL_SHARES) -> list[dict]:
-    """Retrieval on the chunks of `document_chunks` (one list per document) for each share.
-
-    Each chunk is a query and the other chunks of its document are relevant,
-    as in `embedsearch eval retrieval` (at most 8 evenly spaced chunks per
-    document). The transformer runs once; the shares only re-weight its rows
-    and the lexical rows. Returns one row per share, {share, recall@10, mrr,
-    score = recall@10 + mrr}; [] when fewer than `MIN_CHOICE_DOCUMENTS`
-    documents have two chunks or more (too little to choose on).
-    """
-    from ..evaluate.retrieval import evaluate_matrix, spaced_chunks
-
-    documents = [spaced_chunks(chunks) for chunks in document_chunks if len(chunks) > 1]
+    if distillation is not None and distillation.check is not None:
+        return choose_share(*channel_vectors(encoder, distillation.check.texts),
+                            distillation.share_score)
+    documents = [spaced_chunks(chunks) for chunks in validation_chunks if len(chunks) > 1]
     if len(documents) < MIN_CHOICE_DOCUMENTS:
         return []
     texts = [chunk for chunks in documents for chunk in chunks]
     labels = [str(number) for number, chunks in enumerate(documents) for _ in chunks]
-    semantic, lexical = channel_vectors(encoder, texts)
-    rows = []
-    for share in shares:
-        mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
-        result = evaluate_matrix(mixed, labels).to_dict()
-        rows.append({"share": share, "recall@10": round(result["recall@10"], 4),
-                     "mrr": round(result["mrr"], 4),
-                     "score": round(result["recall@10"] + result["mrr"], 4)})
-    return rows
+    return choose_share(*channel_vectors(encoder, texts), partial(retrieval_score, labels=labels))
 
 
-def channel_vectors(encoder: AttentionEncoder, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(semantic, lexical) unit rows of `texts`: the transformer runs once for every share."""
-    import torch
+def retrieval_score(vectors: np.ndarray, labels: Sequence[str]) -> dict:
+    """{recall@10, mrr, score = recall@10 + mrr} of chunks retrieving their document's other chunks."""
+    from ..evaluate.retrieval import evaluate_matrix
 
-    from ..encoders.neural import encode_token_lists
-
-    model, width = encoder.model.eval(), encoder.config.dim
-    both, _ = encode_token_lists(
-        encoder.token_ids(texts),
-        lambda ids, mask: torch.cat([model.semantic(ids), model.lexical(ids)], dim=-1),
-        encoder.dim)
-    semantic, lexical = (normalize_rows(part) for part in np.split(both, [width], axis=1))
-    return semantic, lexical
+    result = evaluate_matrix(vectors, labels)
+    recall, mrr = round(result.recall_at_k, 4), round(result.mrr, 4)
+    return {"recall@10": recall, "mrr": mrr, "score": round(recall + mrr, 4)}
 
 
-def _epoch_line(stats: EpochStats, epochs: int, batch_size: int,
-                agreement: float | None = None) -> str:
+def epoch_line(stats: EpochStats, epochs: int, batch_size: int,
+               agreement: float | None = None) -> str:
     """One epoch's losses; InfoNCE over B pairs starts near ln(B) and 0 is perfect."""
     text = f"epoch {stats.epoch}/{epochs}: train loss {stats.train_loss:.4f}"
     if stats.validation_loss is not None:

@@ -1,8 +1,7 @@
 """What a student learns from a teacher: the teacher's vectors of the training texts.
 
-Running a pretrained teacher (all-MiniLM-L6-v2 reads ~100 short texts a
-second on 2 cores) on every augmented text of every batch would take longer
-than the training itself. So the teacher encodes a fixed pool once, before
+Running a pretrained teacher on every augmented text of every batch would
+take longer than the training itself. So the teacher encodes a fixed pool once, before
 training (`teacher_pool`):
 
 - every chunk of every training document (what the pairs are made from),
@@ -32,7 +31,7 @@ import numpy as np
 
 from ..encoders.base import Encoder
 from ..errors import InputError
-from .pairs import PairConfig, PairSampler
+from .pairs import PairSampler
 
 
 @dataclass
@@ -49,10 +48,9 @@ class TeacherPool:
 
 
 def teacher_pool(teacher: Encoder, document_chunks: Sequence[Sequence[str]],
-                 documents: Sequence[str], *, views: int = 1,
-                 pair_config: PairConfig = PairConfig(), seed: int = 0) -> TeacherPool:
+                 documents: Sequence[str], *, views: int = 1, seed: int = 0) -> TeacherPool:
     """The teacher's vectors of the chunks, `views` augmented views of each, and the documents."""
-    sampler = PairSampler(document_chunks, config=pair_config, seed=seed)
+    sampler = PairSampler(document_chunks, seed=seed)
     chunks = [chunk for chunks in document_chunks for chunk in chunks]
     texts = chunks + [sampler.view(chunk) for _ in range(views) for chunk in chunks] + list(documents)
     texts = list(dict.fromkeys(text for text in texts if text.strip()))  # each text once
@@ -75,20 +73,23 @@ class Distillation:
     """The distillation side of a training run: pools, batches, loss and agreement.
 
     `tokenize(texts) -> (B, T) long tensor` pads texts as the trainer does;
-    `weight` multiplies the loss before it is added to InfoNCE. The agreement
+    `weight` multiplies the loss before it is added to InfoNCE. The student's
+    cosines compared with the teacher's are those of its vectors mixed at
+    lexical share `share` (`student_vectors`): above 0 the transformer learns
+    what the lexical channel misses instead of repeating it. The agreement
     (`agreement`) is measured on the validation documents' chunks and texts,
     which the student never trains on.
     """
 
     def __init__(self, teacher: Encoder, train_chunks, train_texts, validation_chunks,
-                 validation_texts, *, tokenize, batch_size: int, weight: float,
-                 pair_config: PairConfig, seed: int):
-        self.pool = teacher_pool(teacher, train_chunks, train_texts, pair_config=pair_config,
-                                 seed=seed)
+                 validation_texts, *, tokenize, batch_size: int, weight: float, share: float,
+                 seed: int):
+        self.pool = teacher_pool(teacher, train_chunks, train_texts, seed=seed)
         has_validation = sum(len(chunks) for chunks in validation_chunks) + len(validation_texts) >= 3
         self.check = (teacher_pool(teacher, validation_chunks, validation_texts, views=0, seed=seed)
                       if has_validation else None)
         self.tokenize, self.batch_size, self.weight, self.seed = tokenize, batch_size, weight, seed
+        self.share = share
 
     def batches(self, epoch: int, count: int) -> list:
         """`count` (token ids, teacher rows) batches, seeded by the epoch (resumes repeat them)."""
@@ -101,32 +102,33 @@ class Distillation:
             batches.append((self.tokenize(texts), torch.from_numpy(rows)))
         return batches
 
-    def loss(self, vectors_of, batch):
-        """Weighted `similarity_distillation` of the student's vectors `vectors_of(ids)`."""
+    def student_vectors(self, model, token_ids):
+        """The student's rows whose cosines are compared with the teacher's: mixed at `share`,
+        or the transformer's alone (share 0, or no lexical channel)."""
+        if not self.share or not model.lexical_dim:
+            return model.semantic(token_ids)
+        return model.mixed(token_ids, self.share)
+
+    def loss(self, model, batch):
+        """Weighted `similarity_distillation` of the student's vectors of a (token ids, teacher rows) batch."""
         from .losses import similarity_distillation
 
         token_ids, teacher_rows = batch
-        return self.weight * similarity_distillation(vectors_of(token_ids), teacher_rows)
+        return self.weight * similarity_distillation(self.student_vectors(model, token_ids),
+                                                     teacher_rows)
 
-    def agreement(self, vectors_of) -> float | None:
-        """Agreement of the student's vectors `vectors_of(ids)` with the teacher on validation texts."""
+    def agreement(self, model) -> float | None:
+        """Agreement of the student's vectors with the teacher's on the validation texts."""
         import torch
 
         if self.check is None:
             return None
         with torch.no_grad():
-            vectors = torch.cat([vectors_of(self.tokenize(self.check.texts[start:start + 256]))
+            vectors = torch.cat([self.student_vectors(model, self.tokenize(self.check.texts[start:start + 256]))
                                  for start in range(0, len(self.check.texts), 256)])
         return pool_agreement(vectors.numpy(), self.check.vectors)
 
-    def choose_share(self, semantic: np.ndarray, lexical: np.ndarray,
-                     shares: Sequence[float]) -> list[dict]:
-        """Agreement with the teacher on the validation texts of each lexical share."""
-        import math
-
-        rows = []
-        for share in shares:
-            mixed = np.hstack([math.sqrt(1 - share) * semantic, math.sqrt(share) * lexical])
-            rows.append({"share": share,
-                         "score": round(pool_agreement(mixed, self.check.vectors), 4)})
-        return rows
+    def share_score(self, mixed: np.ndarray) -> dict:
+        """{score: agreement with the teacher} of mixed rows of the validation texts
+        (`lexical.choose_share`)."""
+        return {"score": round(pool_agreement(mixed, self.check.vectors), 4)}
