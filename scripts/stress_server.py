@@ -265,22 +265,24 @@ def five_hundreds(statuses: dict[int, int]) -> int:
 def readers_and_writer(index: Path, words: list[str], seconds: float, baseline: float,
                        log: Path) -> dict:
     server = Server(index, log)
-    readers = Readers(server.port, words, seed=1).start()
     try:
-        time.sleep(min(5.0, baseline))  # warm up: connections, encoder, page cache
-        readers.take()
-        time.sleep(baseline)
-        alone, alone_statuses = readers.take()
-        start = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
-        writer = Writer(server.port, words, interval=1.0, prefix="w").start()
-        time.sleep(seconds)
-        writer.stop()
-        together, together_statuses = readers.take()
-        end = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
+        readers = Readers(server.port, words, seed=1).start()
+        try:
+            time.sleep(min(5.0, baseline))  # warm up: connections, encoder, page cache
+            readers.take()
+            time.sleep(baseline)
+            alone, alone_statuses = readers.take()
+            start = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
+            writer = Writer(server.port, words, interval=1.0, prefix="w").start()
+            time.sleep(seconds)
+            writer.stop()
+            together, together_statuses = readers.take()
+            end = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
+        finally:
+            readers.stop()
+        checks = check_writes(server.port, writer.present, writer.deleted)
     finally:
-        readers.stop()
-    checks = check_writes(server.port, writer.present, writer.deleted)
-    server.stop()
+        server.stop()
     result = {"readers_alone": summary(alone, baseline),
               "readers_with_writer": summary(together, seconds),
               "writes": {**summary(writer.latencies, seconds), "statuses": writer.statuses},
@@ -310,24 +312,33 @@ def kills(index: Path, words: list[str], times: int, seed: int, log: Path) -> li
         readers.stop()
         _, statuses = readers.take()
         restarted = Server(index, log)
-        checks = check_writes(restarted.port, present, deleted)
-        # The next write must go through (and clear the killed writer's tmp- folder).
-        after = {"key": f"after-kill-{round_number}", "text": " ".join(words[:5])}
-        write_status, _ = request(restarted.port, "POST", "/indexes/notes/items",
-                                  {"items": [after]})
-        if write_status == 200:
-            present.add(after["key"])
-        status, info = request(restarted.port, "GET", "/indexes/notes")
-        rounds.append({"writes_acknowledged": writer.statuses.get(200, 0),
-                       "reader_5xx": five_hundreds(statuses),
-                       "writer_5xx": five_hundreds(writer.statuses), **checks,
-                       "write_after_restart": write_status,
-                       "tmp_folders_left": sum(p.name.startswith("tmp") for p in index.iterdir()),
-                       "count_after_restart": info["count"] if status == 200 else None,
-                       "rss_mb_after_restart": round(restarted.rss_mb(), 1),
-                       "descriptors_after_restart": restarted.descriptors()})
-        restarted.stop()
+        try:
+            rounds.append(after_restart(restarted, index, round_number, words, present,
+                                        deleted, writer, statuses))
+        finally:
+            restarted.stop()
     return rounds
+
+
+def after_restart(restarted: Server, index: Path, round_number: int, words: list[str],
+                  present: set[str], deleted: set[str], writer: Writer,
+                  statuses: dict[int, int]) -> dict:
+    """The checks after a kill: acknowledged writes, the next write, leftovers, the server."""
+    checks = check_writes(restarted.port, present, deleted)
+    # The next write must go through (and clear the killed writer's tmp- folder).
+    after = {"key": f"after-kill-{round_number}", "text": " ".join(words[:5])}
+    write_status, _ = request(restarted.port, "POST", "/indexes/notes/items", {"items": [after]})
+    if write_status == 200:
+        present.add(after["key"])
+    status, info = request(restarted.port, "GET", "/indexes/notes")
+    return {"writes_acknowledged": writer.statuses.get(200, 0),
+            "reader_5xx": five_hundreds(statuses),
+            "writer_5xx": five_hundreds(writer.statuses), **checks,
+            "write_after_restart": write_status,
+            "tmp_folders_left": sum(p.name.startswith("tmp") for p in index.iterdir()),
+            "count_after_restart": info["count"] if status == 200 else None,
+            "rss_mb_after_restart": round(restarted.rss_mb(), 1),
+            "descriptors_after_restart": restarted.descriptors()}
 
 
 def main() -> None:
