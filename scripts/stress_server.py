@@ -289,8 +289,9 @@ def readers_and_writer(index: Path, words: list[str], seconds: float, baseline: 
               "server_start": start, "server_end": end, "checks": checks,
               "reader_5xx": five_hundreds(alone_statuses) + five_hundreds(together_statuses),
               "writer_5xx": five_hundreds(writer.statuses), "reader_errors": len(readers.errors)}
-    result["throughput_ratio"] = round(result["readers_with_writer"]["rps"]
-                                       / result["readers_alone"]["rps"], 3)
+    alone_rps = result["readers_alone"]["rps"]
+    result["throughput_ratio"] = round(result["readers_with_writer"]["rps"] / alone_rps, 3) \
+        if alone_rps else None
     return result
 
 
