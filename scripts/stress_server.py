@@ -9,7 +9,7 @@ encoder, so every reader query is a text query that goes through the encoder):
    Reported: reader throughput and p50/p99 in both phases and their ratio, the
    server's RSS and open descriptors at the start and end of the writer phase,
    write latency, and every 5xx. At the end every acknowledged write is checked
-   (added keys present, deleted keys absent).
+   (added keys present, deleted keys absent; a write cut off by the kill may go either way).
 2. **kill -9 mid-burst**, `--kills` times: the writer writes back to back and
    the server is killed at a random moment; it is restarted on the same index and
    the same checks run (acknowledged writes present, no 5xx, the index answers).
@@ -196,12 +196,14 @@ class Writer:
         self.stopping.set()
         self.thread.join(60)
 
-    def _write(self, path: str, body) -> bool:
+    def _write(self, path: str, body) -> bool | None:
+        """True if acknowledged, False if refused, None if the server went away mid-request
+        (the write may or may not have been published)."""
         started = time.perf_counter()
         try:
             status, _ = request(self.port, "POST", path, body)
         except (OSError, http.client.HTTPException):
-            return False  # not acknowledged: the server went away mid-request
+            return None
         self.latencies.append(time.perf_counter() - started)
         self.statuses[status] = self.statuses.get(status, 0) + 1
         return status == 200
@@ -221,8 +223,10 @@ class Writer:
                 batches.append(keys)
             if len(batches) > 2:
                 old = batches.pop(0)
-                if self._write("/indexes/notes/items/delete", {"keys": old}):
+                acknowledged = self._write("/indexes/notes/items/delete", {"keys": old})
+                if acknowledged is not False:  # deleted, or perhaps: no longer checked present
                     self.present.difference_update(old)
+                if acknowledged:
                     self.deleted.update(old)
             self.stopping.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
@@ -261,30 +265,33 @@ def five_hundreds(statuses: dict[int, int]) -> int:
 def readers_and_writer(index: Path, words: list[str], seconds: float, baseline: float,
                        log: Path) -> dict:
     server = Server(index, log)
-    readers = Readers(server.port, words, seed=1).start()
     try:
-        time.sleep(min(5.0, baseline))  # warm up: connections, encoder, page cache
-        readers.take()
-        time.sleep(baseline)
-        alone, alone_statuses = readers.take()
-        start = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
-        writer = Writer(server.port, words, interval=1.0, prefix="w").start()
-        time.sleep(seconds)
-        writer.stop()
-        together, together_statuses = readers.take()
-        end = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
+        readers = Readers(server.port, words, seed=1).start()
+        try:
+            time.sleep(min(5.0, baseline))  # warm up: connections, encoder, page cache
+            readers.take()
+            time.sleep(baseline)
+            alone, alone_statuses = readers.take()
+            start = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
+            writer = Writer(server.port, words, interval=1.0, prefix="w").start()
+            time.sleep(seconds)
+            writer.stop()
+            together, together_statuses = readers.take()
+            end = {"rss_mb": round(server.rss_mb(), 1), "descriptors": server.descriptors()}
+        finally:
+            readers.stop()
+        checks = check_writes(server.port, writer.present, writer.deleted)
     finally:
-        readers.stop()
-    checks = check_writes(server.port, writer.present, writer.deleted)
-    server.stop()
+        server.stop()
     result = {"readers_alone": summary(alone, baseline),
               "readers_with_writer": summary(together, seconds),
               "writes": {**summary(writer.latencies, seconds), "statuses": writer.statuses},
               "server_start": start, "server_end": end, "checks": checks,
               "reader_5xx": five_hundreds(alone_statuses) + five_hundreds(together_statuses),
               "writer_5xx": five_hundreds(writer.statuses), "reader_errors": len(readers.errors)}
-    result["throughput_ratio"] = round(result["readers_with_writer"]["rps"]
-                                       / result["readers_alone"]["rps"], 3)
+    alone_rps = result["readers_alone"]["rps"]
+    result["throughput_ratio"] = round(result["readers_with_writer"]["rps"] / alone_rps, 3) \
+        if alone_rps else None
     return result
 
 
@@ -306,25 +313,39 @@ def kills(index: Path, words: list[str], times: int, seed: int, log: Path) -> li
         readers.stop()
         _, statuses = readers.take()
         restarted = Server(index, log)
-        checks = check_writes(restarted.port, present, deleted)
-        status, info = request(restarted.port, "GET", "/indexes/notes")
-        rounds.append({"writes_acknowledged": writer.statuses.get(200, 0),
-                       "reader_5xx": five_hundreds(statuses),
-                       "writer_5xx": five_hundreds(writer.statuses), **checks,
-                       "count_after_restart": info["count"] if status == 200 else None,
-                       "rss_mb_after_restart": round(restarted.rss_mb(), 1),
-                       "descriptors_after_restart": restarted.descriptors()})
-        restarted.stop()
-    leftovers = sorted(p.name for p in index.iterdir() if p.name.startswith("tmp"))
-    if leftovers:
-        rounds.append({"tmp_folders_left": leftovers})
+        try:
+            rounds.append(after_restart(restarted, index, round_number, words, present,
+                                        deleted, writer, statuses))
+        finally:
+            restarted.stop()
     return rounds
+
+
+def after_restart(restarted: Server, index: Path, round_number: int, words: list[str],
+                  present: set[str], deleted: set[str], writer: Writer,
+                  statuses: dict[int, int]) -> dict:
+    """The checks after a kill: acknowledged writes, the next write, leftovers, the server."""
+    checks = check_writes(restarted.port, present, deleted)
+    # The next write must go through (and clear the killed writer's tmp- folder).
+    after = {"key": f"after-kill-{round_number}", "text": " ".join(words[:5])}
+    write_status, _ = request(restarted.port, "POST", "/indexes/notes/items", {"items": [after]})
+    if write_status == 200:
+        present.add(after["key"])
+    status, info = request(restarted.port, "GET", "/indexes/notes")
+    return {"writes_acknowledged": writer.statuses.get(200, 0),
+            "reader_5xx": five_hundreds(statuses),
+            "writer_5xx": five_hundreds(writer.statuses), **checks,
+            "write_after_restart": write_status,
+            "tmp_folders_left": sum(p.name.startswith("tmp") for p in index.iterdir()),
+            "count_after_restart": info["count"] if status == 200 else None,
+            "rss_mb_after_restart": round(restarted.rss_mb(), 1),
+            "descriptors_after_restart": restarted.descriptors()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300,
-                        help="length of the readers-with-writer phase")
+                        help="length of the readers-with-writer phase (0: kills only)")
     parser.add_argument("--baseline", type=float, default=60,
                         help="length of the readers-alone phase")
     parser.add_argument("--kills", type=int, default=5, help="kill -9 and restart rounds")
@@ -338,9 +359,10 @@ def main() -> None:
         folder = Path(folder)
         index, words = build_index(folder, args.encoder, args.items, args.seed)
         log = folder / "server.log"
-        result = {"load_before": os.getloadavg(),
-                  "load": readers_and_writer(index, words, args.seconds, args.baseline, log)}
-        print(json.dumps(result["load"], indent=1), flush=True)
+        result = {"load_before": os.getloadavg()}
+        if args.seconds > 0:
+            result["load"] = readers_and_writer(index, words, args.seconds, args.baseline, log)
+            print(json.dumps(result["load"], indent=1), flush=True)
         result["kills"] = kills(index, words, args.kills, args.seed, log)
         result["load_after"] = os.getloadavg()
         tracebacks = log.read_text().count("Traceback")
