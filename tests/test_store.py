@@ -357,3 +357,14 @@ def test_headers_claiming_more_than_their_file_holds_are_refused(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and all("cannot read the FAISS index" in line
                                    or "claims more memory" in line for line in lines), lines
+
+
+def test_file_checksums_are_zlibs_crc32_across_blocks(tmp_path):
+    """ISA-L computes the CRC-32 that manifests have always recorded (zlib's), block after block."""
+    import zlib
+
+    data = np.random.default_rng(5).integers(0, 256, size=checksums.BLOCK * 2 + 12345,
+                                             dtype=np.uint8).tobytes()
+    for size in (0, 1, checksums.BLOCK, len(data)):
+        (tmp_path / "file").write_bytes(data[:size])
+        assert checksums.crc32_of(tmp_path / "file") == zlib.crc32(data[:size])

@@ -15,22 +15,31 @@ first queries then find warm.
 
 from __future__ import annotations
 
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from isal.isal_zlib import crc32
 
 from ..errors import IndexCorruptError
 from .confine import version_file
 from .manifest import MANIFEST_FILE
 
-BLOCK = 8 * 2**20  # bytes read at a time (zlib releases the GIL on large blocks)
+BLOCK = 2**20  # bytes read at a time, into one reused buffer
 
 
 def crc32_of(path: Path) -> int:
+    """The CRC-32 of a file (zlib's checksum, computed by ISA-L's faster code), read in blocks.
+
+    >>> import zlib
+    >>> crc32_of(Path(__file__)) == zlib.crc32(Path(__file__).read_bytes())
+    True
+    """
     checksum = 0
+    buffer = bytearray(BLOCK)
+    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
-        while block := handle.read(BLOCK):
-            checksum = zlib.crc32(block, checksum)
+        while size := handle.readinto(buffer):
+            checksum = crc32(view[:size], checksum)
     return checksum
 
 
