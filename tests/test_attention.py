@@ -13,7 +13,8 @@ from embedsearch.encoders import load_encoder
 from embedsearch.encoders.attention import AttentionConfig, AttentionEncoder, word_vector_embeddings
 from embedsearch.encoders.attention_model import AttentionModel
 from embedsearch.encoders.base import fingerprint_bytes
-from embedsearch.encoders.lexical import HASH_PRIME, fit_lexical_channel
+from embedsearch.encoders.lexical import (DEFAULT_LEXICAL_SHARE, HASH_PRIME, LEXICAL_SHARES,
+                                          best_share, choose_share, fit_lexical_channel)
 from embedsearch.encoders.tokenizers import Gpt2Tokenizer, gpt2_encoding
 from helpers import (TINY_ATTENTION as TINY, lee_lines_file, tiny_attention_encoder,
                      training_of)
@@ -85,6 +86,19 @@ def test_the_lexical_channel_is_a_weighted_bag_of_tokens_mixed_by_its_share():
         semantic = float(model.semantic(a)[0] @ model.semantic(b)[0])
         bag = float(model.lexical(a)[0] @ model.lexical(b)[0])
     assert mixed == pytest.approx(0.5 * semantic + 0.5 * bag, abs=1e-6)
+
+
+def test_the_share_chosen_is_the_best_scoring_mix_and_the_default_without_scores():
+    semantic = np.eye(3)  # the transformer sees three unrelated texts
+    lexical = np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 0, 1.0]])  # the bag: texts 0 and 1 alike
+    # Scored by how much closer text 0 is to text 1 than to text 2: the mixed cosine is
+    # (1 - s) * 0 + s * 1 against 0, so the score is the share itself and 1 wins.
+    rows = choose_share(semantic, lexical, lambda mixed: {"score": float(mixed[0] @ mixed[1] -
+                                                                         mixed[0] @ mixed[2])})
+    assert [row["share"] for row in rows] == list(LEXICAL_SHARES)
+    assert [row["score"] for row in rows] == pytest.approx(list(LEXICAL_SHARES))
+    assert best_share(rows) == 1.0
+    assert best_share([]) == DEFAULT_LEXICAL_SHARE
 
 
 def test_a_directory_without_a_lexical_channel_still_loads(tmp_path):
