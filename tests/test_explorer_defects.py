@@ -438,3 +438,27 @@ def test_the_score_legend_says_similarity(page):
 def test_favicon(site):
     with urlopen(f"{site}/favicon.ico") as answer:
         assert answer.status == 200 and answer.headers["Content-Type"].startswith("image/")
+
+
+# -- readable documents and keyboard tabs -----------------------------------------------------
+
+
+def test_a_text_query_marks_its_words_in_the_passages(page, corpus_path):
+    driver = page("q=interest+rates+at+the+bank&k=3", index=corpus_path.name)
+    results_for(driver, "neighbours of “interest rates at the bank”")
+    first = driver.find_element(By.CSS_SELECTOR, "#results li .passage")
+    marked = [m.text.lower() for m in first.find_elements(By.TAG_NAME, "mark")]
+    assert marked and set(marked) <= {"interest", "rates", "the", "bank"}
+    assert "at" not in marked  # words under three letters are not marked
+    meta = driver.find_element(By.CSS_SELECTOR, "#results li .meta-line").text
+    assert "topic:" in meta and "year:" in meta
+
+
+def test_arrow_keys_move_between_tabs(page):
+    driver = page()
+    tab = driver.find_element(By.ID, "tab-neighbors")
+    tab.send_keys(Keys.ARROW_RIGHT)
+    assert driver.execute_script("return document.activeElement.id") == "tab-analogy"
+    assert driver.find_element(By.ID, "analogy-form").is_displayed()
+    driver.switch_to.active_element.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+    assert driver.execute_script("return document.activeElement.id") == "tab-compare"
