@@ -20,7 +20,7 @@ from urllib.request import Request, urlopen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from browser import chromium, running_server, settled, wait_for  # noqa: E402
+from browser import chromium, running_server, set_viewport, settled, wait_for  # noqa: E402
 
 QUERIES = ("king", "computer", "river", "paris", "guitar", "protein", "election")
 
@@ -137,8 +137,7 @@ def main() -> None:
               f"{len(during)} neighbours queries meanwhile: median {statistics.median(during or [0]):.0f} ms, "
               f"max {max(during or [0]):.0f} ms")
         with chromium(1280, 800) as driver:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+            set_viewport(driver, 1280, 800)
             loads = [time_page_load(driver, url, name) for _ in range(args.loads)]
             print(f"page load to the whole-index map drawn ({state['shown']:,} points, layout "
                   f"cached): median {statistics.median(loads):.0f} ms, runs "

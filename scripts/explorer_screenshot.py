@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from browser import chromium, running_server, settled, wait_for  # noqa: E402
+from browser import chromium, running_server, set_viewport, settled, wait_for  # noqa: E402
 
 
 def main() -> None:
@@ -30,8 +30,7 @@ def main() -> None:
     if args.map == "local":
         params["map"] = "local"
     with running_server([args.index]) as url, chromium() as driver:
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+        set_viewport(driver, 1280, 800)
         driver.get(f"{url}/?{urlencode(params)}")
         marked = ("#index-overlay circle.mark" if args.map == "index" else "#map circle.point")
         wait_for(driver, lambda d: settled(d) and d.execute_script(

@@ -50,6 +50,15 @@ def chromium(width: int = 1280, height: int = 800):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def set_viewport(driver, width: int, height: int) -> None:
+    """The page's size, and the screen's: headless Chromium's screen is 800x600, and WebGL
+    libraries size their drawing buffer to min(window, screen), so a bigger page would draw
+    only its top-left 800x600."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False,
+        "screenWidth": width, "screenHeight": height})
+
+
 @contextmanager
 def running_server(names, **settings):
     """A real uvicorn server on a free loopback port, in a thread; yields its base URL."""

@@ -13,7 +13,8 @@ from urllib.request import urlopen
 import pytest
 
 from browser import (INSTALL_HINT, chromium, find_browser, message, require_browser_env,
-                     results_for, running_server, screenshot, settled, shown_keys, wait_for)
+                     results_for, running_server, screenshot, set_viewport, settled, shown_keys,
+                     wait_for)
 from embedsearch import query
 from embedsearch.encoders import load_encoder
 from embedsearch.index import Index
@@ -69,16 +70,11 @@ def browser():
         yield driver
 
 
-def viewport(driver, width, height):
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
-
-
 @pytest.fixture
 def page(browser, site, word_index_path):
     """The browser at 1280 x 800 on the word index's page; a function that opens a query
     (on the local map unless `params` choose one: the whole-index map has its own tests)."""
-    viewport(browser, 1280, 800)
+    set_viewport(browser, 1280, 800)
 
     def open_page(params: str = "", index: str | None = None):
         chosen = params if "map=" in params else f"{params}&map=local"
@@ -203,7 +199,7 @@ def test_projections_offered_are_those_the_server_has(page):
 
 @pytest.mark.parametrize("width,height", [(800, 600), (1000, 700), (1920, 1080)])
 def test_every_control_is_on_screen(page, browser, width, height, tmp_path):
-    viewport(browser, width, height)
+    set_viewport(browser, width, height)
     driver = page("q=king&map=local")
     results_for(driver, "neighbours of “king”")
     screenshot(driver, tmp_path, f"layout-{width}")
@@ -438,3 +434,27 @@ def test_the_score_legend_says_similarity(page):
 def test_favicon(site):
     with urlopen(f"{site}/favicon.ico") as answer:
         assert answer.status == 200 and answer.headers["Content-Type"].startswith("image/")
+
+
+# -- readable documents and keyboard tabs -----------------------------------------------------
+
+
+def test_a_text_query_marks_its_words_in_the_passages(page, corpus_path):
+    driver = page("q=interest+rates+at+the+bank&k=3", index=corpus_path.name)
+    results_for(driver, "neighbours of “interest rates at the bank”")
+    first = driver.find_element(By.CSS_SELECTOR, "#results li .passage")
+    marked = [m.text.lower() for m in first.find_elements(By.TAG_NAME, "mark")]
+    assert marked and set(marked) <= {"interest", "rates", "the", "bank"}
+    assert "at" not in marked  # words under three letters are not marked
+    meta = driver.find_element(By.CSS_SELECTOR, "#results li .meta-line").text
+    assert "topic:" in meta and "year:" in meta
+
+
+def test_arrow_keys_move_between_tabs(page):
+    driver = page()
+    tab = driver.find_element(By.ID, "tab-neighbors")
+    tab.send_keys(Keys.ARROW_RIGHT)
+    assert driver.execute_script("return document.activeElement.id") == "tab-analogy"
+    assert driver.find_element(By.ID, "analogy-form").is_displayed()
+    driver.switch_to.active_element.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT)
+    assert driver.execute_script("return document.activeElement.id") == "tab-compare"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from browser import (INSTALL_HINT, chromium, find_browser, require_browser_env, results_for,
-                     running_server, screenshot, settled, wait_for)
+                     running_server, screenshot, set_viewport, settled, wait_for)
 from embedsearch import query
 from embedsearch.index import Index
 from embedsearch.query import layout as layout_module
@@ -37,8 +37,7 @@ def site(word_index_path):
 @pytest.fixture(scope="module")
 def browser():
     with chromium(1280, 800) as driver:
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+        set_viewport(driver, 1280, 800)
         yield driver
 
 

@@ -268,7 +268,7 @@ async function searchNeighbours(state, filter, mine, answer) {
   if (filter) body.filter = filter;
   const hits = await api(indexPath("neighbors"), body, mine);
   if (!hits.length && filter) answer.notes.push("no item matches the filter");
-  renderHits(`neighbours of “${state.q}”`, hits, {scoreName: "cosine"});
+  renderHits(`neighbours of “${state.q}”`, hits, {scoreName: "cosine", query: state.q});
   const request = {query: state.q, k: Math.min(Math.max(k, MAP_NEIGHBOURS), 200)};
   if (filter) request.filter = filter;
   await drawMaps(mine, {request, title: `around “${state.q}”`, query: state.q, hits});
@@ -370,7 +370,7 @@ function heading(text) {
   return node;
 }
 
-function renderHits(title, hits, {answer = null, scoreName = "cosine"} = {}) {
+function renderHits(title, hits, {answer = null, scoreName = "cosine", query = ""} = {}) {
   const output = $("output");
   const list = element("ol");
   list.id = "results";
@@ -391,7 +391,7 @@ function renderHits(title, hits, {answer = null, scoreName = "cosine"} = {}) {
     button.append(score);
     button.addEventListener("click", (event) => explore(hit.key, event.detail === 0));
     item.append(button);
-    appendDocument(item, hit);
+    appendDocument(item, hit, query);
     list.append(item);
   }
   const header = heading(hits.length ? title : title + ": no results");
@@ -407,10 +407,11 @@ function renderHits(title, hits, {answer = null, scoreName = "cosine"} = {}) {
 
 // A corpus hit's passage: two or three lines, expandable, with its source and metadata; the
 // document search's `snippet`, `document` and `mode` when the server sends them.
-function appendDocument(item, hit) {
+function appendDocument(item, hit, query) {
   const passage = hit.snippet || hit.text;
   if (!passage || passage === hit.key) return;
-  const text = element("div", "passage", passage);
+  const text = element("div", "passage");
+  text.append(...marked(passage, query));
   item.append(text);
   const details = [];
   if (hit.document) details.push(`document ${hit.document}`);
@@ -431,6 +432,23 @@ function appendDocument(item, hit) {
     footer.append(more);
   }
   if (footer.childNodes.length) item.append(footer);
+}
+
+// The passage as text nodes, with the query's words (three letters or more) in <mark>.
+function marked(passage, query) {
+  const words = [...new Set((query || "").toLowerCase().match(/[\p{L}\p{N}]{3,}/gu) || [])];
+  if (!words.length) return [document.createTextNode(passage)];
+  const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(${escaped.join("|")})(?![\\p{L}\\p{N}])`, "giu");
+  const nodes = [];
+  let last = 0;
+  for (const match of passage.matchAll(pattern)) {
+    if (match.index > last) nodes.push(document.createTextNode(passage.slice(last, match.index)));
+    nodes.push(element("mark", "", match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < passage.length) nodes.push(document.createTextNode(passage.slice(last)));
+  return nodes;
 }
 
 function explore(key, fromKeyboard) {
