@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
-from embedsearch.encoders.sentence_transformer import (CACHE_VARIABLE, MINILM,
+from embedsearch.encoders.sentence_transformer import (CACHE_VARIABLE, MINILM, ONNX, ONNX_INT8,
+                                                       RUNTIME_VARIABLE, RUNTIMES, TORCH,
                                                        SentenceTransformerEncoder, minilm_zip,
                                                        unpack_model_zip)
 from embedsearch.errors import EncoderError
@@ -37,9 +38,62 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def minilm(cache):
+    """The built-in on sentence-transformers' own (torch) runtime."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_VARIABLE, str(cache))
+        patch.setenv(RUNTIME_VARIABLE, TORCH)
         return load_encoder(MINILM)
+
+
+@pytest.fixture(scope="module")
+def runtimes(cache):
+    """The built-in on each ONNX runtime (exported once into the temporary cache)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_VARIABLE, str(cache))
+        encoders = {}
+        for runtime in (ONNX, ONNX_INT8):
+            patch.setenv(RUNTIME_VARIABLE, runtime)
+            encoders[runtime] = load_encoder(MINILM)
+        return encoders
+
+
+LONG_TEXT = " ".join(TEXTS * 30)  # cut at 256 word pieces
+
+
+def test_onnx_runtimes_stay_within_cosine_099_of_sentence_transformers(minilm, runtimes):
+    texts = [*TEXTS, LONG_TEXT, ""]
+    reference = minilm.encode(texts)
+    onnx_cosines = (runtimes[ONNX].encode(texts) * reference).sum(axis=1)
+    assert onnx_cosines.min() > 0.9999  # float32 throughout: the same vectors but for rounding
+    # int8 moves a few texts below 0.99 (docs/encoders-pretrained.md), an empty one the most
+    int8_cosines = (runtimes[ONNX_INT8].encode(texts[:-1]) * reference[:-1]).sum(axis=1)
+    assert int8_cosines.min() > 0.98 and int8_cosines.mean() > 0.99
+    ranked = runtimes[ONNX_INT8].encode(TEXTS[:3])
+    assert ranked[0] @ ranked[1] > ranked[0] @ ranked[2]  # topic beats topic
+
+
+def test_the_builtin_says_which_runtime_encodes(minilm, runtimes, cache, monkeypatch):
+    assert minilm.runtime == TORCH and set(runtimes) == {ONNX, ONNX_INT8}
+    fingerprints = {minilm.fingerprint(), *(e.fingerprint() for e in runtimes.values())}
+    assert len(fingerprints) == 3  # an index notices the runtime that encoded it
+    assert runtimes[ONNX].max_length == 256 and runtimes[ONNX].dim == 384
+    exported = list((cache / "onnx").iterdir())
+    assert len(exported) == 1 and not exported[0].name.startswith(".")  # no staging folder left
+    monkeypatch.setenv(CACHE_VARIABLE, str(cache))
+    monkeypatch.setenv(RUNTIME_VARIABLE, "gpu")
+    with pytest.raises(EncoderError, match="choose from"):
+        load_encoder(MINILM)
+    monkeypatch.delenv(RUNTIME_VARIABLE)
+    assert load_encoder(MINILM).runtime == RUNTIMES[0]
+
+
+def test_onnx_runtime_truncates_like_sentence_transformers(minilm, runtimes):
+    words = " ".join(f"word{i}" for i in range(400))
+    onnx = runtimes[ONNX]
+    longer = onnx.encode([words, words + " and many more words after the limit", "short"])
+    assert np.allclose(longer[0], longer[1], atol=1e-6)
+    assert np.allclose(onnx.encode([words])[0], longer[0], atol=1e-5)  # padding changes nothing
+    assert (onnx.encode([words])[0] @ minilm.encode([words])[0]) > 0.9999
 
 
 def test_builtin_matches_sentence_transformers_and_is_offline(minilm):
@@ -60,7 +114,8 @@ def test_builtin_matches_sentence_transformers_and_is_offline(minilm):
 def test_unpacking_twice_reuses_the_copy(cache):
     first = unpack_model_zip(minilm_zip(), cache)
     assert unpack_model_zip(minilm_zip(), cache) == first
-    assert [p.name for p in cache.iterdir()] == [first.name]  # no staging folder left behind
+    unpacked = [p.name for p in cache.iterdir() if p.name != "onnx"]  # onnx: the exported copies
+    assert unpacked == [first.name]  # no staging folder left behind
 
 
 def test_long_texts_are_truncated_like_sentence_transformers(minilm):

@@ -16,14 +16,25 @@ Nothing is downloaded: the Hugging Face libraries are told to stay offline
 one `EncoderError` naming the package or the path. The package itself is an
 optional extra, `pip install 'embedsearch[sentence-transformers]'`.
 
-Encoding runs in blocks of `BLOCK_TEXTS` texts with a progress bar, torch
-on every core this process may use (`use_all_cores`), batches of
-`batch_size` inside sentence-transformers (which sorts by length and cuts
-texts longer than the model's `max_seq_length` word pieces, 256 for
-MiniLM). Rows are L2-normalised float32 like every encoder's; every text,
-even an empty one, can be encoded. The fingerprint is a digest of the
-bytes of every file of the model directory, so an index notices a changed
-model.
+Encoding runs in blocks of `BLOCK_TEXTS` texts with a progress bar, on
+every core this process may use, in batches of `batch_size` texts sorted by
+length; texts longer than the model's `max_seq_length` word pieces (256 for
+MiniLM) are cut. Rows are L2-normalised float32 like every encoder's; every
+text, even an empty one, can be encoded.
+
+Two runtimes (`runtime`, shown as the encoder's `runtime`):
+- `torch`: sentence-transformers itself; any model;
+- `onnx` and `onnx-int8`: the built-in MiniLM only (a BERT with mean
+  pooling): the model exported once with `torch.onnx`, float32 or with its
+  matrix products quantised to int8 per channel (`onnx_runtime.py`), cached
+  under the cache folder and run by ONNX Runtime. `onnx` gives
+  sentence-transformers' vectors to rounding; `onnx-int8` moves a few texts
+  below cosine 0.99 of them. Picked with $EMBEDSEARCH_MINILM_RUNTIME; the
+  default stays `torch` (docs/encoders-pretrained.md says why).
+
+The fingerprint is a digest of the bytes of every file of the model
+directory, and of the runtime unless it is torch, so an index notices a
+changed model or runtime.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ import numpy as np
 from ..errors import EncoderError
 from ..progress import progress_bar
 from ..vectors import normalize_rows
-from .base import Encoder, fingerprint_files
+from .base import Encoder, fingerprint_bytes, fingerprint_files
 
 PREFIX = "st:"
 MINILM = "all-minilm-l6-v2"
@@ -51,6 +62,9 @@ MINILM_MODULE = "all_minilm_l6_v2"
 CACHE_VARIABLE = "EMBEDSEARCH_CACHE"
 MODULES_FILE = "modules.json"
 BLOCK_TEXTS = 1024
+RUNTIME_VARIABLE = "EMBEDSEARCH_MINILM_RUNTIME"
+TORCH, ONNX, ONNX_INT8 = "torch", "onnx", "onnx-int8"
+RUNTIMES = (TORCH, ONNX, ONNX_INT8)  # the first is the built-in MiniLM's default
 INSTALL_HINT = "pip install 'embedsearch[sentence-transformers]'"
 
 
@@ -106,20 +120,38 @@ class SentenceTransformerEncoder(Encoder):
     kind = "sentence-transformers"
 
     def __init__(self, directory: str | Path, *, name: str | None = None, spec: str | None = None,
-                 batch_size: int = 64, show_progress: bool = True):
+                 batch_size: int = 64, show_progress: bool = True, runtime: str = TORCH):
         from .neural import use_all_cores
 
         self.directory = Path(directory).expanduser().resolve()
         if not is_sentence_transformer_directory(self.directory):
             raise EncoderError(f"{self.directory} is not a sentence-transformers model directory: "
                                f"it has no {MODULES_FILE}")
-        self.model = _load_model(self.directory)
-        use_all_cores()
+        if runtime not in RUNTIMES:
+            raise EncoderError(f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}")
+        self.runtime = runtime
         self._name = name or self.directory.name
         self._spec = spec or PREFIX + str(self.directory)
         self.batch_size = batch_size
         self.show_progress = show_progress
-        self._fingerprint = None
+        self._model_fingerprint = None
+        self._model = None
+        self._onnx = None
+        if runtime == TORCH:
+            self._model = _load_model(self.directory)
+            use_all_cores()
+        else:
+            from .onnx_runtime import OnnxBert
+
+            self._onnx = OnnxBert.cached(self.directory, cache_root() / "onnx" / self.model_fingerprint(),
+                                         export=lambda: self.model, int8=runtime == ONNX_INT8)
+
+    @property
+    def model(self):
+        """The SentenceTransformer (loaded on first use when another runtime encodes)."""
+        if self._model is None:
+            self._model = _load_model(self.directory)
+        return self._model
 
     @property
     def name(self) -> str:
@@ -131,20 +163,28 @@ class SentenceTransformerEncoder(Encoder):
 
     @property
     def dim(self) -> int:
+        if self._onnx is not None:
+            return self._onnx.dim
         dimension = getattr(self.model, "get_embedding_dimension", None)  # renamed in 6.x
         return int((dimension or self.model.get_sentence_embedding_dimension)())
 
     @property
     def max_length(self) -> int:
-        """Word pieces read per text; sentence-transformers cuts the rest."""
-        return int(self.model.max_seq_length)
+        """Word pieces read per text; the rest is cut."""
+        return self._onnx.max_length if self._onnx is not None else int(self.model.max_seq_length)
 
-    def fingerprint(self) -> str:
-        if self._fingerprint is None:
+    def model_fingerprint(self) -> str:
+        """A digest of the model directory's files (the fingerprint of the torch runtime)."""
+        if self._model_fingerprint is None:
             files = sorted(p for p in self.directory.rglob("*") if p.is_file())
             names = "\n".join(str(p.relative_to(self.directory)) for p in files)
-            self._fingerprint = fingerprint_files(files, extra=f"{self.kind}\n{names}")
-        return self._fingerprint
+            self._model_fingerprint = fingerprint_files(files, extra=f"{self.kind}\n{names}")
+        return self._model_fingerprint
+
+    def fingerprint(self) -> str:
+        if self.runtime == TORCH:
+            return self.model_fingerprint()
+        return fingerprint_bytes(self.model_fingerprint().encode(), self.runtime.encode())
 
     def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         texts = list(texts)
@@ -153,8 +193,11 @@ class SentenceTransformerEncoder(Encoder):
                           disable=not self.show_progress or len(texts) <= self.batch_size) as bar:
             for start in range(0, len(texts), BLOCK_TEXTS):
                 block = texts[start:start + BLOCK_TEXTS]
-                blocks.append(self.model.encode(block, batch_size=self.batch_size,
-                                                convert_to_numpy=True, show_progress_bar=False))
+                if self._onnx is not None:
+                    blocks.append(self._onnx.encode(block, batch_size=self.batch_size))
+                else:
+                    blocks.append(self.model.encode(block, batch_size=self.batch_size,
+                                                    convert_to_numpy=True, show_progress_bar=False))
                 bar.update(len(block))
         vectors = (np.concatenate(blocks) if blocks
                    else np.zeros((0, self.dim), dtype=np.float32)).astype(np.float32, copy=False)
@@ -188,13 +231,21 @@ def _load_model(directory: Path):
 def load_sentence_transformer(spec: str) -> SentenceTransformerEncoder:
     """The encoder of a spec `st:PATH` or the built-in name `all-minilm-l6-v2`."""
     if spec == MINILM:
-        return SentenceTransformerEncoder(unpack_model_zip(minilm_zip()), name=MINILM, spec=MINILM)
+        return SentenceTransformerEncoder(unpack_model_zip(minilm_zip()), name=MINILM, spec=MINILM,
+                                          runtime=minilm_runtime())
     path = Path(spec[len(PREFIX):] if spec.startswith(PREFIX) else spec).expanduser()
     if not path.is_dir():
         raise EncoderError(f"no sentence-transformers model directory at {path}")
     return SentenceTransformerEncoder(path)
 
 
-def load_sentence_transformer_directory(directory, config=None) -> SentenceTransformerEncoder:
-    """Registry entry for a directory saved by sentence-transformers."""
-    return SentenceTransformerEncoder(directory)
+
+def minilm_runtime() -> str:
+    """$EMBEDSEARCH_MINILM_RUNTIME if set, else the fastest runtime installed."""
+    chosen = os.environ.get(RUNTIME_VARIABLE)
+    if chosen:
+        if chosen not in RUNTIMES:
+            raise EncoderError(f"{RUNTIME_VARIABLE}={chosen!r}: choose from {', '.join(RUNTIMES)}")
+        return chosen
+    installed = all(importlib.util.find_spec(module) for module in ("onnxruntime", "onnx"))
+    return RUNTIMES[0] if installed else TORCH
