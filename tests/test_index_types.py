@@ -262,10 +262,12 @@ def test_scann_filters_are_exact_in_count_on_both_paths(tmp_path, monkeypatch, e
             if matching is not None:
                 assert sorted(allowed.tolist()) == matching
             truth = exact_ids(vectors, allowed, queries, 10)
-            for hits, best in zip(index.search(queries, k=10, where=where), truth):
+            found = index.search(queries, k=10, where=where)
+            for hits in found:
                 assert len(hits) == min(10, len(allowed))
                 assert {h.id for h in hits} <= set(allowed.tolist())
-                assert len({h.id for h in hits} & best) >= len(best) - 1
+            recall = np.mean([len({h.id for h in hits} & best) / len(best) for hits, best in zip(found, truth)])
+            assert recall >= 0.95
         # tombstones never come back, and every query still gets k hits
         for hits in index.search(queries, k=10):
             assert len(hits) == 10 and all(h.id % 7 for h in hits)
