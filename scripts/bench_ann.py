@@ -465,9 +465,10 @@ def glove(args) -> dict:
                 check=True, capture_output=True, text=True).stdout
             result = json.loads(output.strip().splitlines()[-1])
             results.append(result)
+            matched = {t: qps_at(result["curve"], t) for t in TARGETS}
             print(f"{library}: built in {result['build_seconds']:.1f} s, peak RSS "
-                  f"{result['peak_rss_mb']:.0f} MB (data loaded: {result['rss_before_mb']:.0f} MB)",
-                  file=sys.stderr)
+                  f"{result['peak_rss_mb']:.0f} MB (data loaded: {result['rss_before_mb']:.0f} MB); "
+                  + json.dumps(matched), file=sys.stderr, flush=True)
         summary = {"results": results, "matched": {}}
         for target in TARGETS:
             summary["matched"][str(target)] = {r["library"]: qps_at(r["curve"], target) for r in results}

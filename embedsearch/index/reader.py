@@ -196,13 +196,7 @@ class Index:
         with search_threads(len(queries)):
             scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
                                      selector=selector, vectors=self.raw_vectors)
-        keys = self.key_cache.lookup(ids)
-        results = []
-        # Python ints and floats in one conversion each, not one numpy scalar per hit.
-        for row_scores, row_ids, skip in zip(scores.tolist(), ids.tolist(), exclude):
-            hits = [Hit(i, keys[i], s) for s, i in zip(row_scores, row_ids) if i >= 0 and i not in skip]
-            results.append(hits[:k])
-        return results
+        return self.key_cache.hits(scores, ids, exclude, k, make=Hit)
 
 
 def files_read(manifest: Manifest) -> tuple[str, ...]:
