@@ -1,22 +1,28 @@
-"""ANN benchmark: our FAISS index types against hnswlib and usearch, and IVF-PQ memory.
+"""ANN benchmark: our index types against every library a user could pick instead.
 
-Two parts, each library / phase in its own subprocess so that its peak
-resident memory (ru_maxrss) is its own:
+Each library / phase runs in its own subprocess where peak resident memory
+matters, so that its peak (VmHWM) is its own:
 
 glove   GloVe 6B 50d (400,000 x 50, cosine): 1,000 held-out words as queries,
         the other 399,000 as the base. Build time, peak memory and the
         recall@10 / queries-per-second curve (2 threads, one batch of all
-        queries) of our HNSW (through the store: IndexWriter, SQLite, manifest)
-        and IVF-SQ8 against hnswlib and usearch with the same M and
-        efConstruction; QPS at matched recall 0.90 / 0.95 / 0.99; a PNG.
+        queries) of our types (through the store: IndexWriter, SQLite,
+        manifest, `Index.search` with keys) against the peers; QPS at matched
+        recall 0.90 / 0.95 / 0.99 and single-query p50 at 0.95 / 0.99; a PNG.
+peers   glove over every peer: ScaNN, hnswlib, usearch, voyager, NGT, FAISS HNSW.
+pair    ours against one peer in one process, alternating rounds at matched
+        recall: median and range of the QPS ratio, single-query p50.
+filtered  our ScaNN type's `where` search against FAISS HNSW with an
+        IDSelector at 1 %, 10 %, 50 % selectivity, alternating rounds.
 ivfpq   A synthetic clustered set (default 2,000,000 x 128, unit vectors):
         peak memory of building an IVF-PQ index through the store (streamed in
         chunks, trained on a sample, tuned to recall 0.9 at build) and of
         querying it with exact reranking from the raw vectors on disk, against
         the raw float32 size; recall@10 of 1,000 held-out queries vs exact.
 
-    nice -n 5 .venv/bin/python scripts/bench_ann.py glove --png bench_ann.png
-    nice -n 5 .venv/bin/python scripts/bench_ann.py pair --glove-rows 100000   # same-load check
+    nice -n 5 .venv/bin/python scripts/bench_ann.py peers --png bench_ann.png
+    nice -n 5 .venv/bin/python scripts/bench_ann.py pair --ours ours-scann --peer scann --rounds 8
+    nice -n 5 .venv/bin/python scripts/bench_ann.py filtered --rounds 3
     nice -n 5 .venv/bin/python scripts/bench_ann.py ivfpq --rows 2000000
     .venv/bin/python scripts/bench_ann.py ivfpq --rows 200000   # quick
 """
@@ -105,143 +111,274 @@ def glove_data(work: Path, n_queries: int, rows: int | None = None, seed: int = 
     np.save(work / "exact_scores.npy", scores)
 
 
-def run_library(library: str, work: Path) -> dict:
-    """Build and sweep one library (runs in its own process)."""
-    base = np.load(work / "base.npy")
-    queries = np.load(work / "queries.npy")
-    exact_scores = np.load(work / "exact_scores.npy")
-    baseline = current_rss_mb()
-    curve = []
-    started = time.perf_counter()
-    if library in ("ours-hnsw", "ours-ivfsq8", "ours-ivfpq"):
+# -- the contenders: each library's build, its search knob and its batch / single search -----
+
+
+class Contender:
+    """One library (or one of our index types through the store) with a search knob to sweep."""
+
+    knob = "ef"
+    sweep = EF_SWEEP
+
+    def search(self, batch: np.ndarray, value: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def single(self, query: np.ndarray, value: int):
+        return self.search(query[None, :], value)
+
+
+class Ours(Contender):
+    """An index type through the store: IndexWriter, SQLite, manifest; searched with
+    `Index.search` (keys returned, as a user gets them)."""
+
+    def __init__(self, base, kind: str, work: Path):
         import faiss
 
         from embedsearch.corpus import Item
         from embedsearch.index import EncoderInfo, Index, IndexWriter
-        from embedsearch.index.ann import ann_search
 
         faiss.omp_set_num_threads(THREADS)
-        kind = library.split("-")[1]
         params = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION} if kind == "hnsw" else {}
-        path = work / library
+        path = work / f"ours-{kind}"
         info = EncoderInfo("glove-6b-50d", "word2vec", "glove-6b-50d", "bench")
         with IndexWriter.create(path, info, base.shape[1], content="vocabulary", index_type=kind,
                                 index_params=params, overwrite=True) as writer:
             for start in range(0, len(base), 50_000):
                 chunk = base[start:start + 50_000]
                 writer.add([Item(str(start + i), "") for i in range(len(chunk))], chunk)
-        build_seconds = time.perf_counter() - started
-        index = Index.open(path, in_memory=True)
-        knob, sweep = ("efSearch", EF_SWEEP) if kind == "hnsw" else ("nprobe", NPROBE_SWEEP)
-        for value in sweep:
-            search_params = {**index.manifest.index_params, knob: value}
+        self.index = Index.open(path, in_memory=True)
+        self.knob = {"hnsw": "efSearch", "scann": "leaves_to_search"}.get(kind, "nprobe")
+        self.sweep = {"hnsw": EF_SWEEP, "scann": LEAVES_SWEEP}.get(kind, NPROBE_SWEEP)
+        self.default = self.index.manifest.index_params.get(self.knob)
 
-            def search(batch):
-                return ann_search(index.faiss, batch, K, params=search_params,
-                                  vectors=index.raw_vectors)[1]
+    def search(self, batch, value):
+        self.index.manifest.index_params[self.knob] = value
+        return self.index.search(batch, K)  # hits with keys: what a user gets
 
-            qps, found = timed_qps(search, queries)
-            curve.append({knob: value, "recall": recall_at_k(base, queries, found, exact_scores),
-                          "qps": qps})
-        # End to end through Index.search (FAISS + SQLite keys) at the default parameters.
-        e2e_qps, _ = timed_qps(lambda batch: index.search(batch, K), queries)
-        extra = {"index_search_qps_default_params": e2e_qps,
-                 "params": index.manifest.index_params}
-    elif library == "hnswlib":
+    @staticmethod
+    def ids(hits) -> np.ndarray:
+        return np.array([[h.id for h in row] + [-1] * (K - len(row)) for row in hits])
+
+
+class Scann(Contender):
+    """ScaNN as ann-benchmarks configures it for GloVe: 2,000 leaves, anisotropic 4-bit
+    codes for 2 dimensions, the best 100 reordered exactly."""
+
+    knob = "leaves_to_search"
+
+    def __init__(self, base):
+        import scann
+
+        builder = scann.scann_ops_pybind.builder(base, K, "dot_product")
+        builder = builder.tree(num_leaves=2000, num_leaves_to_search=100,
+                               training_sample_size=min(len(base), 250_000))
+        self.searcher = builder.score_ah(2, anisotropic_quantization_threshold=0.2).reorder(100).build()
+        self.searcher.set_num_threads(THREADS)
+        self.sweep = LEAVES_SWEEP
+
+    def search(self, batch, value):
+        return self.searcher.search_batched_parallel(batch, K, 100, value)[0]
+
+    def single(self, query, value):
+        return self.searcher.search(query, K, 100, value)[0]
+
+
+class Hnswlib(Contender):
+    def __init__(self, base):
         import hnswlib
 
-        index = hnswlib.Index(space="ip", dim=base.shape[1])
-        index.init_index(max_elements=len(base), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
-                         random_seed=0)
-        index.add_items(base, np.arange(len(base)), num_threads=THREADS)
-        build_seconds = time.perf_counter() - started
-        for ef in EF_SWEEP:
-            index.set_ef(max(ef, K))
-            qps, found = timed_qps(lambda batch: index.knn_query(batch, k=K, num_threads=THREADS)[0],
-                                   queries)
-            curve.append({"ef": ef, "recall": recall_at_k(base, queries, found, exact_scores),
-                          "qps": qps})
-        extra = {}
-    elif library == "usearch":
+        self.index = hnswlib.Index(space="ip", dim=base.shape[1])
+        self.index.init_index(max_elements=len(base), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
+                              random_seed=0)
+        self.index.add_items(base, np.arange(len(base)), num_threads=THREADS)
+
+    def search(self, batch, value):
+        self.index.set_ef(max(value, K))
+        return self.index.knn_query(batch, k=K, num_threads=THREADS if len(batch) > 1 else 1)[0]
+
+
+class Usearch(Contender):
+    def __init__(self, base):
         from usearch.index import Index as UIndex
 
-        index = UIndex(ndim=base.shape[1], metric="ip", dtype="f32", connectivity=HNSW_M,
-                       expansion_add=HNSW_EF_CONSTRUCTION)
-        index.add(np.arange(len(base)), base, threads=THREADS)
-        build_seconds = time.perf_counter() - started
-        for ef in EF_SWEEP:
-            index.expansion_search = max(ef, K)
+        self.index = UIndex(ndim=base.shape[1], metric="ip", dtype="f32", connectivity=HNSW_M,
+                            expansion_add=HNSW_EF_CONSTRUCTION)
+        self.index.add(np.arange(len(base)), base, threads=THREADS)
 
-            def search(batch):
-                return index.search(batch, K, threads=THREADS).keys.astype(np.int64)
+    def search(self, batch, value):
+        self.index.expansion_search = max(value, K)
+        found = self.index.search(batch, K, threads=THREADS if len(batch) > 1 else 1)
+        return np.atleast_2d(found.keys.astype(np.int64))
 
-            qps, found = timed_qps(search, queries)
-            curve.append({"ef": ef, "recall": recall_at_k(base, queries, found, exact_scores),
-                          "qps": qps})
-        extra = {}
-    else:
-        raise SystemExit(f"unknown library {library}")
+
+class Voyager(Contender):
+    def __init__(self, base):
+        from voyager import Index as VIndex, Space
+
+        self.index = VIndex(Space.InnerProduct, num_dimensions=base.shape[1], M=HNSW_M,
+                            ef_construction=HNSW_EF_CONSTRUCTION, random_seed=0)
+        self.index.add_items(base, num_threads=THREADS)
+
+    def search(self, batch, value):
+        return self.index.query(batch, k=K, num_threads=THREADS if len(batch) > 1 else 1,
+                                query_ef=max(value, K))[0].astype(np.int64)
+
+
+class Ngt(Contender):
+    """NGT's graph (ANNG); its Python search takes one query at a time."""
+
+    knob = "epsilon_x1000"
+    sweep = (0, 20, 50, 80, 100, 120, 150, 200, 300)
+
+    def __init__(self, base, work: Path):
+        import ngtpy
+
+        path = str(work / "ngt")
+        ngtpy.create(path, base.shape[1], distance_type="Inner Product", object_type="Float",
+                     edge_size_for_creation=HNSW_EF_CONSTRUCTION)
+        self.index = ngtpy.Index(path)
+        self.index.batch_insert(base, num_threads=THREADS)
+
+    def search(self, batch, value):
+        return np.array([self.single(query, value) for query in batch])
+
+    def single(self, query, value):
+        return [row[0] for row in self.index.search(query, size=K, epsilon=value / 1000)]
+
+
+class FaissHnsw(Contender):
+    knob = "efSearch"
+
+    def __init__(self, base):
+        import faiss
+
+        faiss.omp_set_num_threads(THREADS)
+        self.index = faiss.IndexHNSWFlat(base.shape[1], 48, faiss.METRIC_INNER_PRODUCT)
+        self.index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        self.index.add(base)
+
+    def search(self, batch, value, selector=None):
+        import faiss
+
+        params = faiss.SearchParametersHNSW(efSearch=max(value, K), sel=selector)
+        return self.index.search(batch, K, params=params)[1]
+
+
+LEAVES_SWEEP = (4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160,
+                192, 256, 320, 400)
+PEERS = ("scann", "hnswlib", "usearch", "voyager", "ngt", "faiss-hnsw")
+
+
+def make_contender(library: str, base: np.ndarray, work: Path) -> Contender:
+    if library.startswith("ours-"):
+        return Ours(base, library.split("-", 1)[1], work)
+    makers = {"scann": Scann, "hnswlib": Hnswlib, "usearch": Usearch, "voyager": Voyager,
+              "faiss-hnsw": FaissHnsw, "ngt": lambda b: Ngt(b, work)}
+    if library not in makers:
+        raise SystemExit(f"unknown library {library}: use ours-TYPE or one of {', '.join(PEERS)}")
+    return makers[library](base)
+
+
+def found_ids(contender: Contender, result) -> np.ndarray:
+    return Ours.ids(result) if isinstance(contender, Ours) else np.asarray(result, dtype=np.int64)
+
+
+def single_p50_us(contender: Contender, queries: np.ndarray, value: int, count: int = 300) -> float:
+    """Median latency of one query at a time (what the CLI and the server ask), microseconds."""
+    times = []
+    for query in queries[:count]:
+        started = time.perf_counter()
+        contender.single(query, value)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1e6)
+
+
+def run_library(library: str, work: Path) -> dict:
+    """Build and sweep one library (runs in its own process)."""
+    base = np.load(work / "base.npy")
+    queries = np.load(work / "queries.npy")
+    exact_scores = np.load(work / "exact_scores.npy")
+    baseline = current_rss_mb()
+    started = time.perf_counter()
+    contender = make_contender(library, base, work)
+    build_seconds = time.perf_counter() - started
+    curve = []
+    for value in contender.sweep:
+        qps, result = timed_qps(lambda batch: contender.search(batch, value), queries, rounds=3,
+                                min_seconds=0.2)
+        point = {contender.knob: value, "value": value, "qps": qps,
+                 "recall": recall_at_k(base, queries, found_ids(contender, result), exact_scores)}
+        curve.append(point)
+        if point["recall"] >= 0.995:
+            break
+    for target in TARGETS[1:]:
+        point = qps_at(curve, target)
+        if point is not None:
+            point["single_p50_us"] = single_p50_us(contender, queries, point["value"])
+    extra = {"params": contender.index.manifest.index_params} if isinstance(contender, Ours) else {}
     return {"library": library, "build_seconds": build_seconds, "curve": curve,
             "rss_before_mb": baseline, "peak_rss_mb": peak_rss_mb(), **extra}
 
 
-def interleaved(args) -> dict:
-    """Ours (HNSW through the store) and hnswlib in one process, QPS measured in alternating
-    rounds at equal ef, so both see the same load on a shared machine. Ours is also timed
-    with its graph numbered in insertion order, to show what the store's reorder gains."""
-    import faiss
-    import hnswlib
+def lowest_reaching(contender: Contender, base, queries, exact_scores, target: float):
+    """(knob value, recall): the first value of the sweep whose recall reaches `target`."""
+    for value in contender.sweep:
+        measured = recall_at_k(base, queries, found_ids(contender, contender.search(queries, value)),
+                               exact_scores)
+        if measured >= target:
+            return value, measured
+    return None, None
 
-    from embedsearch.corpus import Item
-    from embedsearch.index import EncoderInfo, Index, IndexWriter
-    from embedsearch.index.ann import ann_search
-    from embedsearch.index.reorder import permute
 
+def paired(args) -> dict:
+    """Ours and one peer in one process, QPS in alternating rounds at matched recall (each at
+    the lowest setting of its sweep reaching the target), so both see the same load on a
+    shared machine; also single-query p50 in the same alternation."""
     work = Path(tempfile.mkdtemp(prefix="bench-pair-", dir=args.workdir))
     try:
         glove_data(work, args.queries, args.glove_rows)
         base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
         exact_scores = np.load(work / "exact_scores.npy")
-        faiss.omp_set_num_threads(THREADS)
-        info = EncoderInfo("glove-6b-50d", "word2vec", "glove-6b-50d", "bench")
-        with IndexWriter.create(work / "ours", info, base.shape[1], index_type="hnsw",
-                                index_params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}) as writer:
-            writer.add([Item(str(i), "") for i in range(len(base))], base)
-        ours = Index.open(work / "ours", in_memory=True)
-        # The same graph numbered in insertion order (item id order), as before the store
-        # reordered it: the baseline for the reorder, timed in the same rounds.
-        unordered = faiss.clone_index(ours.faiss)
-        permute(unordered, np.argsort(faiss.vector_to_array(unordered.id_map)))
-        theirs = hnswlib.Index(space="ip", dim=base.shape[1])
-        theirs.init_index(max_elements=len(base), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
-                          random_seed=0)
-        theirs.add_items(base, np.arange(len(base)), num_threads=THREADS)
-        contenders = {
-            "ours": lambda b, params: ann_search(ours.faiss, b, K, params=params)[1],
-            "unordered": lambda b, params: ann_search(unordered, b, K, params=params)[1],
-            "hnswlib": lambda b, params: theirs.knn_query(b, k=K, num_threads=THREADS)[0],
-        }
+        contenders = {}
+        for name in (args.ours, args.peer):
+            started = time.perf_counter()
+            contenders[name] = make_contender(name, base, work)
+            print(f"{name}: built in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        peer_ids = np.array([str(i) for i in range(len(base))], dtype=object)
         rows = []
-        for ef in args.ef:
-            params = {**ours.manifest.index_params, "efSearch": ef}
-            theirs.set_ef(ef)
+        for target in args.targets:
+            settings = {name: lowest_reaching(c, base, queries, exact_scores, target)
+                        for name, c in contenders.items()}
+            if any(value is None for value, _ in settings.values()):
+                rows.append({"target": target, "not_reached": [n for n, (v, _) in settings.items() if v is None]})
+                continue
+
+            def batch(name):
+                contender, value = contenders[name], settings[name][0]
+                if name == args.peer:  # its ids turned into keys, as the store does
+                    return lambda b: [peer_ids[row].tolist() for row in contender.search(b, value)]
+                return lambda b: contender.search(b, value)
+
             qps = {name: [] for name in contenders}
-            row = {"ef": ef}
+            p50 = {name: [] for name in contenders}
             for _ in range(args.rounds):
-                for name, search in contenders.items():
-                    value, found = timed_qps(lambda b: search(b, params), queries, rounds=1,
-                                             min_seconds=0.5)
-                    qps[name].append(value)
-                    row[f"{name}_recall"] = recall_at_k(base, queries, found, exact_scores)
-            for name in contenders:
-                row[f"{name}_qps_median"] = float(np.median(qps[name]))
-            for name in ("ours", "unordered"):
-                ratios = np.array(qps[name]) / np.array(qps["hnswlib"])
-                row[f"{name}_ratio_median"] = float(np.median(ratios))
-                row[f"{name}_ratio_range"] = [float(ratios.min()), float(ratios.max())]
+                for name, contender in contenders.items():
+                    qps[name].append(timed_qps(batch(name), queries, rounds=1, min_seconds=0.5)[0])
+                    p50[name].append(single_p50_us(contender, queries, settings[name][0], count=100))
+            ratio = np.array(qps[args.ours]) / np.array(qps[args.peer])
+            latency = np.array(p50[args.ours]) / np.array(p50[args.peer])
+            row = {"target": target,
+                   **{f"{n}_setting": settings[n][0] for n in contenders},
+                   **{f"{n}_recall": round(settings[n][1], 4) for n in contenders},
+                   **{f"{n}_qps_median": round(float(np.median(qps[n]))) for n in contenders},
+                   **{f"{n}_single_p50_us": round(float(np.median(p50[n])), 1) for n in contenders},
+                   "qps_ratio_median": round(float(np.median(ratio)), 3),
+                   "qps_ratio_range": [round(float(ratio.min()), 3), round(float(ratio.max()), 3)],
+                   "p50_ratio_median": round(float(np.median(latency)), 3)}
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-        return {"rows": len(base), "pairs": rows}
+        return {"rows": len(base), "ours": args.ours, "peer": args.peer, "rounds": args.rounds,
+                "pairs": rows}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -276,6 +413,47 @@ def plot(results: list[dict], png: Path) -> None:
     figure.savefig(png, dpi=110)
 
 
+def filtered(args) -> dict:
+    """Filtered search at 1 %, 10 % and 50 % selectivity: our ScaNN type through the store
+    (`where`) against FAISS HNSW with an IDSelectorBatch of the same ids, alternating rounds.
+    Recall is against exact search among the allowed vectors."""
+    import faiss
+
+    work = Path(tempfile.mkdtemp(prefix="bench-filtered-", dir=args.workdir))
+    try:
+        glove_data(work, args.queries, args.glove_rows)
+        base, queries = np.load(work / "base.npy"), np.load(work / "queries.npy")
+        ours, theirs = Ours(base, "scann", work), FaissHnsw(base)
+        rows = []
+        for modulus, share in ((100, "1%"), (10, "10%"), (2, "50%")):
+            allowed = np.arange(0, len(base), modulus, dtype=np.int64)
+            exact = faiss.IndexFlatIP(base.shape[1])
+            exact.add(base[allowed])
+            exact_scores = exact.search(queries, K)[0]
+            where = f"id % {modulus} = 0"
+            selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
+            contenders = {
+                "ours-scann": lambda b: Ours.ids(ours.index.search(b, K, where=where)),
+                "faiss-hnsw": lambda b: theirs.search(b, 64, selector=selector)}
+            qps = {name: [] for name in contenders}
+            row = {"selectivity": share}
+            for _ in range(args.rounds):
+                for name, search in contenders.items():
+                    value, found = timed_qps(search, queries, rounds=1, min_seconds=0.4)
+                    qps[name].append(value)
+                    row[f"{name}_recall"] = round(recall_at_k(base, queries, found, exact_scores), 4)
+            for name in contenders:
+                row[f"{name}_qps_median"] = round(float(np.median(qps[name])))
+            ratio = np.array(qps["ours-scann"]) / np.array(qps["faiss-hnsw"])
+            row["ratio_median"] = round(float(np.median(ratio)), 3)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+        return {"rows": len(base), "faiss_hnsw": "M 48, efSearch 64", "ours_params":
+                ours.index.manifest.index_params, "filtered": rows}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def glove(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-ann-", dir=args.workdir))
     try:
@@ -287,9 +465,10 @@ def glove(args) -> dict:
                 check=True, capture_output=True, text=True).stdout
             result = json.loads(output.strip().splitlines()[-1])
             results.append(result)
+            matched = {t: qps_at(result["curve"], t) for t in TARGETS}
             print(f"{library}: built in {result['build_seconds']:.1f} s, peak RSS "
-                  f"{result['peak_rss_mb']:.0f} MB (data loaded: {result['rss_before_mb']:.0f} MB)",
-                  file=sys.stderr)
+                  f"{result['peak_rss_mb']:.0f} MB (data loaded: {result['rss_before_mb']:.0f} MB); "
+                  + json.dumps(matched), file=sys.stderr, flush=True)
         summary = {"results": results, "matched": {}}
         for target in TARGETS:
             summary["matched"][str(target)] = {r["library"]: qps_at(r["curve"], target) for r in results}
@@ -413,16 +592,21 @@ def main() -> None:
         internal(sys.argv[1:])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("part", choices=["glove", "pair", "ivfpq", "all", "plot"],
-                        help="pair: ours vs hnswlib in alternating rounds (same load); "
+    parser.add_argument("part", choices=["glove", "peers", "pair", "filtered", "ivfpq", "all", "plot"],
+                        help="peers: every library, each in its own process; pair: ours vs one "
+                             "peer in alternating rounds (same load); filtered: selectivity 1/10/50 %%; "
                              "plot: redraw --png from the glove results in --json")
-    parser.add_argument("--ef", type=int, nargs="+", default=[48, 64, 96], help="pair: ef values")
-    parser.add_argument("--rounds", type=int, default=8, help="pair: alternating rounds per ef")
+    parser.add_argument("--ours", default="ours-scann", help="pair: our index type (ours-TYPE)")
+    parser.add_argument("--peer", default="scann", help=f"pair: one of {', '.join(PEERS)}")
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.95, 0.99],
+                        help="pair: recall targets to match")
+    parser.add_argument("--rounds", type=int, default=8, help="pair/filtered: alternating rounds")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--glove-rows", type=int, default=None,
                         help="glove: use only the N most frequent words (quick runs)")
-    parser.add_argument("--libraries", nargs="+",
-                        default=["ours-hnsw", "ours-ivfsq8", "hnswlib", "usearch"])
+    parser.add_argument("--libraries", nargs="+", default=None,
+                        help="glove: default ours-scann ours-hnsw hnswlib usearch; peers: ours-scann, "
+                             "ours-hnsw and every peer")
     parser.add_argument("--png", default="bench_ann.png")
     parser.add_argument("--rows", type=int, default=2_000_000, help="ivfpq: vectors (quick: 200000)")
     parser.add_argument("--dim", type=int, default=128)
@@ -434,10 +618,15 @@ def main() -> None:
         plot(json.loads(Path(args.json).read_text())["glove"]["results"], Path(args.png))
         return
     results = {}
-    if args.part in ("glove", "all"):
+    if args.libraries is None:
+        args.libraries = ["ours-scann", "ours-hnsw", *(PEERS if args.part == "peers" else
+                                                       ("hnswlib", "usearch"))]
+    if args.part in ("glove", "peers", "all"):
         results["glove"] = glove(args)
     if args.part == "pair":
-        results["pair"] = interleaved(args)
+        results["pair"] = paired(args)
+    if args.part == "filtered":
+        results["filtered"] = filtered(args)
     if args.part in ("ivfpq", "all"):
         results["ivfpq"] = ivfpq(args)
     text = json.dumps(results, indent=1)

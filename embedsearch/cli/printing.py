@@ -181,6 +181,8 @@ def print_index_info(info: dict) -> None:
                                           "index_type")]
     lines.append(("params", json.dumps(info["index_params"])))
     tuned = _tuning_text(info["tuning"])
+    if (info["tuning"] or {}).get("chosen_because"):
+        lines.append(("chosen by auto", f"{info['index_type']}: {info['tuning']['chosen_because']}"))
     if tuned:
         lines.append(("tuning", tuned))
     lines.append(("vectors", f"{info['rows']:,} rows, {info['vector_dtype']} on disk"))

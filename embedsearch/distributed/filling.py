@@ -23,7 +23,7 @@ PART_ROWS = 65536
 def fills_in_parallel(index) -> bool:
     import faiss
 
-    return isinstance(faiss.downcast_index(index), faiss.IndexIVF)
+    return isinstance(index, faiss.Index) and isinstance(faiss.downcast_index(index), faiss.IndexIVF)
 
 
 def fill_part(trained: np.ndarray, ids: np.ndarray, vectors: np.ndarray,

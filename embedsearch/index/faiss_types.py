@@ -18,6 +18,9 @@ Types (`--index-type`):
                     rerank from the raw vectors
   factory:STRING    any FAISS index_factory string    params: factory, nprobe/efSearch, rerank
                     e.g. factory:IVF256,PQ16
+  scann             ScaNN (extra `scann`): tree +     params: leaves, leaves_to_search, reorder
+                    anisotropic 4-bit codes + exact
+                    reorder; not a FAISS index, see `scann_index`
 
 Adding a type means one entry in `INDEX_TYPES`.
 """
@@ -33,6 +36,8 @@ import faiss
 import numpy as np
 
 from ..errors import InputError
+from . import scann_index
+from .scann_index import ScannIndex
 
 FAISS_FILE = "index.faiss"
 FACTORY_PREFIX = "factory:"
@@ -161,6 +166,11 @@ INDEX_TYPES: dict[str, IndexType] = {
         create=_factory,
         bytes_per_vector=_factory_bytes,
         description="any FAISS index_factory string (experts)"),
+    "scann": IndexType(
+        defaults=scann_index.default_params,
+        create=ScannIndex,
+        bytes_per_vector=scann_index.bytes_per_vector,
+        description="ScaNN: k-means tree, anisotropic 4-bit codes, exact reorder"),
 }
 
 
@@ -222,6 +232,8 @@ PARAMETERS: dict[str, dict[str, ParamSpec]] = {
     "ivfpq": {**_IVF, "m": ParamSpec(1, 4096), "nbits": ParamSpec(1, 16), **_RERANK},
     "factory": {"factory": ParamSpec(text=True), "nprobe": _IVF["nprobe"],
                 "efSearch": _GRAPH["efSearch"], **_RERANK},
+    "scann": {"leaves": ParamSpec(1, 1 << 20), "leaves_to_search": ParamSpec(1, 1 << 20),
+              "reorder": ParamSpec(1, 1 << 16)},
 }
 PARAMETERS["auto"] = {name: spec for specs in PARAMETERS.values() for name, spec in specs.items()
                       if not spec.text}
@@ -273,7 +285,7 @@ def resolve_params(name: str, dim: int, count: int, params: dict | None) -> dict
 def estimate_bytes(name: str, dim: int, count: int, params: dict) -> int:
     """Resident memory of the FAISS index for `count` vectors (raw vectors stay on disk)."""
     kind = index_type(name)
-    coarse = int(params.get("nlist", 0)) * dim * 4
+    coarse = int(params.get("nlist", params.get("leaves", 0))) * dim * 4
     return int(kind.bytes_per_vector(dim, params) * count + coarse)
 
 
@@ -282,8 +294,18 @@ def create_faiss_index(name: str, dim: int, params: dict | None = None) -> faiss
 
 
 def read_faiss_index(path: Path, name: str, *, writable: bool = False) -> faiss.Index:
+    if name == "scann":
+        return ScannIndex.read(path)
     flags = 0 if writable else index_type(name).read_flags
     return faiss.read_index(str(path), flags)
+
+
+def write_index(index, path: Path) -> None:
+    """The inverse of `read_faiss_index`."""
+    if isinstance(index, ScannIndex):
+        index.write(path)
+    else:
+        faiss.write_index(index, str(path))
 
 
 def supports_removal(index: faiss.Index) -> bool:
@@ -297,6 +319,8 @@ def supports_removal(index: faiss.Index) -> bool:
 
 def hnsw_of(index: faiss.Index):
     """The `IndexHNSW` of an index (bare or inside an id map), else None."""
+    if not isinstance(index, faiss.Index):
+        return None
     inner = faiss.downcast_index(index)
     if isinstance(inner, (faiss.IndexIDMap, faiss.IndexIDMap2)):
         inner = faiss.downcast_index(inner.index)
@@ -304,7 +328,9 @@ def hnsw_of(index: faiss.Index):
 
 
 def search_knob(index: faiss.Index) -> str | None:
-    """'efSearch' for HNSW, 'nprobe' for IVF, None for exact or other indexes."""
+    """'efSearch' for HNSW, 'nprobe' for IVF, 'leaves_to_search' for ScaNN, else None."""
+    if isinstance(index, ScannIndex):
+        return "leaves_to_search" if index.leaves else None
     if faiss.try_extract_index_ivf(index) is not None:
         return "nprobe"
     return "efSearch" if hnsw_of(index) is not None else None
@@ -330,8 +356,10 @@ def search_parameters(index: faiss.Index, selector: faiss.IDSelector | None,
 def id_selector(ids: np.ndarray) -> faiss.IDSelector:
     """A FAISS selector for a set of item ids (filters run inside the search)."""
     ids = np.ascontiguousarray(ids, dtype=np.int64)
-    # IDSelectorBatch copies the ids into its own hash set.
-    return faiss.IDSelectorBatch(len(ids), faiss.swig_ptr(ids))
+    # IDSelectorBatch copies the ids into its own hash set; ScaNN filters with the array.
+    selector = faiss.IDSelectorBatch(len(ids), faiss.swig_ptr(ids))
+    selector.allowed_ids = ids
+    return selector
 
 
 def excluding(ids: np.ndarray) -> faiss.IDSelector:
@@ -339,4 +367,5 @@ def excluding(ids: np.ndarray) -> faiss.IDSelector:
     inner = id_selector(ids)
     selector = faiss.IDSelectorNot(inner)
     selector.referenced = inner  # keep the inner selector alive as long as this one
+    selector.excluded_ids = inner.allowed_ids
     return selector

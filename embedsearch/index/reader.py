@@ -25,6 +25,7 @@ from . import checksums, faiss_types, versions
 from .ann import ann_search
 from .huge_pages import use_huge_pages
 from .items import ITEMS_FILE, ItemsReader
+from .keys import KeyCache
 from .manifest import Manifest
 from .paths import resolve_index_path
 from .threads import search_threads
@@ -55,6 +56,7 @@ class Index:
         self.vector_path = version_dir / vector_file_name(self.manifest.vector_dtype)
         checksums.verify(version_dir, self.manifest.files, files_read(self.manifest))
         self.items = ItemsReader(version_dir / ITEMS_FILE)
+        self.key_cache = KeyCache(self.items, self.manifest.rows)
         self.vectors = _map_vectors(self.vector_path, self.manifest)
         self.tombstones = read_tombstones(version_dir, self.manifest)
         # Opened now, not at first use: a reader keeps its version's files even after a
@@ -194,13 +196,7 @@ class Index:
         with search_threads(len(queries)):
             scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
                                      selector=selector, vectors=self.raw_vectors)
-        keys = self.keys_of(np.unique(ids[ids >= 0]).tolist())
-        results = []
-        # Python ints and floats in one conversion each, not one numpy scalar per hit.
-        for row_scores, row_ids, skip in zip(scores.tolist(), ids.tolist(), exclude):
-            hits = [Hit(i, keys[i], s) for s, i in zip(row_scores, row_ids) if i >= 0 and i not in skip]
-            results.append(hits[:k])
-        return results
+        return self.key_cache.hits(scores, ids, exclude, k, make=Hit)
 
 
 def files_read(manifest: Manifest) -> tuple[str, ...]:

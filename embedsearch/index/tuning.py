@@ -1,15 +1,20 @@
 """`--index-type auto` and `--recall`: pick an index type, then tune its search knob.
 
 `choose_index_type` picks by size and memory budget: exact search while it is
-cheap (up to 50,000 vectors), else the most accurate type whose resident FAISS
-index fits `--max-memory` (HNSW, then IVF-SQ8, then IVF-PQ; raw vectors stay
-on disk and are not counted).
+cheap (up to 50,000 vectors), else the fastest type at a given recall whose
+resident index fits `--max-memory` (ScaNN when installed, then HNSW, IVF-SQ8,
+IVF-PQ: the order measured on GloVe in docs/index-types.md; raw vectors stay
+on disk and are not counted). Why it picked what it did goes into the tuning
+report (`chosen_because`), which `info` shows.
 
 `tune` then measures recall@10 against exact search on a sample of the index's
 own vectors used as queries (each query's own item excluded, as `neighbors`
-does), raising efSearch (HNSW) or nprobe (IVF) until the target is met. For
-IVF it also tries deeper exact reranking (1, 2, 4, ... 64 candidates per
-result), each depth with fewer probes than the last one needed; when several
+does), raising efSearch (HNSW), nprobe (IVF) or leaves_to_search (ScaNN) until the
+target is met, then bisecting between the last two steps for the smallest
+value that meets it, so recall lands as close above the target as the knob
+allows. For IVF it also tries deeper exact reranking (1, 2, 4, ... 64
+candidates per result; ScaNN: 100, 200, ... 800 reordered), each depth with
+fewer probes than the last one needed; when several
 (nprobe, rerank) pairs reach the target, the fastest on the sample queries is
 kept and all of them are listed in the report. A hit counts when its exact score ties or beats the
 exact 10th neighbour's, so ties are not misses. What was measured goes into
@@ -30,16 +35,20 @@ import numpy as np
 from ..errors import InputError
 from . import faiss_types
 from .ann import ann_search
+from .scann_index import scann_available
 
 DEFAULT_RECALL = 0.95
 EXACT_LIMIT = 50_000
-AUTO_ORDER = ("hnsw", "ivfsq8", "ivfpq")
+AUTO_ORDER = ("scann", "hnsw", "ivfsq8", "ivfpq")  # fastest first at recall .95 and .99
 K = 10
 SAMPLE_QUERIES = 500
 EF_SEARCH = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 NPROBE = (1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
           1536, 2048, 4096, 8192)
+LEAVES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
+          1536, 2048, 4096, 8192, 16384)
 MAX_RERANK = 64
+MAX_REORDER = 800
 PLATEAU = 0.005  # recall gained over two knob steps below which the knob has stopped helping
 SCAN_BLOCK = 4096  # rows per exact-search block: 500 queries x 4,096 floats = 8 MB
 TIE_TOLERANCE = 1e-5
@@ -52,6 +61,7 @@ class TuningRequest:
 
     recall: float | None = None
     max_memory: int | None = None
+    auto: bool = False
 
     @classmethod
     def make(cls, index_type: str, recall: float | None, max_memory: int | None):
@@ -61,7 +71,7 @@ class TuningRequest:
             recall = DEFAULT_RECALL
         if recall is None and max_memory is None:
             return None
-        return cls(recall, max_memory)
+        return cls(recall, max_memory, index_type == "auto")
 
 
 def parse_size(text: str | None) -> int | None:
@@ -77,15 +87,31 @@ def parse_size(text: str | None) -> int | None:
 
 def choose_index_type(count: int, dim: int, max_memory: int | None,
                       params: dict | None = None) -> tuple[str, dict]:
-    """(type, user parameters) for `count` vectors within `max_memory` bytes of FAISS index."""
+    """(type, user parameters) for `count` vectors within `max_memory` bytes of index."""
+    name, params, _ = auto_choice(count, dim, max_memory, params)
+    return name, params
+
+
+def auto_choice(count: int, dim: int, max_memory: int | None,
+                params: dict | None = None) -> tuple[str, dict, str]:
+    """`choose_index_type`, and one line saying why (for `info`)."""
     params = {k: v for k, v in (params or {}).items() if k != "factory"}
-    candidates = (("flat",) if count <= EXACT_LIMIT else ()) + AUTO_ORDER
+    passed = []
     needs = {}
-    for name in candidates:
+    for name in (("flat",) if count <= EXACT_LIMIT else ()) + AUTO_ORDER:
+        if name == "scann" and not scann_available():
+            passed.append("scann is not installed (pip install 'embedsearch[scann]')")
+            continue
         resolved = faiss_types.resolve_params(name, dim, count, params)
         needs[name] = faiss_types.estimate_bytes(name, dim, count, resolved)
         if max_memory is None or needs[name] <= max_memory:
-            return name, params
+            fits = f"needs about {needs[name] / 2**20:.0f} MB" + (
+                f" of the {max_memory / 2**20:.0f} MB budget" if max_memory else "")
+            first = "exact search, cheap for" if name == "flat" else "the fastest type for"
+            reason = f"{first} {count:,} vectors ({fits})" if not passed else \
+                f"{'; '.join(passed)}; {name} is the next fastest and {fits}"
+            return name, params, reason
+        passed.append(f"{name} would need about {needs[name] / 2**20:.0f} MB")
     smallest = min(needs.values())
     raise InputError(f"no index type fits {count:,} x {dim} vectors in {max_memory / 2**20:.0f} MB: "
                      f"the smallest (ivfpq) needs about {smallest / 2**20:.0f} MB")
@@ -162,6 +188,8 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
     report = {"target_recall": request.recall, "sample_queries": int(len(query_ids)), "k": K}
     if request.max_memory is not None:
         report["max_memory"] = request.max_memory
+    if request.auto:
+        report["chosen_because"] = auto_choice(len(live_ids), index.d, request.max_memory, params)[2]
     if k < 1:
         return params, {**report, "recall_at_10": 1.0}
     exact_scores, _ = exact_neighbours(vectors, live_ids, query_ids, k)
@@ -175,13 +203,15 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
     params = dict(params)
     if knob is None:
         return params, {**report, "recall_at_10": round(recall(params), 4)}
-    limit = faiss.try_extract_index_ivf(index).nlist if knob == "nprobe" else None
-    steps = [v for v in (EF_SEARCH if knob == "efSearch" else NPROBE) if limit is None or v < limit]
+    limit, ladder = _knob_range(index, knob)
+    steps = [v for v in ladder if limit is None or v < limit]
     steps += [limit] if limit is not None else []
-    # When nprobe alone cannot reach the target (quantised codes), rerank deeper;
+    # When the knob alone cannot reach the target (quantised codes), rerank deeper;
     # HNSW scores with the exact vectors, so only its knob matters.
-    reranks = [int(params.get("rerank", 1))]
-    while knob == "nprobe" and reranks[-1] * 2 <= MAX_RERANK:
+    depth, deepest = {"nprobe": ("rerank", MAX_RERANK),
+                      "leaves_to_search": ("reorder", MAX_REORDER)}.get(knob, (None, 0))
+    reranks = [int(params.get(depth, 1))] if depth else [1]
+    while depth and reranks[-1] * 2 <= deepest:
         reranks.append(max(2, reranks[-1] * 2))
     # The smallest knob value reaching the target at each rerank depth; a deeper rerank is
     # only worth trying with fewer probes than the last depth needed.
@@ -193,17 +223,20 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
         for position, value in enumerate(steps[:ceiling]):
             candidate = {**params, knob: value}
             if rerank > 1:
-                candidate["rerank"] = rerank
+                candidate[depth] = rerank
             measured = recall(candidate)
             if measured > best[0] + 1e-9:
                 best = (measured, candidate)
             if measured >= request.recall:
+                low = steps[position - 1] if position else 0
+                candidate, measured = _lowest_reaching(recall, candidate, knob, low, measured,
+                                                       request.recall)
                 reached.append((candidate, measured))
                 ceiling = position
                 break
             history.append(measured)
             # A plateau: the codes, not the knob, limit recall; rerank deeper instead.
-            if knob == "nprobe" and len(history) >= 3 and history[-1] - history[-3] < PLATEAU:
+            if depth and len(history) >= 3 and history[-1] - history[-3] < PLATEAU:
                 break
         if ceiling == 0:
             break
@@ -220,6 +253,35 @@ def tune(index, params: dict, vectors, items, tombstones: set[int],
     report["candidates"] = [{"params": c, "recall_at_10": round(m, 4),
                              "ms_per_query": round(1000 * t / len(queries), 4)} for t, c, m in timed]
     return candidate, {**report, "recall_at_10": round(measured, 4), "reached": True}
+
+
+def _knob_range(index, knob: str) -> tuple[int | None, tuple[int, ...]]:
+    """(the knob's largest useful value or None, the values to try)."""
+    if knob == "nprobe":
+        return faiss.try_extract_index_ivf(index).nlist, NPROBE
+    if knob == "leaves_to_search":
+        return index.leaves, LEAVES
+    return None, EF_SEARCH
+
+
+def _lowest_reaching(recall, candidate: dict, knob: str, low: int, measured: float,
+                     target: float) -> tuple[dict, float]:
+    """Bisect the knob between `low` (short of the target) and the candidate's value (reaching it).
+
+    Recall grows with the knob, so the smallest value in between that reaches
+    the target costs the least search work: a .95 target lands at .95x, not at
+    whatever the next coarse step gives.
+    """
+    high = int(candidate[knob])
+    while high - low > 1:
+        middle = (low + high) // 2
+        trial = {**candidate, knob: middle}
+        trial_recall = recall(trial)
+        if trial_recall >= target:
+            high, candidate, measured = middle, trial, trial_recall
+        else:
+            low = middle
+    return candidate, measured
 
 
 def search_seconds(index, params: dict, vectors, queries: np.ndarray, k: int, selector,

@@ -321,8 +321,6 @@ class IndexWriter:
 
     def commit(self) -> Path:
         """Write everything, check it agrees, and publish it atomically."""
-        import faiss
-
         try:
             fresh = self.faiss is None
             self.flush()
@@ -343,7 +341,7 @@ class IndexWriter:
                     f"refusing to publish {self.directory}: FAISS {self.faiss.ntotal} "
                     f"(-{len(self.tombstones)} tombstones), SQLite {rows_in_db}, "
                     f"expected {self.manifest.count} items")
-            faiss.write_index(self.faiss, str(self.tmp_dir / faiss_types.FAISS_FILE))
+            faiss_types.write_index(self.faiss, self.tmp_dir / faiss_types.FAISS_FILE)
             self.manifest.tombstones = len(self.tombstones)
             write_tombstones(self.tmp_dir, self.tombstones)
             self.manifest.updated_at = time.time()
