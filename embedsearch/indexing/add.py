@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..corpus import CorpusReport, Item
+from ..corpus import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_WORDS, CorpusReport, Item
 from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import content_hash
@@ -63,10 +63,13 @@ def _corpus_index(name: str | Path):
 
 def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
                text_field: str = "text", key_field: str | None = None,
-               prune: bool = False, show_progress: bool = True, engine=None) -> AddReport:
+               prune: bool = False, show_progress: bool = True, engine=None,
+               chunk_words: int | None = DEFAULT_CHUNK_WORDS,
+               chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> AddReport:
     """Add new and changed items of `corpus` to the corpus index `name`.
 
-    `engine` as for `build_corpus_index`; either encodes only the new and
+    `engine`, `chunk_words` and `chunk_overlap` as for `build_corpus_index` (use
+    the ones the index was built with); either engine encodes only the new and
     changed items (the Ray actors look the hashes up in the live version's
     items file, the local engine in the writer's).
     """
@@ -74,7 +77,8 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
     started = time.perf_counter()
     encoder, known = _corpus_index(name)
     corpus_report = CorpusReport()
-    source = CorpusSource(corpus, unit=unit, text_field=text_field, key_field=key_field)
+    source = CorpusSource(corpus, unit=unit, text_field=text_field, key_field=key_field,
+                          chunk_words=chunk_words, chunk_overlap=chunk_overlap)
     seen: dict[str, set[str]] = {}
     with IndexWriter.update(name) as writer, \
             progress_bar(unit="items", disable=not show_progress) as bar:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from ..corpus import CorpusReport, Item
+from ..corpus import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_WORDS, CorpusReport, Item
 from ..encoders import Encoder
 from ..errors import InputError
 from ..index import EncoderInfo, IndexWriter
@@ -126,8 +126,13 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                        overwrite: bool = False, show_progress: bool = True,
                        index_type: str = "flat", index_params: dict | None = None,
                        recall: float | None = None, max_memory: int | None = None,
-                       vector_dtype: str = "float32", engine=None) -> BuildReport:
-    """One item per line, paragraph or record of `corpus` (text, folder, JSONL, Parquet).
+                       vector_dtype: str = "float32", engine=None,
+                       chunk_words: int | None = DEFAULT_CHUNK_WORDS,
+                       chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> BuildReport:
+    """One item per line, paragraph, file or record of `corpus` (text, folder, JSONL, Parquet,
+    Markdown, HTML, PDF); a text longer than `chunk_words` words becomes one item per
+    sentence-aligned chunk (consecutive chunks sharing up to `chunk_overlap` words), each
+    knowing its document (`corpus.chunk_item`); `chunk_words=None` never cuts.
 
     `engine` says where reading and encoding run: this process by default, or
     a `embedsearch.distributed.RayEngine`; the index is the same either way.
@@ -148,7 +153,8 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
         return unique
 
     encoded = engine.encoded(CorpusSource(corpus, unit=unit, text_field=text_field,
-                                          key_field=key_field),
+                                          key_field=key_field, chunk_words=chunk_words,
+                                          chunk_overlap=chunk_overlap),
                              encoder, corpus_report, select=first_of_each_key)
     first = next(encoded, None)
     if first is None:
