@@ -7,34 +7,34 @@ item, keyed by its path relative to the corpus root; chunking then cuts it
 into passages whose offsets refer to this extracted text. An HTML `<title>`
 goes to the item's metadata.
 
-    read_document(Path("notes/a.md"), "a.md", CorpusReport())
-    # [Item(key='a.md', text='Title\\n\\nSome text.', source='a.md', position=1, ...)]
+    document_text(Path("notes/a.md"))
+    # ('Title\\n\\nSome text.', {}, False)
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import InputError
-from .readers import BINARY_PROBE, CorpusReport, Item
 
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 PDF_SUFFIXES = {".pdf"}
 NON_TEXT_ELEMENTS = ("script", "style", "noscript", "template", "svg", "head")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
+BINARY_PROBE = 8192  # bytes read to tell text from binary: a NUL byte never occurs in text
 
 
-def read_document(file: Path, source: str, report: CorpusReport) -> Iterator[Item]:
-    """The one item of a whole file (nothing if it holds no text)."""
+def document_text(file: Path) -> tuple[str, dict, bool]:
+    """(text, metadata, whether non-UTF-8 bytes were replaced) of a whole file."""
     suffix = file.suffix.lower()
     metadata: dict = {}
+    replaced = False
     if suffix in PDF_SUFFIXES:
         text = pdf_text(file)
     else:
-        raw = _decoded(file, report)
+        raw, replaced = _decoded(file)
         if suffix in MARKDOWN_SUFFIXES:
             text = markdown_text(raw)
         elif suffix in HTML_SUFFIXES:
@@ -43,11 +43,7 @@ def read_document(file: Path, source: str, report: CorpusReport) -> Iterator[Ite
                 metadata["title"] = title
         else:
             text = raw
-    text = tidy(text)
-    if text:
-        yield Item(source, text, source, 1, metadata)
-    else:
-        report.skip("file with no text")
+    return tidy(text), metadata, replaced
 
 
 def tidy(text: str) -> str:
@@ -88,7 +84,7 @@ def pdf_text(file: Path) -> str:
         raise InputError(f"cannot read {file} as PDF: {error}") from None
 
 
-def _decoded(file: Path, report: CorpusReport) -> str:
+def _decoded(file: Path) -> tuple[str, bool]:
     try:
         data = file.read_bytes()
     except OSError as error:
@@ -97,7 +93,6 @@ def _decoded(file: Path, report: CorpusReport) -> str:
         raise InputError(f"{file} is a binary file, not text: give a text, Markdown, HTML or "
                          "JSON Lines file")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), False
     except UnicodeDecodeError:
-        report.replaced_lines += 1
-        return data.decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors="replace"), True

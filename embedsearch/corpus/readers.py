@@ -24,6 +24,7 @@ from typing import Iterator
 
 from ..errors import InputError
 from .json_values import check_json_value, strict_json_loads
+from .markup import document_text
 
 TEXT_SUFFIXES = {".txt", ".text", ".cor"}
 DOCUMENT_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".pdf"}  # whole files (`markup`)
@@ -105,9 +106,7 @@ def read_corpus_file(file: str | Path, root: str | Path, *, unit: str = "line",
     elif suffix in PARQUET_SUFFIXES:
         items = _read_parquet(file, source, text_field, key_field, report)
     elif suffix in DOCUMENT_SUFFIXES or unit == "document":
-        from .markup import read_document
-
-        items = read_document(file, source, report)
+        items = _read_document(file, source, report)
     elif unit == "paragraph":
         items = _read_paragraphs(file, source, report)
     else:
@@ -166,6 +165,15 @@ def _read_lines(file: Path, source: str, report: CorpusReport) -> Iterator[Item]
             yield Item(f"{source}:{number}", text, source, number)
         else:
             report.skip("empty line")
+
+
+def _read_document(file: Path, source: str, report: CorpusReport) -> Iterator[Item]:
+    text, metadata, replaced = document_text(file)
+    report.replaced_lines += replaced
+    if text:
+        yield Item(source, text, source, 1, metadata)
+    else:
+        report.skip("file with no text")
 
 
 def _read_paragraphs(file: Path, source: str, report: CorpusReport) -> Iterator[Item]:

@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..errors import InputError
+from ..errors import EncoderError, InputError, UnknownWordsError
 from ..index import Hit, Index
 from ..index.fulltext import has_fulltext, keyword_search, query_words
 from ..index.items import select_in
 from .types import Hits
 from .fusion import Fusion, fuse
 from .snippets import snippet
-from .terms import resolve_terms
+from .terms import Term, resolve_terms
 
 MODES = ("vector", "keyword", "hybrid")
 # Candidates fetched from each list at first, per query (more when grouping needs them);
@@ -123,7 +123,8 @@ def search_batch(index: Index, queries: Sequence[str], *, k: int = 10, mode: str
     if mode == "hybrid":
         record["fusion"] = fusion.as_dict()
     excluded = set(index.ids_for_keys(list(exclude)).values()) if exclude else set()
-    terms = resolve_terms(index, list(queries), strict=strict) if mode != "keyword" else None
+    terms = _resolve(index, list(queries), strict, tolerant=mode == "hybrid") \
+        if mode != "keyword" else None
     allowed = index.ids_where(where) if where and mode != "vector" else None
     answers: list[SearchHits | None] = [None] * len(queries)
     pending = list(range(len(queries)))
@@ -132,7 +133,7 @@ def search_batch(index: Index, queries: Sequence[str], *, k: int = 10, mode: str
         vector_lists = _vector_lists(index, terms, pending, wanted, where, excluded) \
             if mode != "keyword" else {row: {} for row in pending}
         keyword_lists = {row: _keyword_list(index, queries[row], wanted, allowed, excluded,
-                                            terms[row].ids if terms else set())
+                                            terms[row].ids if terms and terms[row] else set())
                          for row in pending} if mode != "vector" else {row: {} for row in pending}
         deeper = []
         for row in pending:
@@ -145,10 +146,24 @@ def search_batch(index: Index, queries: Sequence[str], *, k: int = 10, mode: str
                 deeper.append(row)
                 continue
             _add_snippets(index, hits, queries[row])
-            answers[row] = SearchHits(hits, terms[row].ignored if terms else [], record)
+            ignored = terms[row].ignored if terms and terms[row] else []
+            answers[row] = SearchHits(hits, ignored, record)
         pending = deeper
         wanted = min(wanted * 4, MAX_DEPTH)
     return answers
+
+
+def _resolve(index: Index, queries: list[str], strict: bool, tolerant: bool) -> list[Term | None]:
+    """The queries' terms; with `tolerant` (hybrid), None for a query the encoder cannot
+    encode (no known word), which then answers from keywords alone."""
+    try:
+        return resolve_terms(index, queries, strict=strict)
+    except (EncoderError, UnknownWordsError):
+        if not tolerant or len(queries) == 1:
+            if tolerant:
+                return [None]
+            raise
+    return [_resolve(index, [query], strict, tolerant)[0] for query in queries]
 
 
 def _vector_lists(index: Index, terms, rows: list[int], wanted: int, where,
@@ -156,10 +171,15 @@ def _vector_lists(index: Index, terms, rows: list[int], wanted: int, where,
     """row -> {id: cosine} best first, for the vector search of each of `rows`."""
     import numpy as np
 
+    lists = {row: {} for row in rows}
+    rows = [row for row in rows if terms[row] is not None]
+    if not rows:
+        return lists
     vectors = np.stack([terms[row].vector for row in rows])
     found = index.search(vectors, wanted, where=where,
                          exclude=[excluded | terms[row].ids for row in rows])
-    return {row: {hit.id: hit.score for hit in hits} for row, hits in zip(rows, found)}
+    lists.update({row: {hit.id: hit.score for hit in hits} for row, hits in zip(rows, found)})
+    return lists
 
 
 def _keyword_list(index: Index, text: str, wanted: int, allowed, excluded: set[int],
