@@ -55,7 +55,8 @@ def chunk_spans(text: str, chunk_words: int = 200, overlap: int = 0) -> list[tup
     """
     sentences, start = [], 0
     for boundary in [*_SENTENCE_END.finditer(text), None]:
-        stop = boundary.start() if boundary else len(text)
+        # A boundary match starts with the quote or bracket closing its sentence, if any: keep it.
+        stop = boundary.start() + (not boundary.group()[0].isspace()) if boundary else len(text)
         words = [word.span() for word in _WORD.finditer(text, start, stop)]
         if words:
             sentences.append(words)

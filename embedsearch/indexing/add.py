@@ -2,7 +2,8 @@
 
 Each item read from the corpus is compared with the index by key and content
 hash: unchanged items are skipped without encoding, changed ones are
-re-encoded and upserted, new ones added. With `prune`, items of the files read
+re-encoded and upserted, new ones added; chunks of a document that no longer
+has them (`key#n` past its new last chunk) are deleted. With `prune`, items of the files read
 that are no longer in them are deleted. The index's own encoder is reloaded
 from its manifest and must still have the same fingerprint, so old and new
 vectors are comparable. Everything lands in one atomic version.
@@ -102,6 +103,7 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
             if batch.items:
                 _apply_encoded(writer, batch, stored, report, corpus_report)
             bar.update(batch.read)
+        report.deleted += _delete_stale_chunks(writer, seen)
         if prune:
             for source_name, keys in seen.items():
                 gone = [key for key in writer.items.keys_of_source(source_name) if key not in keys]
@@ -112,6 +114,17 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
     report.seconds = time.perf_counter() - started
     report.skipped = +corpus_report.skipped
     return report
+
+
+def _delete_stale_chunks(writer: IndexWriter, seen: dict[str, set[str]]) -> int:
+    """Delete the chunks `key#n` of documents read again that no longer have them (a shorter text)."""
+    stale = []
+    for source_name, kept in seen.items():
+        for key in writer.items.keys_of_source(source_name):
+            document, _, number = key.rpartition("#")
+            if key not in kept and number.isdigit() and document in kept:
+                stale.append(key)
+    return writer.delete(keys=stale) if stale else 0
 
 
 def upsert_items(name: str | Path, items: Sequence[Item], *, encoder=None) -> AddReport:
