@@ -86,14 +86,20 @@ def test_each_mode_answers_documents_ranked_as_its_reference(news):
             assert scores == sorted(scores, reverse=True)
 
 
-def test_a_query_without_keyword_match_answers_from_vectors_and_the_reverse(news, glove_slice):
+def test_a_query_without_keyword_match_answers_from_vectors_and_the_reverse(news):
     with Index.open(news) as index:
-        hits = neighbors(index, "qqqzzz bushfire", k=5)  # qqqzzz unknown to both; bushfire known
-        assert len(hits) == 5
-        no_words = neighbors(index, "qqqzzz", k=5)
-        assert list(no_words) == [] and no_words.search["mode"] == "hybrid"
-        only_keywords = neighbors(index, "n12", k=3, mode="keyword")  # a key is text to FTS
-        assert isinstance(only_keywords, list)
+        # In no text, but known to the word vectors: answered by vectors alone.
+        hits = neighbors(index, "piano guitar violin", k=5)
+        assert len(hits) == 5 and all(h.keyword_rank is None and h.vector_rank for h in hits)
+        # Unknown to the word vectors, in two texts: answered by keywords alone.
+        hits = neighbors(index, "bushfire", k=5)
+        expected = {f"n{i}" for i, text in enumerate(LEE_TEXTS) if "bushfire" in text.lower()}
+        assert {h.key for h in hits} == expected
+        assert all(h.vector_rank is None and h.keyword_rank for h in hits)
+        nothing = neighbors(index, "qqqzzz", k=5)  # known to neither
+        assert list(nothing) == [] and nothing.search["mode"] == "hybrid"
+        with pytest.raises(Exception, match="qqqzzz"):
+            neighbors(index, "qqqzzz", k=5, mode="vector")
 
 
 def test_filters_apply_inside_every_mode(news):
