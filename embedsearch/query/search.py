@@ -58,6 +58,18 @@ class SearchHit(Hit):
     highlights: list[tuple[int, int]] = field(default_factory=list)
 
 
+def search_hit_fields(hit: SearchHit) -> dict:
+    """The JSON fields a text-search hit adds to a plain hit (see `results.hits_payload`)."""
+    def found(rank, score):
+        return None if rank is None else {"rank": rank, "score": round(score, 6)}
+
+    return {"document": hit.document, "item_key": hit.item_key, "chunk": hit.chunk,
+            "start": hit.start, "end": hit.end, "snippet": hit.snippet,
+            "highlights": [list(span) for span in hit.highlights],
+            "vector": found(hit.vector_rank, hit.vector_score),
+            "keyword": found(hit.keyword_rank, hit.keyword_score)}
+
+
 class SearchHits(Hits):
     """Hits of a text search, with `search`: the mode and fusion that produced them."""
 
