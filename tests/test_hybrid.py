@@ -147,3 +147,50 @@ def test_bad_modes_and_vectors(news, word_index_path):
     with Index.open(word_index_path) as words:
         with pytest.raises(InputError, match="word vectors, not texts"):
             neighbors(words, "king", mode="hybrid")
+
+
+def test_http_and_cli_answer_as_the_python_api(news, tmp_path):
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from embedsearch.cli import app as cli_app
+    from embedsearch.query.serialize import answer_payload, hits_payload
+    from embedsearch.server import create_app
+
+    query = "bushfires near Sydney forced evacuations"
+    with Index.open(news) as index:
+        expected = {mode: neighbors(index, query, k=4, mode=mode) for mode in ("vector", "keyword",
+                                                                                "hybrid")}
+        mixed = neighbors(index, query, k=4, fusion=Fusion("mix", alpha=0.8), chunks=True)
+        with TestClient(create_app([str(news)]), base_url="http://localhost") as client:
+            for mode, hits in expected.items():
+                answer = client.post(f"/indexes/{news.name}/neighbors",
+                                     json={"query": query, "k": 4, "mode": mode}).json()
+                assert answer == hits_payload(index, hits)
+            answer = client.post(f"/indexes/{news.name}/search",
+                                 json={"queries": [query], "k": 4, "fusion": "mix", "alpha": 0.8,
+                                       "chunks": True}).json()
+            assert answer["results"][0] == hits_payload(index, mixed)
+            for bad in ({"mode": "fuzzy"}, {"alpha": 2}, {"fusion": "sum"}):
+                response = client.post(f"/indexes/{news.name}/neighbors",
+                                       json={"query": query, **bad})
+                assert response.status_code in (400, 422), bad
+        runner = CliRunner()
+        done = runner.invoke(cli_app, ["neighbors", query, "--index", str(news), "-k", "4",
+                                       "--mode", "keyword", "--json"])
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.output) == json.loads(json.dumps(
+            answer_payload(index, query, expected["keyword"])))
+        done = runner.invoke(cli_app, ["neighbors", "-", "--index", str(news), "-k", "4"],
+                             input=query + "\n")
+        assert json.loads(done.output.splitlines()[0])["search"]["mode"] == "hybrid"
+        table = runner.invoke(cli_app, ["neighbors", query, "--index", str(news), "-k", "4"])
+        assert table.exit_code == 0 and "*" in table.output and "found" in table.output
+        queries_file = tmp_path / "queries.jsonl"
+        queries_file.write_text(json.dumps({"query": query, "relevant": [expected["hybrid"][0].key]})
+                                + "\n")
+        done = runner.invoke(cli_app, ["eval", "retrieval", "--index", str(news), "--queries",
+                                       str(queries_file), "--json"])
+        results = json.loads(done.output)["results"]
+        assert [r["mode"] for r in results] == ["vector", "keyword", "hybrid"]
+        assert results[2]["mrr"] == 1.0

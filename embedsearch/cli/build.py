@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from ..corpus.chunks import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_WORDS
 from .app import app
 from .engines import RayAddressOption, RayOption, WorkersOption, engine_for
 from .options import one_of
@@ -26,10 +27,18 @@ def build(
         None, "--corpus", help="Index a corpus: a text file, folder, JSON Lines or Parquet file."),
     encoder: Optional[str] = typer.Option(
         None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder directory."),
-    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
-                             help="Text files: one item per 'line' or 'paragraph'."),
+    unit: str = typer.Option("line", callback=one_of("line", "paragraph", "document"),
+                             help="Text files: one item per 'line', 'paragraph' or whole file "
+                                  "('document'); Markdown, HTML and PDF are always whole files."),
     text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
     key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
+    chunk_words: int = typer.Option(
+        DEFAULT_CHUNK_WORDS, "--chunk-words", min=0,
+        help="Cut texts longer than this many words into sentence-aligned chunks, one item "
+             "each (0: never cut)."),
+    chunk_overlap: int = typer.Option(
+        DEFAULT_CHUNK_OVERLAP, "--chunk-overlap", min=0,
+        help="Words of whole sentences a chunk repeats from the one before."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index atomically."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="Do nothing if the index already exists."),
@@ -58,7 +67,8 @@ def build(
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
       embedsearch build --corpus docs.parquet --encoder glove-6b-50d --out docs --ray --workers 2
     """
-    from ..indexing.build import build_corpus_index, build_vocabulary_index, check_build_options
+    from ..indexing.build import (build_corpus_index, build_vocabulary_index, check_build_options,
+                                  chunking_record)
     from ..encoders import load_encoder
     from ..errors import InputError
     from ..index import resolve_index_path
@@ -72,6 +82,7 @@ def build(
     if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
         typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
         return
+    chunking_record(chunk_words, chunk_overlap)
     index_options = check_build_options(out, overwrite=overwrite, index_type=index_type,
                                         index_params=parse_params(params), recall=recall,
                                         max_memory=parse_size(max_memory))
@@ -80,6 +91,7 @@ def build(
         with engine_for(ray, ray_address, workers) as engine:
             report = build_corpus_index(corpus, model, out, unit=unit, text_field=text_field,
                                         key_field=key_field, overwrite=overwrite, engine=engine,
+                                        chunk_words=chunk_words, chunk_overlap=chunk_overlap,
                                         vector_dtype=vector_dtype, **index_options)
     else:
         if ray or ray_address:
@@ -100,12 +112,19 @@ def build(
 def add(
     index: str = typer.Argument(..., help="Name or path of an existing corpus index."),
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
-    unit: str = typer.Option("line", callback=one_of("line", "paragraph"),
-                             help="Text files: one item per 'line' or 'paragraph'."),
+    unit: str = typer.Option("line", callback=one_of("line", "paragraph", "document"),
+                             help="Text files: one item per 'line', 'paragraph' or whole file "
+                                  "('document'); Markdown, HTML and PDF are always whole files."),
     text_field: str = typer.Option("text", help="JSON Lines: the field holding the text."),
     key_field: Optional[str] = typer.Option(None, help="JSON Lines: the field holding a unique key."),
     prune: bool = typer.Option(False, "--prune",
                                help="Also delete items of these files that are no longer in them."),
+    chunk_words: Optional[int] = typer.Option(
+        None, "--chunk-words", min=0, help="Cut long texts into chunks of this many words "
+                                           "(default: as the index was built; 0: never cut)."),
+    chunk_overlap: Optional[int] = typer.Option(
+        None, "--chunk-overlap", min=0, help="Words a chunk repeats from the one before "
+                                             "(default: as the index was built)."),
     ray: bool = RayOption,
     ray_address: Optional[str] = RayAddressOption,
     workers: int = WorkersOption,
@@ -121,7 +140,8 @@ def add(
 
     with engine_for(ray, ray_address, workers) as engine:
         report = add_corpus(index, corpus, unit=unit, text_field=text_field,
-                            key_field=key_field, prune=prune, engine=engine)
+                            key_field=key_field, prune=prune, engine=engine,
+                            chunk_words=chunk_words, chunk_overlap=chunk_overlap)
     for line in report.lines():
         typer.echo(line)
 

@@ -82,3 +82,23 @@ def search_filter(where: str | None, filter_json: str | None):
 
         return parse_filter(filter_json)
     return where
+
+
+ModeOption = typer.Option(None, "--mode", callback=one_of("vector", "keyword", "hybrid"),
+                          help="Text queries on a corpus index: vector, keyword (BM25) or hybrid "
+                               "(both fused; the default where the index has a full-text index).")
+FusionOption = typer.Option(None, "--fusion", callback=one_of("rrf", "mix"),
+                            help="How hybrid fuses the lists: rrf (reciprocal rank) or mix "
+                                 "(min-max normalised scores); default in docs/search.md.")
+AlphaOption = typer.Option(None, "--alpha", min=0.0, max=1.0,
+                           help="Hybrid: the vector list's weight, 0 to 1 (1 - alpha for keywords).")
+ChunksOption = typer.Option(False, "--chunks",
+                            help="Return raw chunks instead of one best chunk per document.")
+
+
+def search_options(mode: str | None, fusion: str | None, alpha: float | None,
+                   chunks: bool) -> dict:
+    """The text-search settings of --mode, --fusion, --alpha and --chunks, checked."""
+    from ..query.search import search_settings
+
+    return search_settings(mode, fusion, alpha, chunks)

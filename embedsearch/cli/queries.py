@@ -14,9 +14,10 @@ import typer
 
 from .printing import print_answers, print_odd_one_out, print_similarities
 from .app import app
-from .options import (CsvOption, IndexOption, JsonlOption, JsonOption, KOption, MethodOption,
-                      QueriesOption, StrictOption, WhereOption, output_format,
-                      FilterOption, search_filter)
+from .options import (AlphaOption, ChunksOption, CsvOption, FusionOption, IndexOption,
+                      JsonlOption, JsonOption, KOption, MethodOption, ModeOption, QueriesOption,
+                      StrictOption, WhereOption, output_format, FilterOption, search_filter,
+                      search_options)
 
 STDIN = "-"
 
@@ -40,16 +41,25 @@ def neighbors(
     where: Optional[str] = WhereOption,
     filter_json: Optional[str] = FilterOption,
     strict: bool = StrictOption,
+    mode: Optional[str] = ModeOption,
+    fusion: Optional[str] = FusionOption,
+    alpha: Optional[float] = AlphaOption,
+    chunks: bool = ChunksOption,
     queries_file: Optional[Path] = QueriesOption,
     as_json: bool = JsonOption,
     as_jsonl: bool = JsonlOption,
     as_csv: bool = CsvOption,
 ):
-    """Nearest neighbours of a word, a text or an item.
+    """Nearest neighbours of a word, a text or an item; documents matching a text.
+
+    On a corpus index a text query is answered as documents (the best chunk of each, with a
+    snippet), by vectors and keywords fused (--mode hybrid, the default), --mode vector or
+    --mode keyword (BM25).
 
     Examples (build glove-6b-50d first: embedsearch build --vectors glove-6b-50d --out glove-6b-50d):
       embedsearch neighbors computer --index glove-6b-50d -k 10
       printf 'king\\nparis\\n' | embedsearch neighbors - --index glove-6b-50d -k 3
+      embedsearch neighbors "reset a forgotten password" --index notes --mode keyword --json
     """
     from .. import query as queries
     from ..query.serialize import answer_payload
@@ -57,17 +67,18 @@ def neighbors(
 
     output = output_format(as_json, as_jsonl, as_csv)
     where = search_filter(where, filter_json)
+    searching = search_options(mode, fusion, alpha, chunks)
     with _open(index) as opened:
         if _batch(query, queries_file):
             stream_answers(query_lines(queries_file),
                            lambda block: queries.neighbors_batch(opened, block, k=k, where=where,
-                                                                 strict=strict),
+                                                                 strict=strict, **searching),
                            lambda line, hits: answer_payload(opened, line, hits),
                            block_lines(queries_file))
             return
         if query is None:
             raise typer.BadParameter("give a query, or '-' to read queries from standard input")
-        hits = queries.neighbors(opened, query, k=k, where=where, strict=strict)
+        hits = queries.neighbors(opened, query, k=k, where=where, strict=strict, **searching)
         print_answers(opened, [(query, hits)], output, f"neighbours of {query!r} in {opened.name}")
 
 

@@ -64,7 +64,8 @@ class CorpusSource:
                  key_field: str | None = None, chunk_words: int | None = None,
                  chunk_overlap: int = 0):
         check_unit(unit)
-        check_chunking(chunk_words, chunk_overlap)
+        chunk_words = chunk_words or None  # 0: no chunking, as the manifest records it
+        check_chunking(chunk_words, chunk_overlap if chunk_words else 0)
         self.path = Path(path).absolute()
         self.unit, self.text_field, self.key_field = unit, text_field, key_field
         self.chunk_words, self.chunk_overlap = chunk_words, chunk_overlap

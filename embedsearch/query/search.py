@@ -107,6 +107,17 @@ def _check_keyword_ready(index: Index, mode: str) -> None:
                          "it) to add one, or use --mode vector")
 
 
+def search_settings(mode: str | None = None, fusion: str | None = None,
+                    alpha: float | None = None, chunks: bool = False) -> dict:
+    """`search_batch`'s settings from an interface's flat options (CLI, HTTP), checked;
+    a fusion method or weight left out takes `Fusion`'s default."""
+    if mode is not None:
+        check_mode(mode)
+    defaults = Fusion()
+    return {"mode": mode, "chunks": chunks,
+            "fusion": Fusion(fusion or defaults.method, defaults.alpha if alpha is None else alpha)}
+
+
 def search(index: Index, query: str, **options) -> SearchHits:
     """`search_batch` for one query."""
     return search_batch(index, [query], **options)[0]

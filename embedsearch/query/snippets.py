@@ -19,7 +19,7 @@ from collections import Counter
 from functools import lru_cache
 from typing import Sequence
 
-SNIPPET_CHARS = 240
+SNIPPET_CHARS = 200
 # Never highlighted: they match everywhere and say nothing about why a passage matched.
 STOPWORDS = frozenset("""a an and are as at be but by for from has have he her his i in is it its
 of on or our she that the their them they this to was we were what when which who will with you
@@ -98,5 +98,5 @@ def _window(matches: list[tuple[int, int, str]], width: int, length: int) -> tup
             inside[stem] -= 1
             if not inside[stem]:
                 del inside[stem]
-    start = max(0, min(best_first - width // 4, length - width), best_last - width)
+    start = max(0, min(best_first - width // 10, length - width), best_last - width)
     return start, start + width
