@@ -146,7 +146,7 @@ def search_batch(index: Index, queries: Sequence[str], *, k: int = 10, mode: str
     if mode == "hybrid":
         record["fusion"] = fusion.as_dict()
     excluded = set(index.ids_for_keys(list(exclude)).values()) if exclude else set()
-    terms = _resolve(index, list(queries), strict, tolerant=mode == "hybrid") \
+    terms = _resolve(index, list(queries), strict, tolerant=mode == "hybrid" and not strict) \
         if mode != "keyword" else None
     allowed = index.ids_where(where) if where and mode != "vector" else None
     answers: list[SearchHits | None] = [None] * len(queries)
