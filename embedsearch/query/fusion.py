@@ -30,7 +30,7 @@ class Fusion:
     """
 
     method: str = "mix"
-    alpha: float = 0.5
+    alpha: float = 0.7
     rrf_k: int = 60
 
     def __post_init__(self):
