@@ -202,7 +202,8 @@ def test_rebuild_on_ray_equals_the_local_rebuild(cluster, corpus, glove_slice, e
                                     engine=engine)
     assert distributed.changed and distributed.items == local.items > 2000
     manifest = assert_same_index(tmp_path / "ray", tmp_path / "local")
-    assert manifest.build == {"engine": "ray", "workers": 2}
+    assert manifest.build == {"engine": "ray", "workers": 2, "chunk_words": 200, "chunk_overlap": 0}
+    assert_same_fulltext(tmp_path / "ray", tmp_path / "local")
     assert manifest.encoder.fingerprint == new.fingerprint() != old.fingerprint()
 
 
@@ -212,7 +213,8 @@ def test_cli_build_on_ray(cluster, corpus, encoder_dir, home):
     assert result.exit_code == 0, result.output
     assert "1,500 items" in result.output
     with Index.open("notes") as index:
-        assert index.manifest.build == {"engine": "ray", "workers": 2}
+        assert index.manifest.build == {"engine": "ray", "workers": 2, "chunk_words": 200,
+                                        "chunk_overlap": 0}
 
 
 def _encoder_actor_pids() -> list[int]:
