@@ -5,9 +5,9 @@ The tasks are those `scripts/known_item_tasks.py` writes (per domain: docs.jsonl
 `key` and `text`; dev.jsonl and test.jsonl of {"query", "relevant"}). For each domain
 and chunk size an index is built from docs.jsonl with the given encoder (cached under
 --out); each setting is then scored on the split's queries by
-`embedsearch.evaluate.search_quality`. A reference BM25 (bm25s, k1 1.2, b 0.75, no
-stemming) over whole documents is scored beside FTS5 over whole documents, the check
-that keyword mode is BM25.
+`embedsearch.evaluate.search_quality`. A reference BM25 (bm25s, k1 1.2, b 0.75, Robertson's
+IDF, FTS5's word tokens, no stemming) over whole documents is scored beside FTS5 over
+whole documents, the check that keyword mode is BM25.
 
     .venv/bin/python scripts/choose_search_defaults.py --tasks /work/wt/tasks --split dev \\
         --encoder all-minilm-l6-v2 --out /tmp/search-defaults
@@ -92,11 +92,14 @@ def reference_bm25(domain_dir: Path, queries, k: int = 10) -> dict:
     documents = [json.loads(line) for line in open(domain_dir / "docs.jsonl")]
     keys = [d["key"] for d in documents]
     texts = [d["text"] for d in documents]
-    retriever = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
-    retriever.index(bm25s.tokenize(texts, stopwords=None, show_progress=False), show_progress=False)
+    # FTS5's unicode61 tokens (runs of letters and digits, lower-cased) and its IDF (Robertson's).
+    pattern = r"(?u)[^\W_]+"
+    retriever = bm25s.BM25(k1=1.2, b=0.75, method="robertson")
+    retriever.index(bm25s.tokenize(texts, stopwords=None, token_pattern=pattern,
+                                   show_progress=False), show_progress=False)
     reference = ModeScores("bm25s (whole documents)", k)
     results, _ = retriever.retrieve(bm25s.tokenize([q for q, _ in queries], stopwords=None,
-                                                   show_progress=False),
+                                                   token_pattern=pattern, show_progress=False),
                                     k=min(k, len(texts)), show_progress=False)
     for row, (_, relevant) in zip(results, queries):
         reference.add([keys[i] for i in row], relevant)
