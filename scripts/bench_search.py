@@ -57,7 +57,7 @@ def make_documents(lines_folder: Path, out: Path, documents: int) -> None:
 def build(corpus: Path, out: Path, fulltext: bool, index_type: str, **options) -> dict:
     """Build `corpus` at `out`; with `fulltext` False the store's full-text hook is turned off."""
     from embedsearch.encoders import load_encoder
-    from embedsearch.index import store
+    from embedsearch.index import writer as store
     from embedsearch.indexing.build import build_corpus_index
 
     shutil.rmtree(out, ignore_errors=True)
