@@ -13,7 +13,7 @@ from embedsearch.index import Index
 from embedsearch.index.fulltext import keyword_search
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.query import neighbors, neighbors_batch
-from embedsearch.query.fusion import Fusion, fuse
+from embedsearch.query.fusion import DEFAULT_ALPHA, Fusion, fuse
 from embedsearch.query.search import SearchHit
 
 LEE_TEXTS = [line.strip() for line in LEE.read_text().splitlines() if line.strip()][:120]
@@ -35,7 +35,11 @@ def test_fusion_on_a_hand_worked_example():
     # alpha weights the vector list: 1 is the vector ranking, 0 the keyword one.
     assert list(fuse(vector, keyword, Fusion("mix", alpha=1.0))) == ["a", "b", "c"]
     assert list(fuse(vector, keyword, Fusion("mix", alpha=0.0)))[:2] == ["c", "a"]
-    assert list(fuse(vector, {}, Fusion("rrf"))) == ["a", "b", "c"]  # one list empty
+    assert list(fuse(vector, {}, Fusion("rrf", alpha=0.5))) == ["a", "b", "c"]  # one list empty
+    # No weight given: the one chosen for the index's encoder.
+    assert Fusion().for_encoder("all-minilm-l6-v2").alpha == 0.7
+    assert Fusion("rrf", alpha=0.1).for_encoder("all-minilm-l6-v2").alpha == 0.1
+    assert Fusion().for_encoder("my-own-encoder").alpha == DEFAULT_ALPHA
     for bad in (dict(method="sum"), dict(alpha=1.5), dict(alpha=float("nan")), dict(rrf_k=0)):
         with pytest.raises(InputError):
             Fusion(**bad)
@@ -79,7 +83,8 @@ def test_each_mode_answers_documents_ranked_as_its_reference(news):
             assert [hit.key for hit in keyword] == expected
             assert all(hit.keyword_rank is not None and hit.vector_rank is None for hit in keyword)
             hybrid = neighbors(index, query, k=10)
-            assert hybrid.search["mode"] == "hybrid" and hybrid.search["fusion"]["method"]
+            assert hybrid.search["mode"] == "hybrid"
+            assert hybrid.search["fusion"] == {"method": "mix", "alpha": DEFAULT_ALPHA, "rrf_k": 60}
             assert len({hit.key for hit in hybrid}) == 10
             assert any(hit.keyword_rank and hit.vector_rank for hit in hybrid)
             scores = [hit.score for hit in hybrid]

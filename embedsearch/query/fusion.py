@@ -15,36 +15,54 @@ from it. `alpha` = 1 is the vector ranking alone, 0 the keyword one.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import InputError
 
 FUSION_METHODS = ("rrf", "mix")
 
 
+# The vector list's weight by encoder name, chosen on held-out known-item tasks
+# (docs/search.md): a strong encoder earns more weight than a weak one.
+ENCODER_ALPHA = {"all-minilm-l6-v2": 0.7, "minilm-static": 0.2}
+DEFAULT_ALPHA = 0.3  # an encoder not measured
+
+
+def encoder_alpha(encoder_name: str) -> float:
+    """The default vector weight for an index built with `encoder_name`."""
+    return ENCODER_ALPHA.get(encoder_name, DEFAULT_ALPHA)
+
+
 @dataclass(frozen=True)
 class Fusion:
-    """How hybrid search fuses its lists: `method` rrf or mix, `alpha` the vector list's weight.
+    """How hybrid search fuses its lists: `method` rrf or mix, `alpha` the vector list's weight
+    (None: the index's encoder's default, `encoder_alpha`).
 
     Defaults chosen on held-out known-item tasks (docs/search.md).
     """
 
     method: str = "mix"
-    alpha: float = 0.7
+    alpha: float | None = None
     rrf_k: int = 60
 
     def __post_init__(self):
         if self.method not in FUSION_METHODS:
             raise InputError(f"unknown fusion {self.method!r}: use rrf (reciprocal rank) or mix "
                              "(normalised-score mix)")
-        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha)
-                and 0 <= self.alpha <= 1):
+        if self.alpha is not None and not (isinstance(self.alpha, (int, float))
+                                           and math.isfinite(self.alpha) and 0 <= self.alpha <= 1):
             raise InputError(f"the fusion weight alpha must be between 0 and 1, not {self.alpha}")
         if not isinstance(self.rrf_k, int) or not 1 <= self.rrf_k <= 10_000:
             raise InputError(f"rrf_k must be an integer from 1 to 10000, not {self.rrf_k}")
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def for_encoder(self, encoder_name: str) -> "Fusion":
+        """This fusion with its weight set: the encoder's default where none was given."""
+        if self.alpha is not None:
+            return self
+        return replace(self, alpha=encoder_alpha(encoder_name))
 
 
 def normalized(scores: dict[int, float]) -> dict[int, float]:
@@ -63,6 +81,8 @@ def fuse(vector: dict[int, float], keyword: dict[int, float], fusion: Fusion) ->
     `vector` and `keyword` map id -> score in rank order (best first), as a
     search returns them.
     """
+    if fusion.alpha is None:
+        raise ValueError("set the fusion's alpha first (Fusion.for_encoder)")
     if fusion.method == "rrf":
         parts = [{item: 2 * weight / (fusion.rrf_k + rank)
                   for rank, item in enumerate(scores, start=1)}

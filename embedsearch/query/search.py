@@ -110,12 +110,11 @@ def _check_keyword_ready(index: Index, mode: str) -> None:
 def search_settings(mode: str | None = None, fusion: str | None = None,
                     alpha: float | None = None, chunks: bool = False) -> dict:
     """`search_batch`'s settings from an interface's flat options (CLI, HTTP), checked;
-    a fusion method or weight left out takes `Fusion`'s default."""
+    a fusion method or weight left out takes the default (the weight: the index's encoder's)."""
     if mode is not None:
         check_mode(mode)
-    defaults = Fusion()
     return {"mode": mode, "chunks": chunks,
-            "fusion": Fusion(fusion or defaults.method, defaults.alpha if alpha is None else alpha)}
+            "fusion": Fusion(fusion or Fusion().method, alpha)}
 
 
 def search(index: Index, query: str, **options) -> SearchHits:
@@ -130,13 +129,14 @@ def search_batch(index: Index, queries: Sequence[str], *, k: int = 10, mode: str
     """The k best documents (or chunks, with `chunks`) for each text query.
 
     `mode` is vector, keyword or hybrid (default: hybrid where the index has
-    a full-text index); `fusion` how hybrid fuses (default `Fusion()`);
+    a full-text index); `fusion` how hybrid fuses (default `Fusion()`, its weight
+    the one chosen for the index's encoder);
     `depth` how many candidates each list gives at first. `where` filters
     inside both searches; `exclude` lists item keys never to return.
     """
     mode = mode or default_mode(index)
     check_mode(mode)
-    fusion = fusion or Fusion()
+    fusion = (fusion or Fusion()).for_encoder(index.manifest.encoder.name)
     if not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
         raise InputError(f"the candidate depth must be from 1 to {MAX_DEPTH}, not {depth}")
     if any(not isinstance(text, str) or not text.strip() for text in queries):
