@@ -4,8 +4,9 @@ Three experiments on a synthetic index (random unit vectors, keys item0...):
 
 1. kill -9 at a random moment during each write (a full rebuild with
    overwrite, add, reindex to another index type, delete), in child processes.
-   After each kill the index must open, its count must equal the SQLite rows
-   and the FAISS ids (less tombstones), a fixed query must answer exactly as
+   After each kill the index must open, its count must equal the SQLite rows,
+   the FAISS ids (less tombstones) and the full-text index's entries (which
+   must also pass FTS5's integrity check against the rows), a fixed query must answer exactly as
    before the write or exactly as after it (the write run to completion on a
    copy), no item may be lost, and the next writer must succeed and leave no
    temporary folder behind.
@@ -100,12 +101,26 @@ def answer(index) -> list[list]:
 
 
 def state_of(path: Path) -> dict:
-    """What a reader sees: count, the three counts that must agree, the fixed query's answer."""
+    """What a reader sees: count, the four counts that must agree (the manifest's, SQLite's
+    rows, FAISS's ids, the full-text index's matches of a word every text holds), whether
+    the full-text index passes FTS5's own check against the rows, the fixed query's answer."""
+    import sqlite3
+
     from embedsearch.index import Index
+    from embedsearch.index.fulltext import check_fulltext
 
     with Index.open(path) as index:
+        copy = sqlite3.connect(":memory:")
+        index.items.connection.backup(copy)
+        try:
+            check_fulltext(copy)
+            exact = True
+        except sqlite3.DatabaseError:
+            exact = False
+        matches = copy.execute("SELECT count(*) FROM items_fts WHERE items_fts MATCH 'text'")
         return {"count": index.count, "sqlite": index.items.count(),
                 "faiss": int(index.faiss.ntotal) - index.manifest.tombstones,
+                "fulltext": matches.fetchone()[0], "fulltext_exact": exact,
                 "answer": answer(index)}
 
 
@@ -186,8 +201,11 @@ def check_after_kill(path: Path, before: dict, after: dict) -> list[str]:
         seen = state_of(path)
     except Exception as error:  # noqa: BLE001 - every failure to open is what we count
         return [f"does not open: {type(error).__name__}: {error}"]
-    if not seen["count"] == seen["sqlite"] == seen["faiss"]:
-        problems.append(f"counts disagree: {seen['count']}, {seen['sqlite']}, {seen['faiss']}")
+    if not seen["count"] == seen["sqlite"] == seen["faiss"] == seen["fulltext"]:
+        problems.append(f"counts disagree: {seen['count']}, {seen['sqlite']}, {seen['faiss']}, "
+                        f"full-text {seen['fulltext']}")
+    if not seen["fulltext_exact"]:
+        problems.append("the full-text index does not match the rows")
     matches = [s for s in (before, after) if s["answer"] == seen["answer"]]
     if not matches:
         problems.append("the fixed query answers neither as before nor as after")

@@ -167,4 +167,4 @@ def test_help_keeps_its_brackets():
     for path, callback, docstring in command_paths(app):
         for text in [docstring] + [declaration.help or "" for _, _, declaration in parameters(callback)]:
             assert plain(text) == text.replace("\\[", "["), f"{path}: rich drops a bracket of {text!r}"
-    assert "embedsearch[distributed]" in runner.invoke(app, ["build", "--help"]).output
+    assert "embedsearch[distributed]" in runner.invoke(app, ["build", "--help"], env={"COLUMNS": "200"}).output

@@ -74,13 +74,13 @@ def test_corpus_index_build_and_query(tmp_path, glove_slice):
     assert report.items == 5 and report.skipped == {"no known word": 1}
     with Index.open(tmp_path / "news") as index:
         assert index.manifest.encoder.fingerprint == encoder.fingerprint()
-        hits = query.neighbors(index, "goal in the match", k=2)
+        hits = query.neighbors(index, "goal in the match", k=2, mode="vector")
         assert {h.key for h in hits} == {"d1", "d3"}
         query_vector = encoder.encode(["goal in the match"])[0]
         for hit in hits:
             expected = query_vector @ encoder.encode([texts[int(hit.key[1:])]])[0]
             assert hit.score == pytest.approx(expected, abs=1e-5)
-        by_key = query.neighbors(index, "d0", k=1)  # an item key: its own vector, itself excluded
+        by_key = query.neighbors(index, "d0", k=1, mode="vector")  # an item key: its own vector, itself excluded
         assert by_key[0].key == "d5" and by_key[0].score == pytest.approx(1.0, abs=1e-5)
         filtered = query.neighbors(index, "money", k=5, where="json_extract(metadata, '$.topic') = 0")
         assert {h.key for h in filtered} == {"d0", "d2"}

@@ -101,8 +101,26 @@ def test_ray_build_equals_the_local_build(cluster, corpus, encoder_dir, tmp_path
         (local.items, local.skipped, local.replaced_lines)
     assert distributed.skipped["invalid JSON line"] == 1
     manifest = assert_same_index(tmp_path / "ray", tmp_path / "local")
-    assert manifest.build == {"engine": "ray", "workers": 2}
+    assert manifest.build == {"engine": "ray", "workers": 2, "chunk_words": 200, "chunk_overlap": 0}
     assert manifest.index_type == index_type
+    assert_same_fulltext(tmp_path / "ray", tmp_path / "local")
+
+
+def assert_same_fulltext(path, reference):
+    """The Ray build's full-text index is exact (FTS5's own check) and answers as the local one."""
+    import sqlite3
+
+    from embedsearch.index.fulltext import check_fulltext, keyword_search
+
+    answers = []
+    for built in (path, reference):
+        with Index.open(built) as index:
+            copy = sqlite3.connect(":memory:")
+            index.items.connection.backup(copy)
+            check_fulltext(copy)
+            answers.append([keyword_search(copy, words, 50) for words in
+                            ("government", "fire near Sydney", "Taliban leaders")])
+    assert answers[0] == answers[1] and all(answers[0])
 
 
 def test_an_encoder_actor_keeps_the_threads_it_was_given(cluster, tmp_path):
@@ -184,7 +202,8 @@ def test_rebuild_on_ray_equals_the_local_rebuild(cluster, corpus, glove_slice, e
                                     engine=engine)
     assert distributed.changed and distributed.items == local.items > 2000
     manifest = assert_same_index(tmp_path / "ray", tmp_path / "local")
-    assert manifest.build == {"engine": "ray", "workers": 2}
+    assert manifest.build == {"engine": "ray", "workers": 2, "chunk_words": 200, "chunk_overlap": 0}
+    assert_same_fulltext(tmp_path / "ray", tmp_path / "local")
     assert manifest.encoder.fingerprint == new.fingerprint() != old.fingerprint()
 
 
@@ -194,7 +213,8 @@ def test_cli_build_on_ray(cluster, corpus, encoder_dir, home):
     assert result.exit_code == 0, result.output
     assert "1,500 items" in result.output
     with Index.open("notes") as index:
-        assert index.manifest.build == {"engine": "ray", "workers": 2}
+        assert index.manifest.build == {"engine": "ray", "workers": 2, "chunk_words": 200,
+                                        "chunk_overlap": 0}
 
 
 def _encoder_actor_pids() -> list[int]:

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 
+from ..corpus.chunks import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_WORDS
 from .app import app
 from .engines import EngineChoice, engine_options
 from .options import (KeyFieldOption, MaxMemoryOption, ParamOption, RecallOption, TextFieldOption,
@@ -32,6 +33,13 @@ def build(
     unit: Unit = UnitOption,
     text_field: str = TextFieldOption,
     key_field: Optional[str] = KeyFieldOption,
+    chunk_words: int = typer.Option(
+        DEFAULT_CHUNK_WORDS, "--chunk-words", min=0,
+        help="Cut texts longer than this many words into sentence-aligned chunks, one item "
+             "each (0: never cut)."),
+    chunk_overlap: int = typer.Option(
+        DEFAULT_CHUNK_OVERLAP, "--chunk-overlap", min=0,
+        help="Words of whole sentences a chunk repeats from the one before."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index atomically."),
     skip_existing: bool = typer.Option(False, "--skip-existing",
                                        help="Do nothing if the index already exists."),
@@ -55,7 +63,8 @@ def build(
       embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
       embedsearch build --corpus docs.parquet --encoder glove-6b-50d --out docs --ray --workers 2
     """
-    from ..indexing.build import build_corpus_index, build_vocabulary_index, check_build_options
+    from ..indexing.build import (build_corpus_index, build_vocabulary_index, check_build_options,
+                                  chunking_record)
     from ..encoders import load_encoder
     from ..errors import InputError
     from ..index import Index, resolve_index_path
@@ -71,6 +80,7 @@ def build(
     if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
         typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
         return
+    chunking_record(chunk_words, chunk_overlap)
     index_options = check_build_options(out, overwrite=overwrite, index_type=index_type,
                                         index_params=parse_params(params), recall=recall,
                                         max_memory=parse_size(max_memory))
@@ -79,8 +89,9 @@ def build(
         with engine.open() as opened_engine:
             report = build_corpus_index(corpus, model, out, unit=unit.value, text_field=text_field,
                                         key_field=key_field, overwrite=overwrite,
-                                        engine=opened_engine, vector_dtype=vector_dtype.value,
-                                        **index_options)
+                                        engine=opened_engine, chunk_words=chunk_words,
+                                        chunk_overlap=chunk_overlap,
+                                        vector_dtype=vector_dtype.value, **index_options)
     else:
         report = build_vocabulary_index(load_encoder(vectors), out, overwrite=overwrite,
                                         vector_dtype=vector_dtype.value, **index_options)
@@ -100,6 +111,12 @@ def add(
     key_field: Optional[str] = KeyFieldOption,
     prune: bool = typer.Option(False, "--prune",
                                help="Also delete items of these files that are no longer in them."),
+    chunk_words: Optional[int] = typer.Option(
+        None, "--chunk-words", min=0, help="Cut long texts into chunks of this many words "
+                                           "(default: as the index was built; 0: never cut)."),
+    chunk_overlap: Optional[int] = typer.Option(
+        None, "--chunk-overlap", min=0, help="Words a chunk repeats from the one before "
+                                             "(default: as the index was built)."),
     *,
     engine: EngineChoice,
 ):
@@ -114,7 +131,8 @@ def add(
 
     with engine.open() as opened_engine:
         report = add_corpus(index, corpus, unit=unit.value, text_field=text_field,
-                            key_field=key_field, prune=prune, engine=opened_engine)
+                            key_field=key_field, prune=prune, engine=opened_engine,
+                            chunk_words=chunk_words, chunk_overlap=chunk_overlap)
     for line in report.lines():
         typer.echo(line)
 

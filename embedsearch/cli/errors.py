@@ -20,7 +20,8 @@ OPTIONS = {
     "key_field": "--key-field", "text_field": "--text-field", "unit": "--unit", "k": "-k",
     "method": "--method", "strict": "--strict", "vector_dtype": "--vector-dtype",
     "restrict_vocab": "--restrict", "corpus": "--corpus", "vectors": "--vectors",
-    "collection": "--collection", "engine": "--ray",
+    "collection": "--collection", "engine": "--ray", "mode": "--mode", "fusion": "--fusion",
+    "alpha": "--alpha", "chunk_words": "--chunk-words", "chunk_overlap": "--chunk-overlap",
 }
 _ARGUMENT = re.compile(r"`([a-z_]+)(?:=([^`]*))?`")
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-from .options import IndexOption, JsonOption, Method, MethodOption
+from .options import (AlphaOption, Fusion, FusionOption, IndexOption, JsonOption, Method,
+                      MethodOption, Mode, text_search_settings)
 from .printing import print_json, print_table
 
 eval_app = typer.Typer(help="Evaluate word vectors and indexes on standard benchmarks.",
@@ -146,17 +147,45 @@ def retrieval(
     k: int = typer.Option(10, "-k", min=1, help="Recall is measured in the top k."),
     doc_field: str = typer.Option("doc", help="Metadata field naming each item's document, or 'source'."),
     depth: int = typer.Option(100, min=1, help="MRR looks this deep for the first relevant item."),
+    queries: Optional[Path] = typer.Option(
+        None, "--queries", exists=True, dir_okay=False,
+        help='JSON Lines of {"query": text, "relevant": \\[document keys]}: score each search mode '
+             "on these instead (MRR@k, recall@k, nDCG@k)."),
+    modes: Optional[List[Mode]] = typer.Option(
+        None, "--mode",
+        help="With --queries: a mode to score (repeatable; default vector, keyword and hybrid)."),
+    fusion: Optional[Fusion] = FusionOption,
+    alpha: Optional[float] = AlphaOption,
     as_json: bool = JsonOption,
 ):
-    """Recall@k and MRR: each chunk queries the index; relevant = other chunks of its document.
+    """Search quality on your own queries, or chunk-to-document retrieval.
 
-    Build the index from held-out chunks that carry their document in a
-    metadata field (scripts/eval_retrieval_table.py writes such a split).
+    With --queries: each query is searched in each mode and its documents scored against the
+    relevant keys (docs/evaluation.md shows how to write such a file from your documents).
+    Without: each chunk queries the index; relevant = other chunks of its document (build the
+    index from held-out chunks that carry their document in a metadata field;
+    scripts/eval_retrieval_table.py writes such a split).
 
-    Example:
+    Examples:
+      embedsearch eval retrieval --index notes --queries my-queries.jsonl
       embedsearch build --corpus heldout.jsonl --key-field key --encoder encoders/attention --out heldout
       embedsearch eval retrieval --index heldout
     """
+    if queries is not None:
+        from ..evaluate.search_quality import evaluate_search, read_queries
+        from ..index import Index
+
+        questions = read_queries(queries)
+        searching = text_search_settings(None, fusion, alpha, False)
+        with Index.open(index) as opened:
+            results = evaluate_search(opened, questions, [mode.value for mode in modes or Mode],
+                                      k=k, show_progress=not as_json, fusion=searching["fusion"])
+        if as_json:
+            print_json({"index": index, "results": results})
+            return
+        print_table(["mode", "queries", f"MRR@{k}", f"recall@{k}", f"nDCG@{k}"],
+                    [[r["mode"], r["queries"], r["mrr"], r["recall"], r["ndcg"]] for r in results])
+        return
     from ..evaluate.retrieval import evaluate_index
 
     result = evaluate_index(index, k=k, doc_field=doc_field, depth=depth, show_progress=not as_json)

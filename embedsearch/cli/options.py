@@ -38,6 +38,7 @@ class Unit(str, Enum):
 
     line = "line"
     paragraph = "paragraph"
+    document = "document"
 
 
 class Method(str, Enum):
@@ -90,7 +91,9 @@ MaxMemoryOption = typer.Option(None, "--max-memory",
 ParamOption = typer.Option(None, "--param", help="Index parameter NAME=VALUE, repeatable (M, "
                                                  "efConstruction, efSearch, nlist, nprobe, m, "
                                                  "nbits, rerank).")
-UnitOption = typer.Option(Unit.line, "--unit", help="Text files: one item per line or paragraph.")
+UnitOption = typer.Option(Unit.line, "--unit", help="Text files: one item per line, paragraph or "
+                                                     "whole file (document); Markdown, HTML and PDF "
+                                                     "are always whole files.")
 TextFieldOption = typer.Option("text", "--text-field", help="JSON Lines: the field holding the text.")
 KeyFieldOption = typer.Option(None, "--key-field",
                               help="JSON Lines: the field holding a unique key.")
@@ -172,3 +175,46 @@ filter_options = option_set("where", {
         None, "--filter", "-f", help='JSON filter over item columns and metadata, e.g. '
                                      '\'{"source": "a.txt", "year": {"$gte": 2020}}\'.')),
 }, search_filter)
+
+
+class Mode(str, Enum):
+    """How a text query on a corpus index is answered."""
+
+    vector = "vector"
+    keyword = "keyword"
+    hybrid = "hybrid"
+
+
+class Fusion(str, Enum):
+    """How hybrid search fuses the keyword and vector lists."""
+
+    rrf = "rrf"
+    mix = "mix"
+
+
+def text_search_settings(mode: Mode | None, fusion: Fusion | None, alpha: float | None,
+                         chunks: bool) -> dict:
+    """The text-search settings of --mode, --fusion, --alpha and --chunks, checked."""
+    from ..query.search import search_settings
+
+    return search_settings(mode.value if mode else None, fusion.value if fusion else None,
+                           alpha, chunks)
+
+
+ModeOption = typer.Option(None, "--mode", help="Text queries on a corpus index: vector, keyword "
+                                                "(BM25) or hybrid (both fused; the default where "
+                                                "the index has a full-text index).")
+FusionOption = typer.Option(None, "--fusion", help="How hybrid fuses the lists: rrf (reciprocal "
+                                                   "rank) or mix (min-max normalised scores); "
+                                                   "default in docs/search.md.")
+AlphaOption = typer.Option(None, "--alpha", min=0.0, max=1.0,
+                           help="Hybrid: the vector list's weight, 0 to 1 (1 - alpha for keywords).")
+ChunksOption = typer.Option(False, "--chunks",
+                            help="Return raw chunks instead of one best chunk per document.")
+
+search_options = option_set("searching", {
+    "mode": (Optional[Mode], ModeOption),
+    "fusion": (Optional[Fusion], FusionOption),
+    "alpha": (Optional[float], AlphaOption),
+    "chunks": (bool, ChunksOption),
+}, text_search_settings)

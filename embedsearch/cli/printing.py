@@ -114,10 +114,30 @@ def _print_hits_table(payload: dict, corpus: bool, title: str) -> None:
     if not payload["hits"]:
         typer.echo(f"{title}: no results")
         return
-    headers = ["#", "key", "score"] + (["text"] if corpus else [])
-    rows = [[hit["rank"], hit["key"], hit["score"]] + ([hit.get("text", "")] if corpus else [])
-            for hit in payload["hits"]]
+    if "search" in payload:  # a text search: how each hit was found, and its snippet
+        headers = ["#", "key", "score", "found", "snippet"]
+        rows = [[hit["rank"], hit["key"], hit["score"], _found(hit), _marked(hit)]
+                for hit in payload["hits"]]
+    else:
+        headers = ["#", "key", "score"] + (["text"] if corpus else [])
+        rows = [[hit["rank"], hit["key"], hit["score"]] + ([hit.get("text", "")] if corpus else [])
+                for hit in payload["hits"]]
     print_table(headers, rows, title=title)
+
+
+def _found(hit: dict) -> str:
+    """'v3 k1': the hit's rank in the vector and keyword lists ('-' where absent)."""
+    return " ".join(f"{letter}{hit[name]['rank'] if hit[name] else '-'}"
+                    for letter, name in (("v", "vector"), ("k", "keyword")))
+
+
+def _marked(hit: dict) -> str:
+    """The snippet with the query's words between asterisks."""
+    text, marked, last = hit["snippet"], [], 0
+    for start, end in hit["highlights"]:
+        marked += [text[last:start], "*", text[start:end], "*"]
+        last = end
+    return "".join(marked) + text[last:]
 
 
 def print_similarities(similarities, output: str) -> None:

@@ -14,7 +14,7 @@ import typer
 
 from .app import app
 from .options import (IndexOption, JsonOption, KOption, Method, MethodOption, QueriesOption,
-                      StrictOption, filter_options, output_options)
+                      StrictOption, filter_options, output_options, search_options)
 from .printing import print_answers, print_odd_one_out, print_similarities
 
 STDIN = "-"
@@ -33,6 +33,7 @@ def _batch(query: str | None, queries_file: Path | None) -> bool:
 @app.command()
 @output_options
 @filter_options
+@search_options
 def neighbors(
     query: Optional[str] = typer.Argument(None, help="A word, a text or an item key; '-' reads "
                                                      "one query per line from standard input."),
@@ -43,12 +44,18 @@ def neighbors(
     *,
     where: object,
     output: str,
+    searching: dict,
 ):
-    """Nearest neighbours of a word, a text or an item.
+    """Nearest neighbours of a word, a text or an item; documents matching a text.
+
+    On a corpus index a text query is answered as documents (the best chunk of each, with a
+    snippet), by vectors and keywords fused (--mode hybrid, the default), --mode vector or
+    --mode keyword (BM25).
 
     Examples (build glove-6b-50d first: embedsearch build --vectors glove-6b-50d --out glove-6b-50d):
       embedsearch neighbors computer --index glove-6b-50d -k 10
       printf 'king\\nparis\\n' | embedsearch neighbors - --index glove-6b-50d -k 3
+      embedsearch neighbors "reset a forgotten password" --index notes --mode keyword --json
     """
     from .. import query as queries
     from ..query.serialize import answer_payload
@@ -58,13 +65,13 @@ def neighbors(
         if _batch(query, queries_file):
             stream_answers(query_lines(queries_file),
                            lambda block: queries.neighbors_batch(opened, block, k=k, where=where,
-                                                                 strict=strict),
+                                                                 strict=strict, **searching),
                            lambda line, hits: answer_payload(opened, line, hits),
                            block_lines(queries_file))
             return
         if query is None:
             raise typer.BadParameter("give a query, or '-' to read queries from standard input")
-        hits = queries.neighbors(opened, query, k=k, where=where, strict=strict)
+        hits = queries.neighbors(opened, query, k=k, where=where, strict=strict, **searching)
         print_answers(opened, [(query, hits)], output, f"neighbours of {query!r} in {opened.name}")
 
 

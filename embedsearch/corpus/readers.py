@@ -24,11 +24,13 @@ from typing import Iterator
 
 from ..errors import InputError
 from .json_values import check_json_value, strict_json_loads
+from .markup import document_text
 
-TEXT_SUFFIXES = {".txt", ".text", ".md", ".cor"}
+TEXT_SUFFIXES = {".txt", ".text", ".cor"}
+DOCUMENT_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".pdf"}  # whole files (`markup`)
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 PARQUET_SUFFIXES = {".parquet"}
-UNITS = ("line", "paragraph")
+UNITS = ("line", "paragraph", "document")
 
 
 @dataclass
@@ -64,10 +66,10 @@ def corpus_files(path: str | Path) -> list[Path]:
         files = sorted(
             p for p in path.rglob("*")
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            and p.suffix.lower() in TEXT_SUFFIXES | JSONL_SUFFIXES | PARQUET_SUFFIXES
+            and p.suffix.lower() in TEXT_SUFFIXES | DOCUMENT_SUFFIXES | JSONL_SUFFIXES | PARQUET_SUFFIXES
         )
         if not files:
-            raise InputError(f"no .txt, .md, .jsonl or .parquet files in folder {path}")
+            raise InputError(f"no .txt, .md, .html, .pdf, .jsonl or .parquet files in folder {path}")
         return files
     raise InputError(f"corpus not found: {path}")
 
@@ -103,6 +105,8 @@ def read_corpus_file(file: str | Path, root: str | Path, *, unit: str = "line",
         items = _read_jsonl(file, source, text_field, key_field, report)
     elif suffix in PARQUET_SUFFIXES:
         items = _read_parquet(file, source, text_field, key_field, report)
+    elif suffix in DOCUMENT_SUFFIXES or unit == "document":
+        items = _read_document(file, source, report)
     elif unit == "paragraph":
         items = _read_paragraphs(file, source, report)
     else:
@@ -161,6 +165,15 @@ def _read_lines(file: Path, source: str, report: CorpusReport) -> Iterator[Item]
             yield Item(f"{source}:{number}", text, source, number)
         else:
             report.skip("empty line")
+
+
+def _read_document(file: Path, source: str, report: CorpusReport) -> Iterator[Item]:
+    text, metadata, replaced = document_text(file)
+    report.replaced_lines += replaced
+    if text:
+        yield Item(source, text, source, 1, metadata)
+    else:
+        report.skip("file with no text")
 
 
 def _read_paragraphs(file: Path, source: str, report: CorpusReport) -> Iterator[Item]:

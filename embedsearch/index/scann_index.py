@@ -64,7 +64,7 @@ def _scann():
         from scann.scann_ops.py import scann_ops_pybind
     except ImportError:
         raise InputError("the scann index type needs ScaNN: pip install 'embedsearch[scann]' "
-                         "(or pick another --index-type)") from None
+                         "(or pick another `index_type`)") from None
     return scann_ops_pybind
 
 

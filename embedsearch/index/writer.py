@@ -35,6 +35,7 @@ from ..corpus import Item
 from ..errors import IndexCorruptError, InputError
 from ..progress import progress_bar
 from . import checksums, faiss_types, versions
+from .fulltext import ensure_fulltext
 from .items import ITEMS_FILE, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
 from .paths import resolve_index_path
@@ -95,6 +96,8 @@ class IndexWriter:
                     self.tombstones = set() if found is None else set(found.tolist())
                     self.pending_from = manifest.rows
             self.items = ItemsWriter(self.tmp_dir / ITEMS_FILE)
+            if manifest.content == "corpus":  # triggers keep it exact through every write
+                ensure_fulltext(self.items.db.conn)
             self.vector_file = VectorFile(vector_path, manifest.dim, manifest.vector_dtype,
                                           writable=True)
         except BaseException:

@@ -2,7 +2,8 @@
 
 Each item read from the corpus is compared with the index by key and content
 hash: unchanged items are skipped without encoding, changed ones are
-re-encoded and upserted, new ones added. With `prune`, items of the files read
+re-encoded and upserted, new ones added; chunks of a document that no longer
+has them (`key#n` past its new last chunk) are deleted. With `prune`, items of the files read
 that are no longer in them are deleted. The index's own encoder is reloaded
 from its manifest and must still have the same fingerprint, so old and new
 vectors are comparable. Everything lands in one atomic version.
@@ -24,7 +25,7 @@ from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import content_hash
 from ..progress import progress_bar
-from .build import skipped_lines
+from .build import chunking_record, skipped_lines
 from .encoder_check import load_index_encoder
 from .engine import BATCH_SIZE, CorpusSource, LocalEngine, encode_batch
 from .maintenance import NothingChanged, update_if_changed
@@ -51,30 +52,37 @@ class AddReport:
 
 
 def _corpus_index(name: str | Path):
-    """The encoder of the corpus index `name`, and its live version's items file."""
+    """The encoder of the corpus index `name`, its live version's items file, its build record."""
     with Index.open(name) as index:
         manifest = index.manifest
         directory = index.directory
         items_path = index.items.path
     if manifest.content != "corpus":
         raise InputError(f"{directory} indexes a vocabulary, not a corpus: nothing to add to it")
-    return load_index_encoder(manifest, directory), items_path
+    return load_index_encoder(manifest, directory), items_path, manifest.build
 
 
 def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
                text_field: str = "text", key_field: str | None = None,
-               prune: bool = False, show_progress: bool = True, engine=None) -> AddReport:
+               prune: bool = False, show_progress: bool = True, engine=None,
+               chunk_words: int | None = None, chunk_overlap: int | None = None) -> AddReport:
     """Add new and changed items of `corpus` to the corpus index `name`.
 
-    `engine` as for `build_corpus_index`; either encodes only the new and
+    `engine`, `chunk_words` and `chunk_overlap` as for `build_corpus_index`;
+    None means as the index was built (no chunking for an index built before
+    chunking existed). Either engine encodes only the new and
     changed items (the Ray actors look the hashes up in the live version's
     items file, the local engine in the writer's).
     """
     engine = engine or LocalEngine()
     started = time.perf_counter()
-    encoder, known = _corpus_index(name)
+    encoder, known, built = _corpus_index(name)
+    chunking = chunking_record(built.get("chunk_words", 0) if chunk_words is None else chunk_words,
+                               built.get("chunk_overlap", 0) if chunk_overlap is None
+                               else chunk_overlap)
     corpus_report = CorpusReport()
-    source = CorpusSource(corpus, unit=unit, text_field=text_field, key_field=key_field)
+    source = CorpusSource(corpus, unit=unit, text_field=text_field, key_field=key_field,
+                          **chunking)
     seen: dict[str, set[str]] = {}
     with IndexWriter.update(name) as writer, \
             progress_bar(unit="items", disable=not show_progress) as bar:
@@ -98,16 +106,28 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
             if batch.items:
                 _apply_encoded(writer, batch, stored, report, corpus_report)
             bar.update(batch.read)
+        report.deleted += _delete_stale_chunks(writer, seen)
         if prune:
             for source_name, keys in seen.items():
                 gone = [key for key in writer.items.keys_of_source(source_name) if key not in keys]
                 report.deleted += writer.delete(keys=gone)
-        writer.manifest.build = dict(engine.build_info)
+        writer.manifest.build = {**engine.build_info, **chunking}
         engine.fill(writer)
         report.count = writer.manifest.count
     report.seconds = time.perf_counter() - started
     report.skipped = +corpus_report.skipped
     return report
+
+
+def _delete_stale_chunks(writer: IndexWriter, seen: dict[str, set[str]]) -> int:
+    """Delete the chunks `key#n` of documents read again that no longer have them (a shorter text)."""
+    stale = []
+    for source_name, kept in seen.items():
+        for key in writer.items.keys_of_source(source_name):
+            document, _, number = key.rpartition("#")
+            if key not in kept and number.isdigit() and document in kept:
+                stale.append(key)
+    return writer.delete(keys=stale) if stale else 0
 
 
 def upsert_items(name: str | Path, items: Sequence[Item], *, encoder=None) -> AddReport:
@@ -124,7 +144,7 @@ def upsert_items(name: str | Path, items: Sequence[Item], *, encoder=None) -> Ad
     if repeated:
         raise InputError(f"keys given more than once: {', '.join(repeated[:5])}")
     if encoder is None:
-        encoder, _ = _corpus_index(name)
+        encoder, _, _ = _corpus_index(name)
     corpus_report = CorpusReport()
     with update_if_changed(name) as writer:
         report = AddReport(writer.directory)

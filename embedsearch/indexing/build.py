@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
-from ..corpus import CorpusReport, Item
+from ..corpus import (DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_WORDS, CorpusReport, Item,
+                      check_chunking)
 from ..encoders import Encoder
 from ..errors import InputError
 from ..index import EncoderInfo, IndexWriter
@@ -50,6 +51,12 @@ class BuildReport:
 def encoder_info(encoder: Encoder) -> EncoderInfo:
     return EncoderInfo(name=encoder.name, kind=encoder.kind, spec=encoder.spec,
                        fingerprint=encoder.fingerprint())
+
+
+def chunking_record(chunk_words: int | None, chunk_overlap: int = 0) -> dict:
+    """{"chunk_words", "chunk_overlap"} checked, 0 words meaning no chunking (as in the manifest)."""
+    check_chunking(chunk_words or None, chunk_overlap if chunk_words else 0)
+    return {"chunk_words": chunk_words or 0, "chunk_overlap": chunk_overlap if chunk_words else 0}
 
 
 def check_build_options(out: str | Path, *, overwrite: bool = False, index_type: str = "flat",
@@ -126,8 +133,14 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                        overwrite: bool = False, show_progress: bool = True,
                        index_type: str = "flat", index_params: dict | None = None,
                        recall: float | None = None, max_memory: int | None = None,
-                       vector_dtype: str = "float32", engine=None) -> BuildReport:
-    """One item per line, paragraph or record of `corpus` (text, folder, JSONL, Parquet).
+                       vector_dtype: str = "float32", engine=None,
+                       chunk_words: int | None = DEFAULT_CHUNK_WORDS,
+                       chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> BuildReport:
+    """One item per line, paragraph, file or record of `corpus` (text, folder, JSONL, Parquet,
+    Markdown, HTML, PDF); a text longer than `chunk_words` words becomes one item per
+    sentence-aligned chunk (consecutive chunks sharing up to `chunk_overlap` words), each
+    knowing its document (`corpus.chunk_item`); `chunk_words` 0 or None never cuts. The
+    manifest's `build` records both, and `add_corpus` cuts the same way.
 
     `engine` says where reading and encoding run: this process by default, or
     a `embedsearch.distributed.RayEngine`; the index is the same either way.
@@ -147,8 +160,9 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                 unique.append(item)
         return unique
 
+    chunking = chunking_record(chunk_words, chunk_overlap)
     encoded = engine.encoded(CorpusSource(corpus, unit=unit, text_field=text_field,
-                                          key_field=key_field),
+                                          key_field=key_field, **chunking),
                              encoder, corpus_report, select=first_of_each_key)
     first = next(encoded, None)
     if first is None:
@@ -156,7 +170,7 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite,
                                 index_type=index_type, index_params=index_params, recall=recall,
                                 max_memory=max_memory, vector_dtype=vector_dtype)
-    writer.manifest.build = dict(engine.build_info)
+    writer.manifest.build = {**engine.build_info, **chunking}
     with writer, progress_bar(unit="items", disable=not show_progress) as bar:
         for batch in chain([first], encoded):
             if batch.items:

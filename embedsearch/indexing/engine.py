@@ -22,7 +22,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..corpus import CorpusReport, Item, check_unit, corpus_files, read_corpus_file
+from ..corpus import (CorpusReport, Item, check_chunking, check_unit, chunk_item, corpus_files,
+                      read_corpus_file)
 from ..encoders import Encoder
 from ..index.items import ItemsReader
 
@@ -53,20 +54,32 @@ class EncodedBatch:
 
 
 class CorpusSource:
-    """The files of a corpus, one part per file (picklable: Ray tasks read the parts)."""
+    """The files of a corpus, one part per file (picklable: Ray tasks read the parts).
+
+    With `chunk_words`, each text longer than that is cut into sentence-aligned
+    chunk items (`corpus.chunk_item`) as it is read, here or in a Ray task.
+    """
 
     def __init__(self, path: str | Path, *, unit: str = "line", text_field: str = "text",
-                 key_field: str | None = None):
+                 key_field: str | None = None, chunk_words: int | None = None,
+                 chunk_overlap: int = 0):
         check_unit(unit)
+        chunk_words = chunk_words or None  # 0: no chunking, as the manifest records it
+        check_chunking(chunk_words, chunk_overlap if chunk_words else 0)
         self.path = Path(path).absolute()
         self.unit, self.text_field, self.key_field = unit, text_field, key_field
+        self.chunk_words, self.chunk_overlap = chunk_words, chunk_overlap
 
     def parts(self) -> list[str]:
         return [str(file) for file in corpus_files(self.path)]
 
     def read(self, part: str, report: CorpusReport) -> Iterator[Item]:
-        return read_corpus_file(part, self.path, unit=self.unit, text_field=self.text_field,
-                                key_field=self.key_field, report=report)
+        items = read_corpus_file(part, self.path, unit=self.unit, text_field=self.text_field,
+                                 key_field=self.key_field, report=report)
+        if self.chunk_words is None:
+            return items
+        return (chunk for item in items
+                for chunk in chunk_item(item, self.chunk_words, self.chunk_overlap))
 
 
 class IndexRowsSource:

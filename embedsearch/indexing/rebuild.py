@@ -106,7 +106,9 @@ def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
             if vocabulary:
                 report.skipped = add_vocabulary(writer, *encoder.vocabulary(), bar)
             else:
-                writer.manifest.build = dict(engine.build_info)
+                chunking = {name: value for name, value in index.manifest.build.items()
+                            if name.startswith("chunk_")}  # how its items were cut stays
+                writer.manifest.build = {**engine.build_info, **chunking}
                 report.skipped = _reencode_items(writer, index, encoder, bar, engine)
                 engine.fill(writer)
             if writer.manifest.count == 0:

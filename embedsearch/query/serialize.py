@@ -7,6 +7,9 @@ lists the query words that were `ignored` (unknown to the vectors).
 
 Shapes:
   answer      {"query", "hits": [hit...], "ignored"}      neighbors, analogy, most-similar
+              (+ "search" {"mode", "documents", "depth", "fusion"} for a text search, whose hits
+              also carry document, item_key, chunk, start, end, snippet, highlights, vector
+              and keyword {"rank", "score"} or null)
   similarity  {"terms", "matrix", "ignored"} (+ "score" for two terms)
   odd one out {"words", "odd_one_out", "ignored"}
   error line  {"query", "error"}                          a batch line that could not be answered
@@ -17,6 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..index import Hit, Index
+from .search import SearchHit, SearchHits, search_hit_fields
 from .types import OddOneOut, Similarities
 
 
@@ -30,14 +34,20 @@ def hits_payload(index: Index, hits: Sequence[Hit]) -> list[dict]:
         if row:
             entry.update(text=row["text"], source=row["source"], position=row["position"],
                          metadata=row["metadata"])
+        if isinstance(hit, SearchHit):
+            entry.update(search_hit_fields(hit))
         payload.append(entry)
     return payload
 
 
 def answer_payload(index: Index, query, hits: Sequence[Hit]) -> dict:
-    """One query's answer: the query as given, its hits, and the words it ignored."""
-    return {"query": query, "hits": hits_payload(index, hits),
-            "ignored": list(getattr(hits, "ignored", []))}
+    """One query's answer: the query as given, its hits, and the words it ignored
+    (a text search also says how it searched: mode, fusion, documents or chunks)."""
+    answer = {"query": query, "hits": hits_payload(index, hits),
+              "ignored": list(getattr(hits, "ignored", []))}
+    if isinstance(hits, SearchHits):
+        answer["search"] = hits.search
+    return answer
 
 
 def similarity_payload(similarities: Similarities) -> dict:

@@ -42,7 +42,20 @@ class Filtered(Strict):
     where: Optional[str] = Field(None, description=WHERE_DOC)
 
 
-class NeighborsRequest(Filtered):
+class TextSearch(Filtered):
+    """How text queries on a corpus index are searched (ignored for words and vectors)."""
+
+    mode: Optional[Literal["vector", "keyword", "hybrid"]] = Field(
+        None, description="vector, keyword (BM25) or hybrid (both fused; the default on a "
+                          "corpus index with a full-text index).")
+    fusion: Optional[Literal["rrf", "mix"]] = Field(
+        None, description="Hybrid: reciprocal-rank fusion or a min-max normalised score mix.")
+    alpha: Optional[float] = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                   description="Hybrid: the vector list's weight (0 to 1).")
+    chunks: bool = Field(False, description="Raw chunks instead of one best chunk per document.")
+
+
+class NeighborsRequest(TextSearch):
     query: Optional[str] = Field(None, min_length=1, description="A word, a text or an item key.")
     vector: Optional[list[float]] = Field(None, description="A raw query vector (any length "
                                           "scale; it is normalised), of the index's dimension.")
@@ -105,7 +118,7 @@ class DoesntMatchRequest(Strict):
         "examples": [{"words": ["breakfast", "cereal", "dinner", "lunch"]}]})
 
 
-class SearchRequest(Filtered):
+class SearchRequest(TextSearch):
     queries: list[Union[Text, list[float]]] = Field(
         ..., min_length=1, description="Words, texts, item keys or raw vectors, answered together.")
     k: Integer = Field(10, ge=1)
@@ -163,6 +176,16 @@ class HitModel(Answer):
     source: Optional[str] = None
     position: Optional[int] = None
     metadata: Optional[dict[str, Any]] = None
+    # A text search on a corpus index: the hit's document, its chunk, and how it was found.
+    document: Optional[str] = None
+    item_key: Optional[str] = None
+    chunk: Optional[int] = None
+    start: Optional[int] = None
+    end: Optional[int] = None
+    snippet: Optional[str] = None
+    highlights: Optional[list[list[int]]] = None
+    vector: Optional[dict[str, float]] = None
+    keyword: Optional[dict[str, float]] = None
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"rank": 1, "key": "computers", "score": 0.916, "id": 1841}]})
 

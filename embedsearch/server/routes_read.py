@@ -23,6 +23,7 @@ from .. import query
 from ..index import Index
 from ..index.catalog import index_info
 from ..index.filters import Where, parse_filter, untrusted_sql
+from ..query.search import search_settings
 from ..query.projection import projection
 from ..query.serialize import (hits_payload, odd_one_out_payload, projection_payload,
                                similarity_payload)
@@ -151,7 +152,9 @@ def answers_quickly(index: Index, body: NeighborsRequest, where: Where | None) -
 
 def neighbors_answer(index: Index, body: NeighborsRequest, where: Where | None) -> JSONResponse:
     target = body.query if body.vector is None else check_vector(index, body.vector)
-    hits = query.neighbors_batch(index, [target], k=body.k, where=where, exclude=body.exclude)[0]
+    hits = query.neighbors_batch(index, [target], k=body.k, where=where, exclude=body.exclude,
+                                 **search_settings(body.mode, body.fusion, body.alpha,
+                                                   body.chunks))[0]
     return JSONResponse(hits_payload(index, hits))
 
 
@@ -201,7 +204,9 @@ def search(name: str, body: SearchRequest, request: Request):
     with leased(request, name) as index:
         queries = [q if isinstance(q, str) else check_vector(index, q, f"queries[{row}]")
                    for row, q in enumerate(body.queries)]
-        results = query.neighbors_batch(index, queries, k=body.k, where=where)
+        results = query.neighbors_batch(index, queries, k=body.k, where=where,
+                                        **search_settings(body.mode, body.fusion, body.alpha,
+                                                          body.chunks))
         return JSONResponse({"results": [hits_payload(index, hits) for hits in results]})
 
 

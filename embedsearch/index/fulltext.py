@@ -1,0 +1,108 @@
+"""The full-text (keyword) index of a corpus index: SQLite FTS5 over the items' text.
+
+It lives in the items database of each version, as an external-content FTS5
+table (`items_fts`, rowid = item id) that holds only the inverted index, kept
+exact by triggers on the items table: every write path (build, add, upsert,
+delete, rebuild, reindex, compact, the Ray build) changes rows through
+`ItemsWriter`, so the triggers see every change, and the full-text index is
+published in the same atomic version as the rows and the FAISS index.
+
+Ranking is FTS5's `bm25()` (k1 = 1.2, b = 0.75), negated so that higher is
+better like every other score. A user's text becomes a safe MATCH expression
+(`match_expression`): its words, each quoted, OR-ed; nothing the user types
+is read as FTS5 syntax, and a text with no word matches nothing.
+
+    match_expression('hybrid "search" NEAR(x)')
+    # '"hybrid" OR "search" OR "near" OR "x"'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from typing import Sequence
+
+from ..errors import InputError
+
+FTS_TABLE = "items_fts"
+# Stems (porter) over Unicode words with accents folded: chosen on held-out known-item tasks
+# (docs/search.md).
+TOKENIZER = "porter unicode61 remove_diacritics 2"
+MAX_QUERY_WORDS = 64  # words of one query sent to FTS5 (bounded work per query)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def has_fulltext(connection: sqlite3.Connection) -> bool:
+    """Whether this items database has a full-text index."""
+    row = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                             (FTS_TABLE,)).fetchone()
+    return row is not None
+
+
+def ensure_fulltext(connection: sqlite3.Connection, tokenizer: str = TOKENIZER) -> bool:
+    """Create the full-text index and its triggers if missing, indexing the existing rows.
+
+    Returns True if it was created. Called by every writer of a corpus index,
+    so an index built before full-text search gains it at its next write.
+    """
+    if has_fulltext(connection):
+        return False
+    connection.executescript(f"""
+        CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(
+            text, content='items', content_rowid='id', tokenize='{tokenizer}');
+        CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+            INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
+        END;
+        CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+            INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
+        END;
+        CREATE TRIGGER items_fts_update AFTER UPDATE OF text ON items BEGIN
+            INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
+        END;
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild');
+    """)
+    return True
+
+
+def check_fulltext(connection: sqlite3.Connection) -> None:
+    """Raise sqlite3.DatabaseError unless the full-text index matches the rows exactly."""
+    connection.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query, lower-cased, each once, in order (at most `MAX_QUERY_WORDS`)."""
+    return list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))[:MAX_QUERY_WORDS]
+
+
+def match_expression(text: str) -> str | None:
+    """A safe FTS5 MATCH expression for a user's text: its words quoted and OR-ed; None if none."""
+    words = query_words(text)
+    return " OR ".join(f'"{word}"' for word in words) if words else None
+
+
+def keyword_search(connection: sqlite3.Connection, text: str, k: int,
+                   allowed_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+    """The k best (item id, BM25 score) for `text`, best first; [] when no word matches.
+
+    `allowed_ids`, if given, restricts the search to those items inside the
+    same SQL statement (a filter, never a post-filter).
+    """
+    expression = match_expression(text)
+    if expression is None or k <= 0:
+        return []
+    sql = f"SELECT rowid, bm25({FTS_TABLE}) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
+    params: list = [expression]
+    if allowed_ids is not None:
+        if len(allowed_ids) == 0:
+            return []
+        sql += " AND rowid IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps([int(i) for i in allowed_ids]))
+    sql += " ORDER BY bm25(items_fts) LIMIT ?"
+    params.append(int(k))
+    try:
+        rows = connection.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as error:
+        raise InputError(f"keyword search failed for {text!r}: {error}") from None
+    return [(int(item_id), -float(score)) for item_id, score in rows]

@@ -1,0 +1,200 @@
+"""The full-text index: exact through every write path, safe queries, BM25 against a reference."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from embedsearch.corpus import Item
+from embedsearch.errors import InputError
+from embedsearch.index import Index, IndexWriter
+from embedsearch.index.fulltext import (FTS_TABLE, check_fulltext, has_fulltext, keyword_search,
+                                        match_expression)
+from embedsearch.index import checksums
+from embedsearch.index.manifest import EncoderInfo, Manifest
+from embedsearch.indexing.add import add_corpus, upsert_items
+from embedsearch.indexing.build import build_corpus_index, build_vocabulary_index
+from embedsearch.indexing.maintenance import compact, delete_keys, reindex
+from embedsearch.query import neighbors
+from embedsearch.vectors import normalize_rows
+
+WORDS = ("fish sea boat wave bird sky cloud land king queen royal palace crown rules swim fly "
+         "river tree stone wind").split()
+ENCODER = EncoderInfo(name="test", kind="test", spec="test", fingerprint="0")
+
+
+@pytest.fixture
+def vectors_file(tmp_path):
+    rows = np.random.default_rng(0).normal(size=(len(WORDS), 8))
+    path = tmp_path / "tiny.txt"
+    path.write_text("".join(f"{w} {' '.join(f'{v:.5f}' for v in row)}\n"
+                            for w, row in zip(WORDS, rows)))
+    return path
+
+
+def sentences(count: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(2, 9))) for _ in range(count)]
+
+
+def assert_exact(index_path) -> None:
+    """The full-text index holds exactly the live rows' text (FTS5's own check, and a search)."""
+    with Index.open(index_path) as index:
+        connection = index.items.connection
+        assert has_fulltext(connection)
+        copy = sqlite3.connect(":memory:")
+        connection.backup(copy)
+        check_fulltext(copy)  # raises if any row's tokens differ from the index
+        texts = dict(connection.execute("SELECT id, text FROM items"))
+        for word in ("fish", "crown"):
+            expected = {i for i, text in texts.items() if word in text.split()}
+            found = {i for i, _ in keyword_search(connection, word, 10_000)}
+            assert found == expected
+
+
+def random_items(start, count, seed=0):
+    return [Item(f"k{i}", text, "test", i) for i, text in zip(range(start, start + count),
+                                                              sentences(count, seed))]
+
+
+def random_vectors(count, seed=0):
+    return normalize_rows(np.random.default_rng(seed).normal(size=(count, 8)).astype(np.float32))
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_every_write_path_keeps_the_fulltext_index_exact(tmp_path, index_type):
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8, index_type=index_type) as writer:
+        writer.add(random_items(0, 300), random_vectors(300))
+    assert_exact(path)
+    with IndexWriter.update(path) as writer:  # add, upsert (in place and moved), delete
+        writer.add(random_items(300, 50, seed=1), random_vectors(50, seed=1))
+        writer.upsert(random_items(100, 80, seed=2), random_vectors(80, seed=2))
+        writer.delete(keys=[f"k{i}" for i in range(0, 60, 3)])
+    assert_exact(path)
+    delete_keys(path, ["k1", "k2", "missing"])
+    assert_exact(path)
+    compact(path)
+    assert_exact(path)
+    reindex(path, "flat" if index_type == "hnsw" else "hnsw")
+    assert_exact(path)
+
+
+def test_build_add_prune_and_rebuild_keep_it_exact(tmp_path, vectors_file):
+    from embedsearch.encoders import load_encoder
+    from embedsearch.indexing.rebuild import rebuild_index
+
+    corpus = tmp_path / "notes.txt"
+    corpus.write_text("\n".join(sentences(200)) + "\n")
+    encoder = load_encoder(str(vectors_file))
+    build_corpus_index(corpus, encoder, tmp_path / "idx", show_progress=False)
+    assert_exact(tmp_path / "idx")
+    corpus.write_text("\n".join(sentences(150, seed=5)) + "\n")
+    add_corpus(tmp_path / "idx", corpus, prune=True, show_progress=False)
+    assert_exact(tmp_path / "idx")
+    upsert_items(tmp_path / "idx", [Item("new", "royal palace by the river"),
+                                    Item("notes.txt:3", "a changed line about stone")])
+    assert_exact(tmp_path / "idx")
+    vectors_file.write_text(vectors_file.read_text().replace("fish 0", "fish 1"))
+    rebuild_index(tmp_path / "idx", encoder=load_encoder(str(vectors_file)), show_progress=False)
+    assert_exact(tmp_path / "idx")
+
+
+def test_an_index_without_fulltext_opens_and_says_how_to_get_one(tmp_path, vectors_file):
+    from embedsearch.encoders import load_encoder
+
+    corpus = tmp_path / "notes.txt"
+    corpus.write_text("\n".join(sentences(50)) + "\n")
+    build_corpus_index(corpus, load_encoder(str(vectors_file)), tmp_path / "idx",
+                       show_progress=False)
+    with Index.open(tmp_path / "idx") as index:  # make it look like an older index
+        version = index.version_dir
+    items = version / "items.db"
+    connection = sqlite3.connect(items)
+    connection.executescript(f"DROP TABLE {FTS_TABLE}; DROP TRIGGER items_fts_insert; "
+                             "DROP TRIGGER items_fts_delete; DROP TRIGGER items_fts_update;")
+    connection.commit()
+    connection.close()
+    manifest = Manifest.read(version)
+    manifest.files = checksums.record(version)
+    manifest.write(version)
+    with Index.open(tmp_path / "idx") as index:
+        assert neighbors(index, "fish sea", k=3).search["mode"] == "vector"
+        with pytest.raises(InputError, match="compact"):
+            neighbors(index, "fish sea", k=3, mode="keyword")
+    compact(tmp_path / "idx")
+    assert_exact(tmp_path / "idx")
+
+
+def test_a_vocabulary_index_has_no_fulltext_and_refuses_keyword(tmp_path, glove_slice):
+    build_vocabulary_index(glove_slice, tmp_path / "words", show_progress=False)
+    with Index.open(tmp_path / "words") as index:
+        assert not has_fulltext(index.items.connection)
+        assert neighbors(index, "computer", k=3)[0].key == "computers"
+        with pytest.raises(InputError, match="word vectors, not texts"):
+            neighbors(index, "computer", k=3, mode="keyword")
+
+
+@pytest.mark.parametrize("text", ['"unclosed', "NEAR(fish sea)", "fish AND OR NOT", "a* ^b -c",
+                                  "col:fish", "((", "'; DROP TABLE items; --", "", "   ", "…!?"])
+def test_user_text_never_reaches_fts5_as_syntax(tmp_path, text):
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, key TEXT, text TEXT)")
+    from embedsearch.index.fulltext import ensure_fulltext
+
+    ensure_fulltext(connection)
+    connection.executemany("INSERT INTO items VALUES (?, ?, ?)",
+                           [(1, "a", "fish and sea"), (2, "b", "near the palace")])
+    found = keyword_search(connection, text, 10)
+    words = set(match_expression(text).replace('"', "").split(" OR ")) if match_expression(text) \
+        else set()
+    assert {i for i, _ in found} == {i for i, t in [(1, "fish and sea"), (2, "near the palace")]
+                                     if words & set(t.split())}
+
+
+def test_filters_apply_inside_the_keyword_search(tmp_path):
+    path = tmp_path / "idx"
+    items = [Item(f"k{i}", "fish sea" if i % 2 else "fish", "test", i, {"even": i % 2 == 0})
+             for i in range(200)]
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(items, random_vectors(200))
+    with Index.open(path) as index:
+        hits = neighbors(index, "fish sea", k=30, mode="keyword", chunks=True,
+                         where="json_extract(metadata, '$.even') = 1")
+        assert len(hits) == 30 and all(int(h.key[1:]) % 2 == 0 for h in hits)
+
+
+def reference_bm25(documents: list[list[str]], query: list[str], k1=1.2, b=0.75) -> np.ndarray:
+    """Okapi BM25 with FTS5's IDF, log((N - n + 0.5) / (n + 0.5)), floored at 1e-6."""
+    count = len(documents)
+    average = sum(map(len, documents)) / count
+    frequency = Counter(word for document in documents for word in set(document))
+    scores = np.zeros(count)
+    for word in set(query):
+        n = frequency.get(word, 0)
+        if not n:
+            continue
+        idf = max(math.log((count - n + 0.5) / (n + 0.5)), 1e-6)
+        for position, document in enumerate(documents):
+            tf = document.count(word)
+            scores[position] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(document) / average))
+    return scores
+
+
+def test_bm25_scores_equal_a_hand_written_okapi_bm25(tmp_path):
+    texts = sentences(400, seed=3)
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add([Item(f"k{i}", t) for i, t in enumerate(texts)], random_vectors(400))
+    documents = [t.split() for t in texts]
+    with Index.open(path) as index:
+        for query in ("fish", "king queen", "stone wind wave", "sky"):
+            found = keyword_search(index.items.connection, query, 400)
+            expected = reference_bm25(documents, query.split())
+            for item, score in found:
+                assert score == pytest.approx(expected[item], rel=1e-6, abs=1e-6)
+            assert {i for i, _ in found} == set(np.flatnonzero(expected > 0))
