@@ -33,14 +33,16 @@ from ..query.layout import METHOD, Layout, fingerprint, index_layout, load_layou
 from ..query.terms import resolve_terms
 from .auth import require_read
 from .errors import ApiError
+from .json_body import StrictJSONRoute
 from .models import Strict
+from .routes_read import ERRORS
 
 STATIC = Path(__file__).parent / "static"
 MAX_REGION = 5000
 MAX_LOCATE = 1000
 TEXT_PREVIEW = 400
 SNIPPET = 40  # characters of a corpus item's text used as its label on the map
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute, responses=ERRORS)
 reader = [Depends(require_read)]
 
 
@@ -174,7 +176,9 @@ def map_state(name: str, request: Request):
                              "content": index.manifest.content})
 
 
-@router.get("/indexes/{name}/map/points", dependencies=reader,
+@router.get("/indexes/{name}/map/points", dependencies=reader, response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}},
             summary="The shown points: int32 item ids, then float32 (x, y) pairs")
 def map_points(name: str, request: Request):
     with ready_layout(request, name) as (_, layout):
