@@ -5,7 +5,8 @@ table (`items_fts`, rowid = item id) that holds only the inverted index, kept
 exact by triggers on the items table: every write path (build, add, upsert,
 delete, rebuild, reindex, compact, the Ray build) changes rows through
 `ItemsWriter`, so the triggers see every change, and the full-text index is
-published in the same atomic version as the rows and the FAISS index.
+published in the same atomic version as the rows and the FAISS index. A new
+index is given it at commit, in one pass over its rows (`ensure_fulltext`).
 
 Ranking is FTS5's `bm25()` (k1 = 1.2, b = 0.75), negated so that higher is
 better like every other score. A user's text becomes a safe MATCH expression

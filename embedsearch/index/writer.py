@@ -96,7 +96,9 @@ class IndexWriter:
                     self.tombstones = set() if found is None else set(found.tolist())
                     self.pending_from = manifest.rows
             self.items = ItemsWriter(self.tmp_dir / ITEMS_FILE)
-            if manifest.content == "corpus":  # triggers keep it exact through every write
+            if manifest.content == "corpus" and base_version is not None:
+                # Triggers keep it exact through every change to the copied rows; a new
+                # index gets it at commit, in one pass over its rows (faster than triggers).
                 ensure_fulltext(self.items.db.conn)
             self.vector_file = VectorFile(vector_path, manifest.dim, manifest.vector_dtype,
                                           writable=True)
@@ -336,6 +338,8 @@ class IndexWriter:
                 self.manifest.index_params, self.manifest.tuning = tune(
                     self.faiss, self.manifest.index_params, self.vector_file, self.items,
                     self.tombstones, self.tuning)
+            if self.manifest.content == "corpus":
+                ensure_fulltext(self.items.db.conn)
             rows_in_db = self.items.count()
             self.items.close()
             self.vector_file.close()
