@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 EMBEDSEARCH := $(BIN)/embedsearch
 DEMO_INDEX := glove-6b-50d
+DOCS_INDEX := lee-news
 
 .PHONY: demo test install install-test bench clean
 
@@ -36,6 +37,9 @@ demo: install
 	$(EMBEDSEARCH) similarity boy girl --index $(DEMO_INDEX)
 	$(EMBEDSEARCH) similarity computer water --index $(DEMO_INDEX)
 	$(EMBEDSEARCH) similarity paper knife --index $(DEMO_INDEX)
+	$(EMBEDSEARCH) build --corpus "$$($(BIN)/python -c 'from gensim.test.utils import datapath; print(datapath("lee_background.cor"))')" --out $(DOCS_INDEX) --skip-existing
+	$(EMBEDSEARCH) neighbors "bushfires threaten homes near Sydney" --index $(DOCS_INDEX) -k 5
+	$(EMBEDSEARCH) neighbors "interest rates" --index $(DOCS_INDEX) -k 3 --mode keyword
 	@echo "explore it in a browser: $(EMBEDSEARCH) serve $(DEMO_INDEX)   (then open http://127.0.0.1:8000/)"
 
 test: install-test

@@ -29,7 +29,8 @@ def build(
     corpus: Optional[Path] = typer.Option(
         None, "--corpus", help="Index a corpus: a text file, folder, JSON Lines or Parquet file."),
     encoder: Optional[str] = typer.Option(
-        None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder directory."),
+        None, "--encoder", help="Encoder for --corpus: built-in name, vectors file or encoder "
+                                "directory (default: minilm-static, shipped in the package)."),
     unit: Unit = UnitOption,
     text_field: str = TextFieldOption,
     key_field: Optional[str] = KeyFieldOption,
@@ -60,21 +61,21 @@ def build(
     Examples (glove-6b-50d is built in; notes.txt is any text file of yours):
       embedsearch build --vectors glove-6b-50d --out glove-6b-50d
       embedsearch build --vectors glove-6b-50d --out glove-auto --index-type auto --recall 0.95
-      embedsearch build --corpus notes.txt --encoder glove-6b-50d --out notes
+      embedsearch build --corpus notes.txt --out notes
+      embedsearch build --corpus docs.jsonl --key-field key --encoder all-minilm-l6-v2 --out docs
       embedsearch build --corpus docs.parquet --encoder glove-6b-50d --out docs --ray --workers 2
     """
     from ..indexing.build import (build_corpus_index, build_vocabulary_index, check_build_options,
                                   chunking_record)
-    from ..encoders import load_encoder
+    from ..encoders import DEFAULT_TEXT_ENCODER, load_encoder
     from ..errors import InputError
     from ..index import Index, resolve_index_path
     from ..index.faiss_types import parse_params
     from ..index.tuning import parse_size
 
     if (vectors is None) == (corpus is None):
-        raise InputError("give either --vectors (a vocabulary index) or --corpus with --encoder")
-    if corpus is not None and encoder is None:
-        raise InputError("--corpus needs --encoder (e.g. --encoder glove-6b-50d)")
+        raise InputError("give either --vectors (a vocabulary index) or --corpus (with --encoder, "
+                         f"default {DEFAULT_TEXT_ENCODER})")
     if vectors is not None and engine.distributed:
         raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
     if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
@@ -85,7 +86,7 @@ def build(
                                         index_params=parse_params(params), recall=recall,
                                         max_memory=parse_size(max_memory))
     if corpus is not None:
-        model = load_encoder(encoder)
+        model = load_encoder(encoder or DEFAULT_TEXT_ENCODER)
         with engine.open() as opened_engine:
             report = build_corpus_index(corpus, model, out, unit=unit.value, text_field=text_field,
                                         key_field=key_field, overwrite=overwrite,

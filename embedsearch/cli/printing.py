@@ -214,8 +214,10 @@ def print_index_info(info: dict) -> None:
         lines.append(("tombstones", note))
     encoder = info["encoder"]
     lines += [("encoder", f"{encoder['name']} ({encoder['kind']}, {encoder['spec']})"),
-              ("fingerprint", encoder["fingerprint"]),
-              ("size", f"{info['size_bytes'] / 1e6:.1f} MB"),
+              ("fingerprint", encoder["fingerprint"])]
+    if info.get("build"):
+        lines.append(("built with", ", ".join(f"{key} {value}" for key, value in info["build"].items())))
+    lines += [("size", f"{info['size_bytes'] / 1e6:.1f} MB"),
               ("updated", info["updated_at"])]
     for label, text in lines:
         typer.echo(f"{label:>12}: {text}")

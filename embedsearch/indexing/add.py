@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import content_hash
 from ..progress import progress_bar
-from .build import chunking_record, skipped_lines
+from .build import chunking_record, encoding_record, skipped_lines
 from .encoder_check import load_index_encoder
 from .engine import BATCH_SIZE, CorpusSource, LocalEngine, encode_batch
 from .maintenance import NothingChanged, update_if_changed
@@ -111,7 +111,7 @@ def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
             for source_name, keys in seen.items():
                 gone = [key for key in writer.items.keys_of_source(source_name) if key not in keys]
                 report.deleted += writer.delete(keys=gone)
-        writer.manifest.build = {**engine.build_info, **chunking}
+        writer.manifest.build = {**encoding_record(engine, encoder), **chunking}
         engine.fill(writer)
         report.count = writer.manifest.count
     report.seconds = time.perf_counter() - started

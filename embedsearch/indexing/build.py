@@ -59,6 +59,13 @@ def chunking_record(chunk_words: int | None, chunk_overlap: int = 0) -> dict:
     return {"chunk_words": chunk_words or 0, "chunk_overlap": chunk_overlap if chunk_words else 0}
 
 
+def encoding_record(engine, encoder: Encoder) -> dict:
+    """How a write encoded its items, for the manifest's `build` (and `info`): the engine and,
+    for an encoder with several runtimes (all-minilm-l6-v2: torch or ONNX), the runtime."""
+    runtime = getattr(encoder, "runtime", None)
+    return {**engine.build_info, **({"runtime": runtime} if runtime else {})}
+
+
 def check_build_options(out: str | Path, *, overwrite: bool = False, index_type: str = "flat",
                         index_params: dict | None = None, recall: float | None = None,
                         max_memory: int | None = None) -> dict:
@@ -170,7 +177,7 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite,
                                 index_type=index_type, index_params=index_params, recall=recall,
                                 max_memory=max_memory, vector_dtype=vector_dtype)
-    writer.manifest.build = {**engine.build_info, **chunking}
+    writer.manifest.build = {**encoding_record(engine, encoder), **chunking}
     with writer, progress_bar(unit="items", disable=not show_progress) as bar:
         for batch in chain([first], encoded):
             if batch.items:

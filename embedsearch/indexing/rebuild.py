@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..index import Index, IndexWriter
 from ..index.items import ITEMS_FILE
 from ..progress import progress_bar
-from .build import add_vocabulary, encoder_info, skipped_lines
+from .build import add_vocabulary, encoder_info, encoding_record, skipped_lines
 from .encoder_check import load_index_encoder
 from .engine import IndexRowsSource, LocalEngine
 
@@ -108,7 +108,7 @@ def rebuild_index(name_or_path: str | Path, *, encoder: Encoder | None = None,
             else:
                 chunking = {name: value for name, value in index.manifest.build.items()
                             if name.startswith("chunk_")}  # how its items were cut stays
-                writer.manifest.build = {**engine.build_info, **chunking}
+                writer.manifest.build = {**encoding_record(engine, encoder), **chunking}
                 report.skipped = _reencode_items(writer, index, encoder, bar, engine)
                 engine.fill(writer)
             if writer.manifest.count == 0:
