@@ -6,7 +6,9 @@ import {$, element, formatNumber} from "./dom.js";
 import {LocalMap} from "./local-map.js";
 import {IndexMap} from "./index-map.js";
 
-const VIEWS = ["neighbors", "analogy", "compare", "versus"];
+const VIEWS = ["neighbors", "analogy", "compare", "versus", "axes"];
+const AXIS_ENDS = ["xfrom", "xto", "yfrom", "yto"];
+const AXIS_FIELDS = ["axis-x-start", "axis-x-end", "axis-y-start", "axis-y-end"];
 const MAP_NEIGHBOURS = 30;
 const MAX_K = 1000;
 
@@ -121,6 +123,7 @@ function remember(state, push) {
 function pageTitle(state) {
   const what = state.view === "analogy" && state.a ? `${state.a} : ${state.b} :: ${state.c} : ?`
     : state.view === "compare" && state.terms ? state.terms.split("|").join(", ")
+    : state.view === "axes" && state.q ? `“${state.q}” along ${state.xfrom} → ${state.xto}, ${state.yfrom} → ${state.yto}`
     : state.view === "versus" && state.q ? `“${state.q}” in ${state.index} and ${state.other}`
     : state.q ? `“${state.q}”` : "";
   return (what ? what + " · " : "") + (state.index ? state.index + " · " : "") + "embedsearch explorer";
@@ -189,6 +192,10 @@ function fillForms(state) {
     document.querySelector(`input[name=method][value=${state.method === "mul" ? "mul" : "add"}]`).checked = true;
   } else if (state.view === "compare" && state.terms) {
     $("terms").value = state.terms.split("|").join("\n");
+  } else if (state.view === "axes") {
+    $("axes-query").value = state.q || "";
+    if (state.k) $("axes-k").value = state.k;
+    AXIS_ENDS.forEach((name, i) => { $(AXIS_FIELDS[i]).value = state[name] || ""; });
   } else if (state.view === "versus") {
     $("versus-query").value = state.q || "";
     if (state.k) $("versus-k").value = state.k;
@@ -224,9 +231,12 @@ async function show(state, push, keepTab = false) {
   let filter;
   try {
     filter = parseFilter(state.filter);
-    if (["neighbors", "versus"].includes(state.view) && state.q !== undefined) {
+    if (["neighbors", "versus", "axes"].includes(state.view) && state.q !== undefined) {
       if (!state.q.trim()) throw new Error("type a word, a text or an item key to search for");
-      state.k = String(checkK(state.k || $(state.view === "versus" ? "versus-k" : "k").value));
+      state.k = String(checkK(state.k || $(state.view === "neighbors" ? "k" : state.view + "-k").value));
+    }
+    if (state.view === "axes" && state.q && AXIS_ENDS.some((name) => !(state[name] || "").trim())) {
+      throw new Error("give both ends of both axes, e.g. x: man → woman, y: poor → rich");
     }
   } catch (error) {
     remember({...state, filter: current.filter}, false);
@@ -239,7 +249,8 @@ async function show(state, push, keepTab = false) {
     if (state.view === "analogy" && state.a) await solveAnalogy(state, filter, mine, answer);
     else if (state.view === "compare" && state.terms) {
       await (state.tool === "odd" ? oddOneOut(state, mine, answer) : compare(state, mine, answer));
-    } else if (state.view === "versus" && state.q) await compareIndexes(state, filter, mine, answer);
+    } else if (state.view === "axes" && state.q) await layOutOnAxes(state, filter, mine, answer);
+    else if (state.view === "versus" && state.q) await compareIndexes(state, filter, mine, answer);
     else if (state.q) await searchNeighbours(state, filter, mine, answer);
     else await overview(mine);
     if (mine.id === ticket.id) say(answer.notes.join("; "), answer.kind || "note");
@@ -395,6 +406,56 @@ function renderVersus(state, names, lists, k) {
   const scroll = element("div", "versus-scroll");
   scroll.append(table);
   output.replaceChildren(header, summary, scroll);
+}
+
+// The neighbourhood of a query placed along two directions computed on the server: x is 0 at
+// the x axis's start and 1 at its end, y likewise; a table lists every point's two positions.
+async function layOutOnAxes(state, filter, mine, answer) {
+  const body = {query: state.q, k: Number(state.k), x: {start: state.xfrom, end: state.xto},
+                y: {start: state.yfrom, end: state.yto}};
+  if (filter) body.filter = filter;
+  const data = await api(indexPath("axes"), body, mine);
+  const xName = `${state.xfrom} → ${state.xto}`, yName = `${state.yfrom} → ${state.yto}`;
+  if (Math.abs(data.axes_cosine) > 0.7) {
+    answer.notes.push(`the two directions are close (cosine ${formatNumber(data.axes_cosine, 2)}): ` +
+                      "the points lie along a diagonal");
+  }
+  const table = element("table", "axes-table");
+  table.id = "axes-table";
+  const head = table.createTHead().insertRow();
+  for (const text of ["", "x: " + xName, "y: " + yName, "cosine"]) {
+    const cell = element("th", "", text);
+    cell.title = text;
+    head.append(cell);
+  }
+  const rows = table.createTBody();
+  const ordered = [...data.points].sort((p, q) => q.x - p.x);
+  for (const point of ordered) {
+    const line = rows.insertRow();
+    line.className = point.role;
+    line.dataset.key = point.key;
+    line.dataset.x = String(point.x);
+    line.dataset.y = String(point.y);
+    const name = element("td");
+    const button = element("button", "plain versus-key", point.key);
+    button.type = "button";
+    button.title = `lay out the neighbourhood of ${point.key} on the same axes`;
+    button.addEventListener("click", () => show({...current, q: point.key}, true));
+    name.append(button);
+    line.append(name, element("td", "", formatNumber(point.x, 3)), element("td", "", formatNumber(point.y, 3)),
+                element("td", "", typeof point.score === "number" ? formatNumber(point.score, 3) : ""));
+  }
+  const scroll = element("div", "versus-scroll");
+  scroll.append(table);
+  $("output").replaceChildren(heading(`“${state.q}” along ${xName} (x) and ${yName} (y), sorted by x`), scroll);
+  $("tooltip").classList.add("hidden");
+  $("index-map").classList.add("hidden");
+  $("map").classList.remove("hidden");
+  document.body.classList.remove("index-mode");
+  document.body.classList.add("axes-mode");
+  indexMap.highlight(null);
+  localMap.draw(data, `“${state.q}” on custom axes`, {terms: [state.xfrom, state.xto, state.yfrom, state.yto],
+    axes: {x: [state.xfrom, state.xto], y: [state.yfrom, state.yto]}, corpus: isCorpus()});
 }
 
 function twins(table, key, on) {
@@ -575,6 +636,7 @@ function explore(key, fromKeyboard) {
 // place; the local map asks the server for a projection of the neighbourhood.
 async function drawMaps(mine, view) {
   const mode = $("map-mode").value;
+  document.body.classList.remove("axes-mode");
   $("index-map").classList.toggle("hidden", mode !== "index");
   $("map").classList.toggle("hidden", mode === "index");
   document.body.classList.toggle("index-mode", mode === "index");
@@ -674,6 +736,11 @@ function wire() {
     event.preventDefault();
     show({...baseState("versus"), other: $("other-select").value, q: $("versus-query").value.trim(),
           k: $("versus-k").value}, true);
+  });
+  $("axes-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const ends = Object.fromEntries(AXIS_ENDS.map((name, i) => [name, $(AXIS_FIELDS[i]).value.trim()]));
+    show({...baseState("axes"), q: $("axes-query").value.trim(), k: $("axes-k").value, ...ends}, true);
   });
   $("other-select").addEventListener("change", () => {
     if (current.view === "versus" && current.q) show({...current, other: $("other-select").value}, true);
