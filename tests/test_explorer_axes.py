@@ -133,6 +133,7 @@ def test_texts_as_ends_from_a_link_and_a_click_moves_on(site, browser, word_inde
                 "&xto=hot%20summer&yfrom=city&yto=country")
     laid_out(browser, "rain")
     check_positions(browser, reference(word_index_path, "rain", 8, x_axis, y_axis))
+    assert message(browser) == ("", "")
     neighbour = browser.execute_script(
         "return document.querySelector('#axes-table tr.neighbor').dataset.key")
     browser.find_element(By.CSS_SELECTOR, f'#axes-table tr[data-key="{neighbour}"] button').click()
@@ -155,6 +156,14 @@ def test_a_bad_axis_is_named_and_clears_the_last_layout(site, browser, word_inde
     assert wanted in message(browser)[0]
     assert not browser.find_elements(By.ID, "axes-table")
     assert not browser.find_elements(By.CSS_SELECTOR, "#map circle.point")
+
+
+def test_words_an_end_does_not_know_are_named(site, browser, word_index_path):
+    browser.get(f"{site}/?index={word_index_path.name}&view=axes&q=king&k=5&xfrom=man"
+                "&xto=woman%20qzxwvk&yfrom=poor&yto=rich")
+    laid_out(browser, "king")
+    assert message(browser) == ("left out, not in the index: qzxwvk", "note")
+    assert table_positions(browser)["woman qzxwvk"][0] == pytest.approx(1, abs=1e-4)
 
 
 def post(url: str, body: dict) -> tuple[int, dict]:

@@ -14,7 +14,7 @@ orthogonal: each coordinate reads as "how far towards the end" on its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..index import Index
 from .neighbors import neighbors_batch
 from .projection import Projection
-from .terms import resolve_terms
+from .terms import ignored_words, resolve_terms
 
 MIN_AXIS_LENGTH = 1e-6  # two ends closer than this give no direction
 
@@ -35,6 +35,7 @@ class AxesLayout(Projection):
     points lie along a diagonal."""
 
     axes_cosine: float = 0.0
+    ignored: list[str] = field(default_factory=list)  # words of the query or ends not known
 
 
 def axis_coordinates(vectors: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -83,5 +84,6 @@ def axes_projection(index: Index, query: str, x_axis: Sequence[str], y_axis: Seq
                                    for start, end in directions]).astype(np.float32)
     scores = [round(float(s), 6) for s in matrix @ query_term.vector]
     cosine = round(float(unit_directions[0] @ unit_directions[1]), 6)
-    return AxesLayout(ids, labels, roles, scores, coordinates, "axes", cosine)
+    return AxesLayout(ids, labels, roles, scores, coordinates, "axes", cosine,
+                      ignored_words(resolved))
 

@@ -230,6 +230,7 @@ class AxesResponse(Answer):
     method: Literal["axes"]
     points: list[MapPoint]
     axes_cosine: float
+    ignored: list[str] = []
 
 
 class IndexSummary(Answer):

@@ -231,4 +231,4 @@ def axes(name: str, body: AxesRequest, request: Request):
         x_axis, y_axis = (body.x.start, body.x.end), (body.y.start, body.y.end)
         mapped = axes_projection(index, body.query, x_axis, y_axis, k=body.k, where=where)
         return JSONResponse({**projection_payload(index, mapped),
-                             "axes_cosine": mapped.axes_cosine})
+                             "axes_cosine": mapped.axes_cosine, "ignored": mapped.ignored})

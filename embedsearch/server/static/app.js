@@ -416,6 +416,8 @@ async function layOutOnAxes(state, filter, mine, answer) {
   if (filter) body.filter = filter;
   const data = await api(indexPath("axes"), body, mine);
   const xName = `${state.xfrom} → ${state.xto}`, yName = `${state.yfrom} → ${state.yto}`;
+  const note = ignoredNote(data.ignored);
+  if (note) answer.notes.push(note);
   if (Math.abs(data.axes_cosine) > 0.7) {
     answer.notes.push(`the two directions are close (cosine ${formatNumber(data.axes_cosine, 2)}): ` +
                       "the points lie along a diagonal");
