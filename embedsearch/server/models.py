@@ -138,6 +138,25 @@ class ProjectionRequest(Filtered):
         "examples": [{"query": "computer", "k": 30}, {"sample": 500}]})
 
 
+MAX_TERM_CHARS = 1000  # an axis end or the axes' query: a word, a phrase or a short text
+Pole = Annotated[str, Field(min_length=1, max_length=MAX_TERM_CHARS)]
+
+
+class Axis(Strict):
+    start: Pole = Field(..., description="Where the axis starts (0): a word, text or item key.")
+    end: Pole = Field(..., description="Where it ends (1).")
+
+
+class AxesRequest(Filtered):
+    query: Pole = Field(..., description="Centre of the neighbourhood: a word, text or item key.")
+    k: Integer = Field(50, ge=1, description="Neighbours of the query on the axes.")
+    x: Axis = Field(..., description="The horizontal direction, from start to end.")
+    y: Axis = Field(..., description="The vertical direction, from start to end.")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"query": "king", "k": 30, "x": {"start": "man", "end": "woman"},
+         "y": {"start": "poor", "end": "rich"}}]})
+
+
 class NewItem(Strict):
     key: str = Field(..., min_length=1)
     text: str = Field(..., min_length=1)
@@ -225,6 +244,16 @@ class MapPoint(Answer):
 class ProjectionResponse(Answer):
     method: str
     points: list[MapPoint]
+
+
+class AxesResponse(Answer):
+    """Points placed along two directions: x (and y) is 0 at its axis's start and 1 at its end;
+    `axes_cosine` is the cosine of the two directions (0 when they are independent)."""
+
+    method: Literal["axes"]
+    points: list[MapPoint]
+    axes_cosine: float
+    ignored: list[str] = []
 
 
 class IndexSummary(Answer):

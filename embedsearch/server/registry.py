@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import EmbedsearchError, IndexNotFoundError
+from ..errors import EmbedsearchError, IndexNotFoundError, InputError
 from ..index import Index, indexes_home, resolve_index_path
 from ..index.catalog import iso_time
 from ..index.versions import CURRENT_FILE
@@ -49,8 +49,7 @@ class IndexRegistry:
     """Open indexes by name: a fixed set (`names`), or every index under the home."""
 
     def __init__(self, names: tuple[str, ...] | None = None):
-        self.fixed = None if names is None else \
-            {resolve_index_path(name).name: resolve_index_path(name) for name in names}
+        self.fixed = None if names is None else served_folders(names)
         self._live: dict[str, _Version] = {}
         self._counts = threading.Lock()  # guards `users`, `superseded` and `_live`, held briefly
         self._opening: dict[str, threading.Lock] = {}
@@ -159,6 +158,25 @@ class IndexRegistry:
             for version in self._live.values():
                 version.index.close()
             self._live.clear()
+
+
+def served_folders(names) -> dict[str, Path]:
+    """name -> folder of each index to serve, checked before the server starts: a path with
+    no index is an error (not a greyed-out entry), and so are two folders with one name (the
+    API names an index by its folder, so one would hide the other)."""
+    folders: dict[str, Path] = {}
+    for name in names:
+        folder = resolve_index_path(name)
+        if not (folder / CURRENT_FILE).is_file():
+            raise IndexNotFoundError(f"no index at {folder}: build one there first, or give "
+                                     "the name or path of an existing index")
+        same = folders.get(folder.name)
+        if same is not None and same.resolve() != folder.resolve():
+            raise InputError(f"two indexes to serve have the same folder name {folder.name!r}: "
+                             f"{same} and {folder}; the API names an index by its folder, so "
+                             "serve one of them, or rename or copy one")
+        folders[folder.name] = folder
+    return folders
 
 
 def _stamp(directory: Path) -> tuple:

@@ -1,5 +1,5 @@
 """Read endpoints: list and describe indexes; neighbours, analogy, similarity, odd one out,
-batch search and the explorer's 2-D map. Each calls one read-path function and
+batch search and the explorer's 2-D maps (a projection, or custom axes). Each calls one read-path function and
 answers with the serializer the CLI's --json uses (`query.results`).
 
 Routes are plain functions, run in the server's thread pool: FAISS and NumPy
@@ -23,6 +23,7 @@ from .. import query
 from ..index import Index
 from ..index.catalog import index_info
 from ..index.filters import Where, parse_filter, untrusted_sql
+from ..query.axes import axes_projection
 from ..query.search import search_settings
 from ..query.projection import projection
 from ..query.serialize import (hits_payload, odd_one_out_payload, projection_payload,
@@ -30,7 +31,8 @@ from ..query.serialize import (hits_payload, odd_one_out_payload, projection_pay
 from .auth import require_read
 from .errors import ApiError
 from .json_body import StrictJSONRoute
-from .models import (AnalogyRequest, DoesntMatchRequest, ErrorResponse, HitModel, IndexSummary,
+from .models import (AnalogyRequest, AxesRequest, AxesResponse, DoesntMatchRequest,
+                     ErrorResponse, HitModel, IndexSummary,
                      NeighborsRequest, OddOneOut, ProjectionRequest, ProjectionResponse,
                      ScoreMatrix, SearchRequest, SearchResponse, SimilarityRequest)
 
@@ -221,3 +223,17 @@ def project(name: str, body: ProjectionRequest, request: Request):
         mapped = projection(index, body.query, k=body.k, terms=body.terms, sample=body.sample,
                             method=body.method, where=where)
         return JSONResponse(projection_payload(index, mapped))
+
+
+@router.post("/indexes/{name}/axes", response_model=AxesResponse,
+             summary="A query's neighbourhood laid out along two chosen directions")
+def axes(name: str, body: AxesRequest, request: Request):
+    limits = request.app.state.settings.limits
+    check_limit("k", body.k, limits.max_k)
+    check_limit("the number of points on the map", body.k + 5, limits.max_projection)
+    where = request_where(request, body)
+    with leased(request, name) as index:
+        x_axis, y_axis = (body.x.start, body.x.end), (body.y.start, body.y.end)
+        mapped = axes_projection(index, body.query, x_axis, y_axis, k=body.k, where=where)
+        return JSONResponse({**projection_payload(index, mapped),
+                             "axes_cosine": mapped.axes_cosine, "ignored": mapped.ignored})

@@ -6,7 +6,9 @@ import {$, element, formatNumber} from "./dom.js";
 import {LocalMap} from "./local-map.js";
 import {IndexMap} from "./index-map.js";
 
-const VIEWS = ["neighbors", "analogy", "compare"];
+const VIEWS = ["neighbors", "analogy", "compare", "versus", "axes"];
+const AXIS_ENDS = ["xfrom", "xto", "yfrom", "yto"];
+const AXIS_FIELDS = ["axis-x-start", "axis-x-end", "axis-y-start", "axis-y-end"];
 const MAP_NEIGHBOURS = 30;
 const MAX_K = 1000;
 
@@ -121,6 +123,8 @@ function remember(state, push) {
 function pageTitle(state) {
   const what = state.view === "analogy" && state.a ? `${state.a} : ${state.b} :: ${state.c} : ?`
     : state.view === "compare" && state.terms ? state.terms.split("|").join(", ")
+    : state.view === "axes" && state.q ? `“${state.q}” along ${state.xfrom} → ${state.xto}, ${state.yfrom} → ${state.yto}`
+    : state.view === "versus" && state.q ? `“${state.q}” in ${state.index} and ${state.other}`
     : state.q ? `“${state.q}”` : "";
   return (what ? what + " · " : "") + (state.index ? state.index + " · " : "") + "embedsearch explorer";
 }
@@ -150,10 +154,24 @@ function normalise(state) {
                (indexName() ? `: showing “${indexName()}”` : ""));
     state.index = indexName();
   }
+  if (state.view === "versus") notes.push(...chooseOther(state));
   if (state.proj && !capabilities.projections.includes(state.proj)) {
     notes.push(`this server cannot draw a ${state.proj.toUpperCase()} projection: showing PCA`);
     state.proj = undefined;
   }
+  return notes;
+}
+
+// The other index of the two-index view: the one asked for if it is served and usable, else
+// the first usable index that is not the current one (the current one if it is alone).
+function chooseOther(state) {
+  const usable = indexes.filter((e) => !e.error).map((e) => e.name);
+  if (state.other && usable.includes(state.other)) return [];
+  const fallback = usable.find((name) => name !== state.index) || state.index;
+  const notes = state.other ? [`this server has no index “${state.other}” to compare with: ` +
+                               `showing “${fallback}”`] : [];
+  if (fallback === state.index) notes.push("only one index is served: it is compared with itself");
+  state.other = fallback;
   return notes;
 }
 
@@ -174,6 +192,14 @@ function fillForms(state) {
     document.querySelector(`input[name=method][value=${state.method === "mul" ? "mul" : "add"}]`).checked = true;
   } else if (state.view === "compare" && state.terms) {
     $("terms").value = state.terms.split("|").join("\n");
+  } else if (state.view === "axes") {
+    $("axes-query").value = state.q || "";
+    if (state.k) $("axes-k").value = state.k;
+    AXIS_ENDS.forEach((name, i) => { $(AXIS_FIELDS[i]).value = state[name] || ""; });
+  } else if (state.view === "versus") {
+    $("versus-query").value = state.q || "";
+    if (state.k) $("versus-k").value = state.k;
+    setSelect("other-select", state.other);
   } else if (state.q !== undefined) {
     $("query").value = state.q;
     if (state.k) $("k").value = state.k;
@@ -205,9 +231,12 @@ async function show(state, push, keepTab = false) {
   let filter;
   try {
     filter = parseFilter(state.filter);
-    if (state.view === "neighbors" && state.q !== undefined) {
+    if (["neighbors", "versus", "axes"].includes(state.view) && state.q !== undefined) {
       if (!state.q.trim()) throw new Error("type a word, a text or an item key to search for");
-      state.k = String(checkK(state.k || $("k").value));
+      state.k = String(checkK(state.k || $(state.view === "neighbors" ? "k" : state.view + "-k").value));
+    }
+    if (state.view === "axes" && state.q && AXIS_ENDS.some((name) => !(state[name] || "").trim())) {
+      throw new Error("give both ends of both axes, e.g. x: man → woman, y: poor → rich");
     }
   } catch (error) {
     remember({...state, filter: current.filter}, false);
@@ -220,9 +249,11 @@ async function show(state, push, keepTab = false) {
     if (state.view === "analogy" && state.a) await solveAnalogy(state, filter, mine, answer);
     else if (state.view === "compare" && state.terms) {
       await (state.tool === "odd" ? oddOneOut(state, mine, answer) : compare(state, mine, answer));
-    } else if (state.q) await searchNeighbours(state, filter, mine, answer);
+    } else if (state.view === "axes" && state.q) await layOutOnAxes(state, filter, mine, answer);
+    else if (state.view === "versus" && state.q) await compareIndexes(state, filter, mine, answer);
+    else if (state.q) await searchNeighbours(state, filter, mine, answer);
     else await overview(mine);
-    if (mine.id === ticket.id) say(answer.notes.join("; "), "note");
+    if (mine.id === ticket.id) say(answer.notes.join("; "), answer.kind || "note");
   } catch (error) {
     if (isStale(error)) return;
     showError(error.message);
@@ -289,6 +320,150 @@ async function solveAnalogy(state, filter, mine, answer) {
   await drawMaps(mine, {request, title: `${title} ${hits[0].key}`, query: hits[0].key, hits,
                         answer: hits[0].key, terms: [state.a, state.b, state.c],
                         links: [[state.a, state.b], [state.c, hits[0].key]]});
+}
+
+// The same query in two indexes: both neighbour lists side by side, row by row in rank order,
+// each key shared by the two lists marked with its rank in the other, and overlap@k (the share
+// of the k neighbours that both lists hold). One index failing leaves the other's list shown.
+async function compareIndexes(state, filter, mine, answer) {
+  const k = Number(state.k);
+  const names = [state.index, state.other];
+  const body = {query: state.q, k};
+  if (filter) body.filter = filter;
+  const answers = await Promise.allSettled(names.map((name) =>
+    api(`/indexes/${encodeURIComponent(name)}/neighbors`, body, mine)));
+  if (answers.some((a) => a.status === "rejected" && isStale(a.reason))) throw new Stale();
+  const failures = answers.map((a, i) => a.status === "rejected" ? `in ${names[i]}: ${a.reason.message}` : null);
+  if (failures.every(Boolean)) throw new Error(failures.join("; "));
+  const lists = answers.map((a) => (a.status === "fulfilled" ? a.value : null));
+  renderVersus(state, names, lists, k);
+  if (failures.some(Boolean)) {
+    answer.notes.push(failures.filter(Boolean).join("; "));
+    answer.kind = "error";
+  }
+  const primary = lists[0] || [];
+  const request = {query: state.q, k: Math.min(Math.max(k, MAP_NEIGHBOURS), 200)};
+  if (filter) request.filter = filter;
+  if (lists[0]) {
+    await drawMaps(mine, {request, title: `around “${state.q}” in ${names[0]}`, query: state.q, hits: primary});
+  } else {
+    localMap.clear();
+    indexMap.highlight(null);
+  }
+}
+
+function renderVersus(state, names, lists, k) {
+  const ranks = lists.map((hits) => new Map((hits || []).map((hit) => [hit.key, hit.rank])));
+  const shared = lists[0] && lists[1] ? [...ranks[0].keys()].filter((key) => ranks[1].has(key)) : [];
+  const output = $("output");
+  const header = heading(`neighbours of “${state.q}” in two indexes`);
+  const summary = element("div", "overlap");
+  summary.id = "overlap";
+  if (lists[0] && lists[1]) {
+    const share = shared.length / k;
+    summary.append(element("strong", "", `overlap@${k}: ${formatNumber(share, 2)}`),
+                   document.createTextNode(`  ${shared.length} of ${k} neighbours in both`));
+    summary.dataset.overlap = String(shared.length);
+  }
+  const table = element("table", "versus");
+  table.id = "versus-table";
+  const head = table.createTHead().insertRow();
+  head.append(element("th", "rank", "#"), element("th", "", names[0]), element("th", "", names[1]));
+  const body = table.createTBody();
+  const rows = Math.max(...lists.map((hits) => (hits ? hits.length : 0)));
+  for (let row = 0; row < rows; row++) {
+    const line = body.insertRow();
+    line.append(element("td", "rank", String(row + 1)));
+    lists.forEach((hits, side) => {
+      const cell = element("td", "side-" + side);
+      const hit = hits && hits[row];
+      if (hit) {
+        const otherRank = ranks[1 - side].get(hit.key);
+        cell.classList.add(otherRank ? "shared" : "only");
+        cell.dataset.key = hit.key;
+        const button = element("button", "plain versus-key", hit.key);
+        button.type = "button";
+        button.title = `compare the neighbours of ${hit.key} in both indexes`;
+        button.addEventListener("click", () => {
+          $("versus-query").value = hit.key;
+          show({...baseState("versus"), other: state.other, q: hit.key, k: state.k}, true);
+        });
+        cell.append(button, element("span", "score", formatNumber(hit.score, 3)));
+        if (otherRank) {
+          const mark = element("span", "twin", `↔ ${otherRank}`);
+          mark.title = `${hit.key} is number ${otherRank} in ${names[1 - side]}`;
+          cell.append(mark);
+        }
+        cell.addEventListener("mouseenter", () => twins(table, hit.key, true));
+        cell.addEventListener("mouseleave", () => twins(table, hit.key, false));
+      } else if (!hits && row === 0) {
+        cell.textContent = "no answer";
+        cell.classList.add("failed");
+      }
+      line.append(cell);
+    });
+  }
+  const scroll = element("div", "versus-scroll");
+  scroll.append(table);
+  output.replaceChildren(header, summary, scroll);
+}
+
+// The neighbourhood of a query placed along two directions computed on the server: x is 0 at
+// the x axis's start and 1 at its end, y likewise; a table lists every point's two positions.
+async function layOutOnAxes(state, filter, mine, answer) {
+  const body = {query: state.q, k: Number(state.k), x: {start: state.xfrom, end: state.xto},
+                y: {start: state.yfrom, end: state.yto}};
+  if (filter) body.filter = filter;
+  const data = await api(indexPath("axes"), body, mine);
+  const xName = `${state.xfrom} → ${state.xto}`, yName = `${state.yfrom} → ${state.yto}`;
+  const note = ignoredNote(data.ignored);
+  if (note) answer.notes.push(note);
+  if (Math.abs(data.axes_cosine) > 0.7) {
+    answer.notes.push(`the two directions are close (cosine ${formatNumber(data.axes_cosine, 2)}): ` +
+                      "the points lie along a diagonal");
+  }
+  const table = element("table", "axes-table");
+  table.id = "axes-table";
+  const head = table.createTHead().insertRow();
+  for (const text of ["", "x: " + xName, "y: " + yName, "cosine"]) {
+    const cell = element("th", "", text);
+    cell.title = text;
+    head.append(cell);
+  }
+  const rows = table.createTBody();
+  const ordered = [...data.points].sort((p, q) => q.x - p.x);
+  for (const point of ordered) {
+    const line = rows.insertRow();
+    line.className = point.role;
+    line.dataset.key = point.key;
+    line.dataset.x = String(point.x);
+    line.dataset.y = String(point.y);
+    const name = element("td");
+    const button = element("button", "plain versus-key", point.key);
+    button.type = "button";
+    button.title = `lay out the neighbourhood of ${point.key} on the same axes`;
+    button.addEventListener("click", () => show({...current, q: point.key}, true));
+    name.append(button);
+    line.append(name, element("td", "", formatNumber(point.x, 3)), element("td", "", formatNumber(point.y, 3)),
+                element("td", "", typeof point.score === "number" ? formatNumber(point.score, 3) : ""));
+  }
+  const scroll = element("div", "versus-scroll");
+  scroll.append(table);
+  $("output").replaceChildren(heading(`“${state.q}” along ${xName} (x) and ${yName} (y), sorted by x`), scroll);
+  $("tooltip").classList.add("hidden");
+  $("index-map").classList.add("hidden");
+  $("map").classList.remove("hidden");
+  document.body.classList.remove("index-mode");
+  document.body.classList.add("axes-mode");
+  indexMap.highlight(null);
+  localMap.draw(data, `“${state.q}” on custom axes`, {terms: [state.xfrom, state.xto, state.yfrom, state.yto],
+    axes: {x: [state.xfrom, state.xto], y: [state.yfrom, state.yto]}, corpus: isCorpus()});
+}
+
+function twins(table, key, on) {
+  for (const cell of table.querySelectorAll("td[data-key]")) {
+    if (cell.dataset.key === key) cell.classList.toggle("twin-on", on);
+  }
 }
 
 // Several lines: one term per line (a text may hold commas); one line: terms split on commas.
@@ -463,6 +638,7 @@ function explore(key, fromKeyboard) {
 // place; the local map asks the server for a projection of the neighbourhood.
 async function drawMaps(mine, view) {
   const mode = $("map-mode").value;
+  document.body.classList.remove("axes-mode");
   $("index-map").classList.toggle("hidden", mode !== "index");
   $("map").classList.toggle("hidden", mode === "index");
   document.body.classList.toggle("index-mode", mode === "index");
@@ -520,6 +696,7 @@ async function loadIndexes() {
     if (entry.error) option.title = entry.error;
     return option;
   }));
+  $("other-select").replaceChildren(...[...select.options].map((option) => option.cloneNode(true)));
   const usable = indexes.filter((e) => !e.error);
   const broken = indexes.filter((e) => e.error);
   if (!indexes.length) say("no indexes to serve: build one with `embedsearch build`", "error");
@@ -557,6 +734,19 @@ function wire() {
     }
     show({...baseState("compare"), terms: terms.join("|"), tool}, true);
   };
+  $("versus-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    show({...baseState("versus"), other: $("other-select").value, q: $("versus-query").value.trim(),
+          k: $("versus-k").value}, true);
+  });
+  $("axes-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const ends = Object.fromEntries(AXIS_ENDS.map((name, i) => [name, $(AXIS_FIELDS[i]).value.trim()]));
+    show({...baseState("axes"), q: $("axes-query").value.trim(), k: $("axes-k").value, ...ends}, true);
+  });
+  $("other-select").addEventListener("change", () => {
+    if (current.view === "versus" && current.q) show({...current, other: $("other-select").value}, true);
+  });
   $("compare-form").addEventListener("submit", (event) => { event.preventDefault(); compareWith("similarity"); });
   $("doesnt-match-go").addEventListener("click", () => compareWith("odd"));
   $("terms").addEventListener("keydown", (event) => {

@@ -91,10 +91,14 @@ export class LocalMap {
     if (!this.points.length || !width) return;
     const xs = this.points.map((p) => p.x), ys = this.points.map((p) => p.y);
     const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-    const scale = Math.min((width - 2 * PAD) / ((x1 - x0) || 1), (height - 2 * PAD) / ((y1 - y0) || 1));
-    const px = (x) => width / 2 + (x - (x0 + x1) / 2) * scale;
-    const py = (y) => height / 2 - (y - (y0 + y1) / 2) * scale;
+    // A projection keeps one scale for both axes (its distances mean something); custom axes
+    // are two separate measures, each stretched to the panel.
+    let scaleX = (width - 2 * PAD) / ((x1 - x0) || 1), scaleY = (height - 2 * PAD) / ((y1 - y0) || 1);
+    if (!this.options.axes) scaleX = scaleY = Math.min(scaleX, scaleY);
+    const px = (x) => width / 2 + (x - (x0 + x1) / 2) * scaleX;
+    const py = (y) => height / 2 - (y - (y0 + y1) / 2) * scaleY;
     svg.append(arrowHead());
+    if (this.options.axes) svg.append(...axisGuides(this.options.axes, px, py, width, height));
     const byKey = new Map(this.points.map((p) => [p.key, p]));
     for (const [from, to] of this.options.links || []) {
       const a = byKey.get(from), b = byKey.get(to);
@@ -172,6 +176,30 @@ export class LocalMap {
       this.svg.append(label);
     }
   }
+}
+
+// Dashed lines where each axis is 0 (its start) and 1 (its end), named at the panel's edge,
+// and each axis's title: "x: man → woman" at the bottom, "y: poor → rich" at the top.
+function axisGuides(axes, px, py, width, height) {
+  const nodes = [];
+  const guide = (attributes, text, x, y, anchor) => {
+    nodes.push(svgElement("line", {class: "guide", ...attributes}));
+    const label = svgElement("text", {class: "guide-label", x, y, "text-anchor": anchor});
+    label.textContent = text;
+    nodes.push(label);
+  };
+  [[0, axes.x[0]], [1, axes.x[1]]].forEach(([at, name]) =>
+    guide({x1: px(at), x2: px(at), y1: 0, y2: height}, name, px(at), height - 22, "middle"));
+  [[0, axes.y[0]], [1, axes.y[1]]].forEach(([at, name]) =>
+    guide({x1: 0, x2: width, y1: py(at), y2: py(at)}, name, 6, py(at) - 4, "start"));
+  const title = (text, x, y, anchor) => {
+    const node = svgElement("text", {class: "axis-title", x, y, "text-anchor": anchor});
+    node.textContent = text;
+    nodes.push(node);
+  };
+  title(`x: ${axes.x[0]} → ${axes.x[1]}`, width - 8, height - 6, "end");
+  title(`y: ${axes.y[0]} → ${axes.y[1]}`, width - 8, 16, "end");
+  return nodes;
 }
 
 function importance(point) {
