@@ -83,6 +83,18 @@ def require_browser_env() -> bool:
     return os.environ.get("EMBEDSEARCH_REQUIRE_BROWSER") == "1"
 
 
+def skip_module_without_browser() -> None:
+    """At the top of a browser test module: skip it where Chromium is missing, or fail it
+    where the environment requires the browser (CI sets EMBEDSEARCH_REQUIRE_BROWSER=1)."""
+    import pytest
+
+    if find_browser() is None:
+        if require_browser_env():
+            pytest.fail(f"EMBEDSEARCH_REQUIRE_BROWSER=1 but Chromium is missing: {INSTALL_HINT}",
+                        pytrace=False)
+        pytest.skip(f"no Chromium for the explorer tests: {INSTALL_HINT}", allow_module_level=True)
+
+
 # -- helpers for the explorer's tests --------------------------------------------------------
 
 WAIT = 20

@@ -58,3 +58,14 @@ def home(tmp_path, monkeypatch):
     """An empty indexes home for CLI tests."""
     monkeypatch.setenv("EMBEDSEARCH_HOME", str(tmp_path / "indexes"))
     return tmp_path / "indexes"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per browser test module, its screen and window 1280 x 800
+    (modules that need another set-up declare their own `browser`)."""
+    from browser import chromium, set_viewport
+
+    with chromium(1280, 800) as driver:
+        set_viewport(driver, 1280, 800)
+        yield driver

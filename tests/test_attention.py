@@ -335,14 +335,14 @@ def test_training_is_reproducible_and_resumes_to_the_same_weights(corpus, tmp_pa
 def test_an_index_built_with_the_encoder_answers_from_its_vectors(trained, corpus, tmp_path):
     out, _ = trained
     encoder = load_encoder(out)
-    build_corpus_index(corpus, encoder, tmp_path / "lee", show_progress=False)
+    build_corpus_index(corpus, encoder, tmp_path / "lee", chunk_words=0, show_progress=False)
     texts = [line.strip() for line in corpus.read_text().splitlines()]  # as the corpus reader does
     vectors = encoder.encode(texts)
     from embedsearch import query
 
     with Index.open(tmp_path / "lee") as index:
         assert np.allclose(index.vectors_of(range(len(texts))), vectors, atol=1e-6)
-        hits = query.neighbors(index, "Fires burn near Sydney homes", k=5)
+        hits = query.neighbors(index, "Fires burn near Sydney homes", k=5, mode="vector")
         expected = np.argsort(-(vectors @ encoder.encode(["Fires burn near Sydney homes"])[0]))[:5]
         assert [hit.id for hit in hits] == expected.tolist()
 

@@ -12,18 +12,14 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from browser import (INSTALL_HINT, chromium, find_browser, message, require_browser_env,
-                     running_server, screenshot, set_viewport, settled, wait_for)
+from browser import (message, running_server, screenshot, settled,
+                     skip_module_without_browser, wait_for)
 from embedsearch import query
 from embedsearch.encoders import WordVectors
 from embedsearch.index import Index
 from embedsearch.indexing.build import build_vocabulary_index
 
-if find_browser() is None:
-    if require_browser_env():
-        pytest.fail(f"EMBEDSEARCH_REQUIRE_BROWSER=1 but Chromium is missing: {INSTALL_HINT}",
-                    pytrace=False)
-    pytest.skip(f"no Chromium for the explorer tests: {INSTALL_HINT}", allow_module_level=True)
+skip_module_without_browser()
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -48,13 +44,6 @@ def perturbed_path(glove_slice, tmp_path_factory):
 def site(word_index_path, perturbed_path):
     with running_server([str(word_index_path), str(perturbed_path)]) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium(1280, 800) as driver:
-        set_viewport(driver, 1280, 800)
-        yield driver
 
 
 def reference(first: Path, second: Path, word: str, k: int):

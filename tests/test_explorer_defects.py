@@ -12,19 +12,14 @@ from urllib.request import urlopen
 
 import pytest
 
-from browser import (INSTALL_HINT, chromium, find_browser, message, require_browser_env,
-                     results_for, running_server, screenshot, set_viewport, settled, shown_keys,
-                     wait_for)
+from browser import (chromium, message, results_for, running_server, screenshot, set_viewport,
+                     settled, shown_keys, skip_module_without_browser, wait_for)
 from embedsearch import query
 from embedsearch.encoders import load_encoder
 from embedsearch.index import Index
 from embedsearch.indexing.build import build_corpus_index
 
-if find_browser() is None:
-    if require_browser_env():
-        pytest.fail(f"EMBEDSEARCH_REQUIRE_BROWSER=1 but Chromium is missing: {INSTALL_HINT}",
-                    pytrace=False)
-    pytest.skip(f"no Chromium for the explorer tests: {INSTALL_HINT}", allow_module_level=True)
+skip_module_without_browser()
 
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402

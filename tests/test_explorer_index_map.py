@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from browser import (INSTALL_HINT, chromium, find_browser, require_browser_env, results_for,
-                     running_server, screenshot, set_viewport, settled, wait_for)
+from browser import (results_for, running_server, screenshot, settled,
+                     skip_module_without_browser, wait_for)
 from embedsearch import query
 from embedsearch.index import Index
 from embedsearch.query import layout as layout_module
 
-if find_browser() is None:
-    if require_browser_env():
-        pytest.fail(f"EMBEDSEARCH_REQUIRE_BROWSER=1 but Chromium is missing: {INSTALL_HINT}",
-                    pytrace=False)
-    pytest.skip(f"no Chromium for the explorer tests: {INSTALL_HINT}", allow_module_level=True)
+skip_module_without_browser()
 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -32,13 +28,6 @@ def site(word_index_path):
     with running_server([str(word_index_path)]) as url:
         yield url
     patch.undo()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium(1280, 800) as driver:
-        set_viewport(driver, 1280, 800)
-        yield driver
 
 
 def map_ready(driver) -> bool:

@@ -26,7 +26,8 @@ def corpus_index(glove_slice, tmp_path_factory):
     with open(folder / "lee.jsonl", "w") as handle:
         for number, line in enumerate(lines):
             handle.write(json.dumps({"text": line, "doc": number}) + "\n")
-    build_corpus_index(folder / "lee.jsonl", glove_slice, folder / "lee", show_progress=False)
+    build_corpus_index(folder / "lee.jsonl", glove_slice, folder / "lee", chunk_words=0,
+                       show_progress=False)
     return folder / "lee"
 
 

@@ -78,6 +78,21 @@ def test_embed_names_the_line_it_cannot_encode(word_vectors_dir, tmp_path):
     assert not (tmp_path / "out.npy").exists()
 
 
+def test_embed_refuses_an_over_long_line_before_holding_it(word_vectors_dir, tmp_path):
+    from embedsearch.corpus.readers import MAX_LINE_BYTES
+
+    with open(tmp_path / "input.txt", "w") as handle:
+        handle.write("king\n")
+        handle.write("queen " * (MAX_LINE_BYTES // 6 + 2) + "\n")
+        handle.write("apple\n")
+    result = runner.invoke(app, ["embed", "--encoder", str(word_vectors_dir), "--input",
+                                 str(tmp_path / "input.txt"), "--output", str(tmp_path / "out.npy")])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, InputError)
+    assert "input.txt:2: line longer than" in str(result.exception)
+    assert not (tmp_path / "out.npy").exists()
+
+
 def test_rebuild_does_nothing_when_the_encoder_is_unchanged(encoder_dir, tmp_path):
     encoder = load_encoder(copy_encoder(encoder_dir / "encoder", tmp_path / "encoder"))
     build_corpus_index(encoder_dir / "corpus.txt", encoder, tmp_path / "index", show_progress=False)
@@ -117,7 +132,7 @@ def test_rebuild_reencodes_a_corpus_index_when_the_encoder_changed(encoder_dir, 
         assert texts == lines
         np.testing.assert_allclose(index.vectors_of(np.arange(index.count)), new.encode(texts),
                                    atol=1e-6)
-        hits = query.neighbors(index, "apple banana", k=3)
+        hits = query.neighbors(index, "apple banana", k=3, mode="vector")
     expected = np.argsort(-(new.encode(lines) @ new.encode(["apple banana"])[0]))[:3]
     assert [h.id for h in hits] == expected.tolist()
     assert "unchanged" in rebuild_index(tmp_path / "index", show_progress=False).lines()[0]

@@ -134,12 +134,13 @@ def test_token_index_answers_neighbours_from_the_encoders_vectors(trained, tmp_p
 
 def test_corpus_index_holds_the_encoders_text_vectors(trained, tmp_path):
     encoder, lines, root = trained[0].encoder, trained[1], trained[2]
-    build_corpus_index(root / "corpus.txt", encoder, tmp_path / "lines", show_progress=False)
+    build_corpus_index(root / "corpus.txt", encoder, tmp_path / "lines", chunk_words=0,
+                       show_progress=False)
     with Index.open(tmp_path / "lines") as index:
         assert index.count == len(lines)
         np.testing.assert_allclose(index.vectors_of(np.arange(len(lines))), encoder.encode(lines),
                                    atol=1e-6)
-        hits = query.neighbors(index, "king queen throne", k=3)
+        hits = query.neighbors(index, "king queen throne", k=3, mode="vector")
     expected = np.argsort(-(encoder.encode(lines) @ encoder.encode(["king queen throne"])[0]))[:3]
     assert [h.id for h in hits] == expected.tolist()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Encoder
+from ..corpus.readers import MAX_LINE_BYTES
 from ..errors import InputError
 from ..files import write_atomically
 from ..progress import progress_bar
@@ -27,8 +28,15 @@ BATCH_LINES = 1024
 
 
 def _lines(path: Path):
+    """The file's lines without their endings; a line over MAX_LINE_BYTES characters is an
+    error before it is held whole (a row cannot be skipped: every later row would shift)."""
     with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-        for line in handle:
+        number = 0
+        while line := handle.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(("\n", "\r")):
+                raise InputError(f"{path}:{number}: line longer than {MAX_LINE_BYTES // 2**20:,} "
+                                 "MiB characters: split it into shorter texts")
             yield line.rstrip("\r\n")
 
 
