@@ -49,7 +49,7 @@ def load_glove_6b_50d() -> WordVectors:
     vectors_path, words_path = _glove_6b_50d_files()
     words = read_glove_6b_50d_words(words_path)
     vectors = np.load(vectors_path, mmap_mode="r")
-    return WordVectors(words, vectors, name=GLOVE_6B_50D, spec=GLOVE_6B_50D,
+    return WordVectors(words, vectors, name=GLOVE_6B_50D, spec=GLOVE_6B_50D, kind="glove",
                        source_files=[vectors_path, words_path])
 
 

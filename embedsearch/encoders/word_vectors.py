@@ -36,9 +36,12 @@ class WordVectors(Encoder):
     array([[0.707, 0.707]], dtype=float32)
     """
 
-    kind = "word2vec"
+    kind = "word2vec"  # the encoder-directory format ("kind" in config.json) and fingerprint tag
 
-    def __init__(self, words, vectors, *, name, spec=None, counts=None, source_files=()):
+    def __init__(self, words, vectors, *, name, spec=None, counts=None, source_files=(),
+                 kind: str | None = None):
+        """`kind` names where the vectors came from ("glove" for GloVe's files), as an index's
+        manifest and `info` report it; the directory format and fingerprints stay word2vec's."""
         if len(words) != len(vectors):
             raise EncoderError(f"{name}: {len(words)} words but {len(vectors)} vectors")
         self.words = list(words)
@@ -49,6 +52,8 @@ class WordVectors(Encoder):
         self._source_files = [Path(p) for p in source_files]
         self._rows = None
         self._fingerprint = None
+        if kind is not None:
+            self.kind = kind
 
     @property
     def name(self):
@@ -75,7 +80,7 @@ class WordVectors(Encoder):
     def fingerprint(self):
         if self._fingerprint is None:
             if self._source_files:
-                self._fingerprint = fingerprint_files(self._source_files, extra=self.kind)
+                self._fingerprint = fingerprint_files(self._source_files, extra=WordVectors.kind)
             else:
                 self._fingerprint = fingerprint_bytes("\n".join(self.words).encode(),
                                                       self.vectors.tobytes())
@@ -155,7 +160,8 @@ def load_vectors_file(path: str | Path) -> WordVectors:
     no_header = False if binary else not _has_word2vec_header(path)
     keyed = _read_keyed_vectors(path, binary=binary, no_header=no_header)
     return WordVectors(keyed.index_to_key, keyed.vectors, name=path.stem,
-                       spec=str(path.resolve()), source_files=[path])
+                       spec=str(path.resolve()), source_files=[path],
+                       kind="glove" if no_header else None)
 
 
 def _read_keyed_vectors(path: Path, *, binary: bool, no_header: bool, counts=None):

@@ -124,8 +124,8 @@ def _factory(dim: int, params: dict) -> faiss.Index:
     ivf = faiss.try_extract_index_ivf(index)
     ivf = faiss.downcast_index(ivf) if ivf is not None else None
     if isinstance(ivf, faiss.IndexIVFPQ):
-        # Polysemous codes serve Hamming-filtered search, which is never used here,
-        # and their training takes most of the build (36 s of 37 s for 5,000 x 32).
+        # Polysemous codes serve Hamming-filtered search, which is never used here, and
+        # training them takes most of an IVF-PQ build (docs/benchmarks.md, figures moved).
         ivf.do_polysemous_training = False
     return index
 

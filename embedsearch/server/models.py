@@ -3,7 +3,7 @@
 Requests are checked here before any work: types, lengths, `k` at least 1,
 one of query or vector. The limits that depend on the server's settings (the
 largest `k`, batch sizes) are checked by the routes, which know them.
-Responses are the shapes of `query.results`, the serializer the CLI's
+Responses are the shapes of `query.serialize`, the serializer the CLI's
 `--json` prints, described here for the OpenAPI schema.
 """
 

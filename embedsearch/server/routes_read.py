@@ -1,6 +1,6 @@
 """Read endpoints: list and describe indexes; neighbours, analogy, similarity, odd one out,
 batch search and the explorer's 2-D maps (a projection, or custom axes). Each calls one read-path function and
-answers with the serializer the CLI's --json uses (`query.results`).
+answers with the serializer the CLI's --json uses (`query.serialize`).
 
 Routes are plain functions, run in the server's thread pool: FAISS and NumPy
 release the GIL, so concurrent requests run in parallel, with no lock. The one
