@@ -72,3 +72,18 @@ def test_the_python_api_refuses_metadata_strict_json_cannot_hold(tmp_path, vecto
         upsert_items(path, [Item("b", "the king", metadata=metadata)])
     with Index.open(path) as index:
         assert index.version_dir.name == version and index.count == 1
+
+
+def test_a_corpus_of_only_unstorable_records_is_one_line_naming_why(tmp_path):
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "hostile.jsonl"
+    corpus.write_text('{"text": "x", "y": NaN}\n{"text": "a lone \\ud800"}\n')
+    result = subprocess.run([sys.executable, "-m", "embedsearch", "build", "--corpus", str(corpus),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "every record was skipped (2 " + UNSTORABLE in lines[0], lines
+    assert not (tmp_path / "out").exists()

@@ -173,7 +173,11 @@ def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
                              encoder, corpus_report, select=first_of_each_key)
     first = next(encoded, None)
     if first is None:
-        raise InputError(f"no text found in {corpus}: it is empty or every line is blank")
+        skipped = ", ".join(f"{count:,} {reason}" for reason, count in
+                            corpus_report.skipped.most_common())
+        raise InputError(f"no text found in {corpus}: " + (
+            f"every record was skipped ({skipped})" if skipped else
+            "it is empty or every line is blank"))
     writer = IndexWriter.create(out, encoder_info(encoder), encoder.dim, overwrite=overwrite,
                                 index_type=index_type, index_params=index_params, recall=recall,
                                 max_memory=max_memory, vector_dtype=vector_dtype)
