@@ -334,6 +334,8 @@ def paired(args) -> dict:
     """Ours and one peer in one process, QPS in alternating rounds at matched recall (each at
     the lowest setting of its sweep reaching the target), so both see the same load on a
     shared machine; also single-query p50 in the same alternation."""
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-pair-", dir=args.workdir))
     try:
         glove_data(work, args.queries, args.glove_rows)
