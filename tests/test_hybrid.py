@@ -105,6 +105,11 @@ def test_a_query_without_keyword_match_answers_from_vectors_and_the_reverse(news
         assert list(nothing) == [] and nothing.search["mode"] == "hybrid"
         with pytest.raises(Exception, match="qqqzzz"):
             neighbors(index, "qqqzzz", k=5, mode="vector")
+        # In a batch, the query the encoder cannot encode answers from keywords alone and
+        # the others as they would alone.
+        batch = neighbors_batch(index, ["bushfire", "piano guitar violin"], k=5)
+        assert [h.key for h in batch[0]] == [h.key for h in hits]
+        assert [h.key for h in batch[1]] == [h.key for h in neighbors(index, "piano guitar violin", k=5)]
 
 
 def test_filters_apply_inside_every_mode(news):

@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..errors import EncoderError, InputError, UnknownWordsError
+from ..errors import InputError
 from ..index import Hit, Index
 from ..index.fulltext import has_fulltext, keyword_search, query_words
 from ..index.items import select_in
 from .types import Hits
 from .fusion import Fusion, fuse
 from .snippets import snippet
-from .terms import Term, index_encoder, resolve_terms
+from .terms import Term, resolve_terms
 
 MODES = ("vector", "keyword", "hybrid")
 # Candidates fetched from each list at first, per query (more when grouping needs them);
@@ -178,18 +178,8 @@ def search_batch(index: Index, queries: Sequence[str], *, k: int = 10, mode: str
 
 def _resolve(index: Index, queries: list[str], strict: bool, tolerant: bool) -> list[Term | None]:
     """The queries' terms; with `tolerant` (hybrid), None for a query the encoder cannot
-    encode (no known word), which then answers from keywords alone. An encoder that cannot
-    load or no longer fits the index is an error in every mode, never a silent keyword answer."""
-    if tolerant and index.manifest.content != "vocabulary":
-        index_encoder(index)
-    try:
-        return resolve_terms(index, queries, strict=strict)
-    except (EncoderError, UnknownWordsError):
-        if not tolerant or len(queries) == 1:
-            if tolerant:
-                return [None]
-            raise
-    return [_resolve(index, [query], strict, tolerant)[0] for query in queries]
+    encode (no known word), which then answers from keywords alone."""
+    return resolve_terms(index, queries, strict=strict, unencodable_as_none=tolerant)
 
 
 def _vector_lists(index: Index, terms, rows: list[int], wanted: int, where,

@@ -90,11 +90,15 @@ def lookup_word_ids(index: Index, words: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def resolve_terms(index: Index, terms: Sequence[str], *, strict: bool = False) -> list[Term]:
+def resolve_terms(index: Index, terms: Sequence[str], *, strict: bool = False,
+                  unencodable_as_none: bool = False) -> list[Term | None]:
     """Vectors of words, texts or item keys; an error naming those that cannot be resolved.
 
     A text's unknown words are listed in its `Term.ignored`; `strict=True`
-    makes any of them an error instead.
+    makes any of them an error instead. With `unencodable_as_none`, a text the
+    index's encoder cannot encode (no known word) is None rather than an error
+    (hybrid search answers it from keywords alone); an encoder that cannot load
+    or no longer fits the index is an error either way.
     """
     by_key = lookup_word_ids(index, terms)
     resolved: dict[int, Term] = {}
@@ -120,11 +124,16 @@ def resolve_terms(index: Index, terms: Sequence[str], *, strict: bool = False) -
             raise UnknownWordsError(unknown, f"index {index.name}")
     elif pending:
         encoder = index_encoder(index)
-        vectors = encoder.encode([terms[p] for p in pending])
-        for position, vector in zip(pending, vectors):
+        texts = [terms[p] for p in pending]
+        if unencodable_as_none:
+            vectors, encodable = encoder.encode_batch(texts)
+        else:
+            vectors, encodable = encoder.encode(texts), [True] * len(texts)
+        for position, vector, ok in zip(pending, vectors, encodable):
             resolved[position] = Term(terms[position], vector,
-                                      ignored=encoder.unknown_words(terms[position]))
+                                      ignored=encoder.unknown_words(terms[position])) if ok else None
     found = [resolved[p] for p in range(len(terms))]
-    if strict and ignored_words(found):
-        raise UnknownWordsError(ignored_words(found), f"index {index.name} (strict)")
+    ignored = ignored_words([term for term in found if term is not None])
+    if strict and ignored:
+        raise UnknownWordsError(ignored, f"index {index.name} (strict)")
     return found
