@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from contextlib import contextmanager
+
+from helpers import serving
 
 INSTALL_HINT = "apt-get install -y chromium chromium-driver (and pip install selenium)"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -62,21 +63,8 @@ def set_viewport(driver, width: int, height: int) -> None:
 @contextmanager
 def running_server(names, **settings):
     """A real uvicorn server on a free loopback port, in a thread; yields its base URL."""
-    from embedsearch.server.run import make_server
-
-    server, sock = make_server(names, host="127.0.0.1", port=0, log_level="warning", **settings)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the server did not start")
-            thread.join(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serving(names, **settings) as (url, _):
+        yield url
 
 
 def require_browser_env() -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
 import typing
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -184,3 +186,23 @@ def kill_once_written(child, index_path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@contextmanager
+def serving(names, **settings):
+    """A real uvicorn server on a free loopback port, in a thread: (base URL, the app)."""
+    from embedsearch.server.run import make_server
+
+    server, sock = make_server(names, host="127.0.0.1", port=0, log_level="warning", **settings)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the server did not start")
+            thread.join(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server.config.app
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -16,29 +14,11 @@ import pytest
 from embedsearch.encoders import load_encoder
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.server import Limits
+from helpers import serving
 
 TEXTS = ["the river bank was flooded after the storm", "the bank raised its interest rates",
          "a computer program sorts the list", "the king and the queen rode to the castle",
          "fresh bread from the bakery", "stocks fell on the market today"]
-
-
-@contextmanager
-def serving(names, **settings):
-    """A real uvicorn server on a free loopback port, in a thread: (base URL, the app)."""
-    from embedsearch.server.run import make_server
-
-    server, sock = make_server(names, host="127.0.0.1", port=0, log_level="warning", **settings)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            assert thread.is_alive(), "the server did not start"
-            thread.join(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server.config.app
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture
