@@ -6,10 +6,10 @@ of k = 10 touches up to 10,000 ids), so an open `Index` reads all keys in one
 pass once it has searched a large batch or a few times, and answers from an
 array indexed by id afterwards; a one-off query (the CLI) still asks SQLite
 for its few keys rather than read them all. A version never changes once
-published, so the array never goes stale; it costs about 60 bytes a key
-(25 MB for 400,000 words). `hits` also builds the result objects a row at a
-time (`map` over the row's ids, keys and scores), which takes about half the
-time of a filtering comprehension per hit.
+published, so the array never goes stale; it costs one Python string per
+key. `hits` also builds the result objects a row at a time (`map` over the
+row's ids, keys and scores), cheaper than a filtering comprehension per hit
+(figures: docs/benchmarks.md, the `scann` index type).
 
     cache = KeyCache(items, rows=manifest.rows)
     cache.hits(scores, ids, exclude=[set()] * len(ids), k=10, make=Hit)
