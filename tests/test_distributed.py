@@ -92,10 +92,10 @@ def assert_same_index(path, reference, sample=40):
 @pytest.mark.parametrize("index_type", ["flat", "ivfpq"])
 def test_ray_build_equals_the_local_build(cluster, corpus, encoder_dir, tmp_path, index_type):
     encoder = load_encoder(encoder_dir)
-    local = build_corpus_index(corpus, encoder, tmp_path / "local", key_field="id",
+    local = build_corpus_index(corpus, encoder, tmp_path / "local", key_field="id", unit="line",
                                index_type=index_type, show_progress=False)
     with RayEngine(workers=2) as engine:
-        distributed = build_corpus_index(corpus, encoder, tmp_path / "ray", key_field="id",
+        distributed = build_corpus_index(corpus, encoder, tmp_path / "ray", key_field="id", unit="line",
                                          index_type=index_type, show_progress=False, engine=engine)
     assert (distributed.items, distributed.skipped, distributed.replaced_lines) == \
         (local.items, local.skipped, local.replaced_lines)
@@ -158,9 +158,9 @@ def test_add_on_ray_equals_the_local_add(cluster, corpus, encoder_dir, tmp_path)
     encoder = load_encoder(encoder_dir)
     for name in ("local", "ray"):
         build_corpus_index(corpus / "a.txt", encoder, tmp_path / name, show_progress=False)
-    local = add_corpus(tmp_path / "local", corpus, key_field="id", show_progress=False)
+    local = add_corpus(tmp_path / "local", corpus, key_field="id", unit="line", show_progress=False)
     with RayEngine(workers=2) as engine:
-        distributed = add_corpus(tmp_path / "ray", corpus, key_field="id", show_progress=False,
+        distributed = add_corpus(tmp_path / "ray", corpus, key_field="id", unit="line", show_progress=False,
                                  engine=engine)
     assert (distributed.added, distributed.unchanged, distributed.count) == \
         (local.added, local.unchanged, local.count)
@@ -174,7 +174,7 @@ def test_ray_actors_skip_encoding_the_items_the_index_holds_unchanged(cluster, c
     build_corpus_index(corpus / "a.txt", encoder, tmp_path / "index", show_progress=False)
     with Index.open(tmp_path / "index") as index:
         known = index.items.path
-    source = CorpusSource(corpus, key_field="id")
+    source = CorpusSource(corpus, unit="line", key_field="id")
     encoded = {}
     with RayEngine(workers=2) as engine:
         for name, given in (("all", None), ("changed", known)):
@@ -195,7 +195,7 @@ def test_rebuild_on_ray_equals_the_local_rebuild(cluster, corpus, glove_slice, e
     new = load_encoder(WordVectors(glove_slice.words, glove_slice.vectors + noise,
                                    name="glove-noisy").save(tmp_path / "noisy"))
     for name in ("local", "ray"):
-        build_corpus_index(corpus, old, tmp_path / name, key_field="id", show_progress=False)
+        build_corpus_index(corpus, old, tmp_path / name, key_field="id", unit="line", show_progress=False)
     local = rebuild_index(tmp_path / "local", encoder=new, show_progress=False)
     with RayEngine(workers=2) as engine:
         distributed = rebuild_index(tmp_path / "ray", encoder=new, show_progress=False,
@@ -235,7 +235,7 @@ def test_killed_worker_leaves_the_old_index_or_finishes_it(cluster, corpus, enco
     path = tmp_path / "idx"
     build_corpus_index(corpus / "a.txt", encoder, path, show_progress=False)
     live = versions.current_version(path)
-    build_corpus_index(corpus, encoder, tmp_path / "reference", key_field="id",
+    build_corpus_index(corpus, encoder, tmp_path / "reference", key_field="id", unit="line",
                        show_progress=False)
 
     class KillingEngine(RayEngine):
@@ -253,7 +253,7 @@ def test_killed_worker_leaves_the_old_index_or_finishes_it(cluster, corpus, enco
 
     try:
         with KillingEngine(workers=2) as engine:
-            build_corpus_index(corpus, encoder, path, key_field="id", overwrite=True,
+            build_corpus_index(corpus, encoder, path, key_field="id", unit="line", overwrite=True,
                                show_progress=False, engine=engine)
     except EmbedsearchError as error:  # Ray gave up: nothing was published
         assert "left as it was" in str(error)
@@ -264,7 +264,7 @@ def test_killed_worker_leaves_the_old_index_or_finishes_it(cluster, corpus, enco
         assert_same_index(path, tmp_path / "reference")
     assert KillingEngine.killed >= 1
     with RayEngine(workers=2) as engine:
-        build_corpus_index(corpus, encoder, path, key_field="id", overwrite=True,
+        build_corpus_index(corpus, encoder, path, key_field="id", unit="line", overwrite=True,
                            show_progress=False, engine=engine)
     assert_same_index(path, tmp_path / "reference")
     assert not list(path.glob(versions.TMP_PREFIX + "*"))
@@ -290,7 +290,7 @@ def test_killed_driver_leaves_the_old_index(cluster, corpus, encoder_dir, tmp_pa
                     time.sleep(60)
 
         with Pausing(address={cluster!r}, workers=1) as engine:
-            build_corpus_index({str(corpus)!r}, load_encoder({str(encoder_dir)!r}), {str(path)!r},
+            build_corpus_index({str(corpus)!r}, load_encoder({str(encoder_dir)!r}), {str(path)!r}, unit="line",
                                overwrite=True, show_progress=False, engine=engine)
     """)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     kill_once_written(child, path)
@@ -298,7 +298,7 @@ def test_killed_driver_leaves_the_old_index(cluster, corpus, encoder_dir, tmp_pa
     with Index.open(path) as index:
         assert index.count == 1500
     with RayEngine(workers=1) as engine:
-        build_corpus_index(corpus, encoder, path, overwrite=True, show_progress=False,
+        build_corpus_index(corpus, encoder, path, overwrite=True, unit="line", show_progress=False,
                            engine=engine)
     with Index.open(path) as index:
         assert index.count > 1500

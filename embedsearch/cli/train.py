@@ -16,7 +16,7 @@ from ..train.attention import AttentionTraining
 from ..train.token_position import TokenPositionTraining
 from ..train.word2vec import Word2VecTraining
 from .config_options import config_options
-from .options import TextFieldOption, Unit, UnitOption, option_set
+from .options import TextFieldOption, TrainUnitOption, Unit, option_set
 
 train_app = typer.Typer(help="Train encoders on your corpus.", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ training_run_options = option_set("run", {
     "out": (Path, typer.Option(..., "--out", help="Encoder directory to write (checkpoints go "
                                                   "there too).")),
     "resume": (bool, typer.Option(False, "--resume", help="Continue from the checkpoint in --out.")),
-    "unit": (Unit, UnitOption),
+    "unit": (Unit, TrainUnitOption),
     "text_field": (str, TextFieldOption),
 }, TrainingRun)
 
@@ -68,7 +68,7 @@ def interrupts_name_the_checkpoint(out: Path):
 def word2vec(
     corpus: Path = typer.Option(..., "--corpus", help="Text file, folder or JSON Lines file."),
     out: Path = typer.Option(..., "--out", help="Encoder directory to write."),
-    unit: Unit = UnitOption,
+    unit: Unit = TrainUnitOption,
     text_field: str = TextFieldOption,
     *,
     training: Word2VecTraining,

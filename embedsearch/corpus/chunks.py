@@ -71,6 +71,8 @@ def chunk_item(item: Item, chunk_words: int, overlap: int = 0) -> list[Item]:
     metadata gains `chunk`: {"document": key, "number": n, "start", "end"}
     (character offsets into the item's text). Source and position stay.
     """
+    if chunk_words <= 0 or len(item.text.split()) <= chunk_words:  # one chunk at most
+        return [item]
     spans = chunk_spans(item.text, chunk_words, overlap)
     if len(spans) <= 1:
         return [item]

@@ -30,7 +30,7 @@ TEXT_SUFFIXES = {".txt", ".text", ".cor"}
 DOCUMENT_SUFFIXES = {".md", ".markdown", ".html", ".htm", ".pdf"}  # whole files (`markup`)
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 PARQUET_SUFFIXES = {".parquet"}
-UNITS = ("line", "paragraph", "document")
+UNITS = ("auto", "line", "paragraph", "document")
 
 
 @dataclass
@@ -98,6 +98,8 @@ def read_corpus_file(file: str | Path, root: str | Path, *, unit: str = "line",
     each file in its own task, with the same keys.
     """
     file, root = Path(file), Path(root)
+    if unit == "auto":  # a folder's files are documents; a single text file's lines are items
+        unit = "document" if root.is_dir() else "line"
     report.files += 1
     source = str(file.relative_to(root)) if root.is_dir() else file.name
     suffix = file.suffix.lower()

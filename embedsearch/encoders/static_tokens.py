@@ -1,24 +1,24 @@
-"""A static token-vector encoder: the default for text, distilled once from all-MiniLM-L6-v2.
+"""A static token-vector encoder: the default for text, learnt once from all-MiniLM-L6-v2.
 
-Model2Vec's recipe (Tulkens and van Dongen, 2024): every token of MiniLM's
-WordPiece vocabulary is run through MiniLM alone (`[CLS] token [SEP]`,
-mean-pooled like MiniLM's sentence vectors), the 30,522 vectors are centred
-and reduced by PCA to `DIMS` dimensions, and each row is scaled by a
-Zipf-prior SIF weight, `SIF / (SIF + p(rank))`, so frequent tokens count
-less. A text's vector is the normalised sum of its tokens' rows: no
-attention, no truncation, a sparse product per block of texts, so it encodes
-as fast as a keyword index is built. It is meant to be fused with keyword
-search (hybrid), which supplies exact words while this supplies meaning.
+Model2Vec's recipe (Tulkens and van Dongen, 2024) to start: every token of
+MiniLM's WordPiece vocabulary is run through MiniLM alone (`[CLS] token
+[SEP]`, mean-pooled like MiniLM's sentence vectors), the 30,522 vectors are
+centred and each row is scaled by a Zipf-prior SIF weight,
+`SIF / (SIF + p(rank))`, so frequent tokens count less (`distilled_rows`).
+Then Tokenlearn's step: the rows are fitted so that the sum of a real text's
+rows points where MiniLM's vector of that text points
+(`embedsearch.train.static_table`), and PCA reduces them to `DIMS`
+dimensions (`reduced_table`). A text's vector is the normalised sum of its
+tokens' rows: no attention, no truncation, a sparse product per block of
+texts, so it encodes as fast as a keyword index is built. It is meant to be
+fused with keyword search (hybrid), which supplies exact words while this
+supplies meaning.
 
 The built-in `minilm-static` ships inside the package
 (`data/minilm-static.npy`, float16, and MiniLM's `tokenizer.json`), so it
 needs neither the teacher nor sentence-transformers at run time;
-`distill_builtin` rebuilds both from the teacher (with the
-`sentence-transformers` extra installed):
-
-    python -c "from embedsearch.encoders import load_encoder; \\
-      from embedsearch.encoders.static_tokens import distill_builtin; \\
-      distill_builtin(load_encoder('all-minilm-l6-v2').model)"
+`scripts/train_static_table.py` rebuilds both from the teacher (with the
+`sentence-transformers` extra installed); data/README.md says from what.
 
 An encoder directory (`save`) holds `config.json` (kind, name, format
 version, dimension), `token_vectors.npy` and `tokenizer.json`.
@@ -251,38 +251,34 @@ def teacher_token_vectors(model, token_ids: Sequence[int], batch_size: int = 102
     return np.concatenate(rows).astype(np.float32)
 
 
-def distill_table(token_vectors: np.ndarray, special_ids: Sequence[int], dims: int = DIMS,
-                  sif: float = SIF) -> np.ndarray:
-    """The (vocabulary, dims) float16 table of `minilm-static` from the teacher's token vectors.
+def distilled_rows(token_vectors: np.ndarray, special_ids: Sequence[int], sif: float = SIF) -> np.ndarray:
+    """The teacher's token vectors as table rows, at the teacher's width: centred, each row times
+    SIF / (SIF + p), p the token's probability under Zipf's law by vocabulary rank; the rows of
+    `special_ids` zero. `token_vectors` are `teacher_token_vectors` of every id, in id order.
 
-    PCA of the centred `token_vectors` (`teacher_token_vectors` of every id,
-    in id order), then each row times SIF / (SIF + p), p the token's
-    probability under Zipf's law by vocabulary rank; the rows of
-    `special_ids` are zero.
-
-    >>> table = distill_table(np.eye(4, 3), special_ids=[0], dims=2)
-    >>> table.shape, table.dtype, bool((table[0] == 0).all())
-    ((4, 2), dtype('float16'), True)
+    >>> rows = distilled_rows(np.eye(4, 3), special_ids=[0])
+    >>> rows.shape, bool((rows[0] == 0).all()), bool(abs(rows[3]).sum() > abs(rows[1]).sum())
+    ((4, 3), True, True)
     """
     vectors = np.asarray(token_vectors, dtype=np.float64)
     vectors = vectors - vectors.mean(axis=0)
-    _, _, components = np.linalg.svd(vectors, full_matrices=False)
-    reduced = vectors @ components[:dims].T  # (vocabulary, dims)
     inverse_rank = 1.0 / np.arange(2, len(vectors) + 2)
     weights = sif / (sif + inverse_rank / inverse_rank.sum())
-    table = reduced * weights[:, None]
-    table[list(special_ids)] = 0.0
-    return table.astype(np.float16)
+    rows = vectors * weights[:, None]
+    rows[list(special_ids)] = 0.0
+    return rows.astype(np.float32)
 
 
-def distill_builtin(model) -> None:
-    """Rewrite the built-in table and tokenizer from the teacher, a sentence-transformers model
-    (all-MiniLM-L6-v2: `load_encoder("all-minilm-l6-v2").model`)."""
-    tokenizer = model[0].tokenizer
-    vectors = teacher_token_vectors(model, list(range(len(tokenizer.get_vocab()))))
-    table = distill_table(vectors, tokenizer.all_special_ids)
-    write_atomically(BUILTIN_TABLE, lambda path: np.save(path, table, allow_pickle=False),
-                     suffix=".npy")
-    source = Path(model.tokenizer.name_or_path) / "tokenizer.json"
-    text = source.read_text(encoding="utf-8")
-    write_atomically(BUILTIN_TOKENIZER, lambda path: path.write_text(text, encoding="utf-8"))
+def reduced_table(rows: np.ndarray, dims: int = DIMS) -> np.ndarray:
+    """`rows` projected on their first `dims` principal axes, as the float16 table to ship.
+
+    The axes come from the centred rows; the rows themselves are projected
+    uncentred, so a zero row (a special token) stays zero.
+
+    >>> table = reduced_table(np.eye(4, 3), dims=2)
+    >>> table.shape, table.dtype
+    ((4, 2), dtype('float16'))
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    _, _, components = np.linalg.svd(rows - rows.mean(axis=0), full_matrices=False)
+    return (rows @ components[:dims].T).astype(np.float16)

@@ -62,7 +62,7 @@ def _corpus_index(name: str | Path):
     return load_index_encoder(manifest, directory), items_path, manifest.build
 
 
-def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "line",
+def add_corpus(name: str | Path, corpus: str | Path, *, unit: str = "auto",
                text_field: str = "text", key_field: str | None = None,
                prune: bool = False, show_progress: bool = True, engine=None,
                chunk_words: int | None = None, chunk_overlap: int | None = None) -> AddReport:

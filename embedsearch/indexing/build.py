@@ -136,7 +136,7 @@ def add_vocabulary(writer: IndexWriter, words, vectors, bar) -> Counter:
 
 
 def build_corpus_index(corpus: str | Path, encoder: Encoder, out: str | Path, *,
-                       unit: str = "line", text_field: str = "text", key_field: str | None = None,
+                       unit: str = "auto", text_field: str = "text", key_field: str | None = None,
                        overwrite: bool = False, show_progress: bool = True,
                        index_type: str = "flat", index_params: dict | None = None,
                        recall: float | None = None, max_memory: int | None = None,

@@ -60,7 +60,7 @@ class CorpusSource:
     chunk items (`corpus.chunk_item`) as it is read, here or in a Ray task.
     """
 
-    def __init__(self, path: str | Path, *, unit: str = "line", text_field: str = "text",
+    def __init__(self, path: str | Path, *, unit: str = "auto", text_field: str = "text",
                  key_field: str | None = None, chunk_words: int | None = None,
                  chunk_overlap: int = 0):
         check_unit(unit)
