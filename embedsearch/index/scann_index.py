@@ -233,13 +233,12 @@ class ScannIndex:
             rows, scores = rows[None, :], scores[None, :]
         else:
             rows, scores = searcher.search_batched_parallel(queries, k, reorder, leaves)
-        rows = np.asarray(rows, dtype=np.int64)
         ids = self.ids[rows]
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-        return np.asarray(scores, dtype=np.float32), ids
+        return scores, ids
 
 
 def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors) -> tuple[np.ndarray, np.ndarray]:
