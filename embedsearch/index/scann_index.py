@@ -44,6 +44,8 @@ BRUTE_FORCE_BELOW = 1000  # fewer vectors than this: ScaNN scores them all exact
 TRAINING_SAMPLE = 250_000
 EXACT_FILTER_ROWS = 20_000  # a filter keeping at most this many items is answered exactly
 OVERSAMPLE = 2.0
+CACHED_ROWS_BYTES = 2**24  # an exact filter's rows are kept on its selector up to this size
+WIDEN = 0.75  # a filter keeping a share s of the items searches (and reorders) leaves / s**WIDEN
 UPSERT_BATCH = 256
 # Every file ScaNN 1.4 serializes for a tree + AH + reorder or brute-force searcher.
 ASSET_FILES = ("scann_assets.pbtxt", "scann_config.pb", "serialized_partitioner.pb",
@@ -196,29 +198,44 @@ class ScannIndex:
         arrays say which items may be returned.
         """
         allowed = getattr(selector, "allowed_ids", None)
-        excluded = getattr(selector, "excluded_ids", None)
-        if allowed is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
-            return exact_among(queries, np.asarray(allowed, dtype=np.int64), k, vectors)
-        if allowed is None and excluded is None:
+        if allowed is None and getattr(selector, "excluded_ids", None) is None:
             return self._search(queries, k, params)
-        keep = np.zeros(int(self.ids.max()) + 1 if len(self.ids) else 0, dtype=bool)
-        if allowed is not None:
-            keep[np.asarray(allowed)[np.asarray(allowed) < len(keep)]] = True
-        else:
-            keep[self.ids] = True
-            keep[np.asarray(excluded)[np.asarray(excluded) < len(keep)]] = False
-        share = max(keep.sum() / max(self.ntotal, 1), 1e-6)
+        if allowed is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
+            return exact_among(queries, allowed, k, vectors, selector)
+        keep, kept = self._kept(selector)
+        share = max(kept / max(self.ntotal, 1), 1e-6)
+        # The allowed neighbours of a query lie further out than its nearest ones: search
+        # and reorder 1 / share**WIDEN times as deep, and keep k / share candidates (doubled).
+        leaves = int(params.get("leaves_to_search", self.params["leaves_to_search"]))
+        reorder = int(params.get("reorder", self.params["reorder"]))
+        widened = {"leaves_to_search": min(max(self.leaves, 1), math.ceil(leaves / share ** WIDEN)),
+                   "reorder": math.ceil(reorder / share ** WIDEN)}
         fetch = min(self.ntotal, math.ceil(k / share * OVERSAMPLE))
-        scores, ids = self._search(queries, fetch, params)
+        scores, ids = self._search(queries, fetch, widened)
         valid = ids >= 0
-        kept = valid & keep[np.where(valid, ids, 0)]
-        order = np.argsort(~kept, axis=1, kind="stable")[:, :k]  # kept hits first, in score order
-        ids = np.where(np.take_along_axis(kept, order, axis=1), np.take_along_axis(ids, order, axis=1), -1)
+        kept_hits = valid & keep[np.where(valid, ids, 0)]
+        order = np.argsort(~kept_hits, axis=1, kind="stable")[:, :k]  # kept hits first, in score order
+        ids = np.where(np.take_along_axis(kept_hits, order, axis=1), np.take_along_axis(ids, order, axis=1), -1)
         scores = np.where(ids >= 0, np.take_along_axis(scores, order, axis=1), -np.inf)
-        short = (ids >= 0).sum(axis=1) < min(k, int(keep.sum()))
+        short = (ids >= 0).sum(axis=1) < min(k, kept)
         if short.any():
             scores[short], ids[short] = exact_among(queries[short], np.flatnonzero(keep), k, vectors)
         return scores.astype(np.float32), ids
+
+    def _kept(self, selector) -> tuple[np.ndarray, int]:
+        """(allowed by id, how many), made once per selector (an open index keeps its filters')."""
+        cached = getattr(selector, "scann_kept", None)
+        if cached is None:
+            keep = np.zeros(int(self.ids.max()) + 1 if len(self.ids) else 0, dtype=bool)
+            allowed = getattr(selector, "allowed_ids", None)
+            if allowed is not None:
+                keep[allowed[allowed < len(keep)]] = True
+            else:
+                excluded = selector.excluded_ids
+                keep[self.ids] = True
+                keep[excluded[excluded < len(keep)]] = False
+            cached = selector.scann_kept = (keep, int(keep.sum()))
+        return cached
 
     def _search(self, queries: np.ndarray, k: int, params: dict):
         searcher = self._built()
@@ -241,15 +258,24 @@ class ScannIndex:
         return scores, ids
 
 
-def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k among `ids`, from the stored vectors (a `VectorFile`)."""
+def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors,
+                cache=None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k among `ids`, from the stored vectors (a `VectorFile`).
+
+    With `cache` (a selector kept by the open index) their rows are read once
+    and kept on it, not gathered again on every search.
+    """
     import faiss
 
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     found = np.full((len(queries), k), -1, dtype=np.int64)
     if len(ids) == 0 or len(queries) == 0:
         return scores, found
-    rows = vectors.read_rows(ids)
+    rows = getattr(cache, "scann_rows", None)
+    if rows is None:
+        rows = vectors.read_rows(ids)
+        if cache is not None and rows.nbytes <= CACHED_ROWS_BYTES:
+            cache.scann_rows = rows
     top_scores, top = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), rows,
                                 min(k, len(ids)), metric=faiss.METRIC_INNER_PRODUCT)
     width = top.shape[1]
