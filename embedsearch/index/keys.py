@@ -52,8 +52,9 @@ class KeyCache:
              exclude: Sequence[set[int]] | None = None) -> list[list]:
         """Per query row, up to k `make(id, key, score)`, best first, without -1 or excluded ids."""
         # Python ints, floats and keys in one conversion each, not one numpy scalar per hit.
-        rows = zip(ids.tolist(), self.key_rows(ids), scores.tolist())
-        if exclude is None and ids.shape[1] <= k and (ids.size == 0 or ids.min() >= 0):
+        id_rows = ids.tolist()
+        rows = zip(id_rows, self.key_rows(ids), scores.tolist())
+        if exclude is None and ids.shape[1] <= k and all(-1 not in row for row in id_rows):
             return [list(map(make, *row)) for row in rows]  # every hit kept: no test per hit
         exclude = exclude or repeat(())
         return [[make(i, key, score) for i, key, score in zip(*row) if i >= 0 and i not in skip][:k]
