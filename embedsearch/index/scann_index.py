@@ -11,8 +11,9 @@ FAISS types: `ScannIndex` has the few members the store uses of a
 What ScaNN cannot do, and what happens instead:
   filters (`--where`) and tombstones   ScaNN has no id filter. A filter that keeps
       few items is answered by exact search over their stored vectors; a broad one
-      asks ScaNN for more candidates (k / share kept, doubled), keeps the allowed
-      ones, and answers exactly any query left with fewer than k.
+      searches deeper (leaves and reorder / share**0.75: the allowed neighbours lie
+      further out), asks ScaNN for more candidates (k / share kept, doubled), keeps
+      the allowed ones, and answers exactly any query left with fewer than k.
   removal                              deleted ids stay as tombstones, filtered as
       above, until `compact` rebuilds the index (as for HNSW).
   adding to a built index              ScaNN's own upsert puts new vectors into
