@@ -28,6 +28,8 @@ def ann_search(index: faiss.Index, queries: np.ndarray, k: int, *, params: dict,
         scores, ids = index.search(queries, k, params=params, selector=selector, vectors=vectors)
     else:
         scores, ids = _faiss_search(index, queries, k, params, selector, vectors)
+    if ids.shape[1] == k:
+        return scores, ids
     if ids.shape[1] < k:
         pad = k - ids.shape[1]
         scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)

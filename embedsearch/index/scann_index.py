@@ -200,9 +200,9 @@ class ScannIndex:
         `selector` is one of `faiss_types.id_selector` / `excluding`: their id
         arrays say which items may be returned.
         """
-        allowed = getattr(selector, "allowed_ids", None)
-        if allowed is None and getattr(selector, "excluded_ids", None) is None:
+        if selector is None:
             return self._search(queries, k, params)
+        allowed = getattr(selector, "allowed_ids", None)
         if allowed is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
             return exact_among(queries, allowed, k, vectors, selector)
         keep, kept = self._kept(selector)
@@ -250,10 +250,10 @@ class ScannIndex:
         reorder = max(k, int(params.get("reorder", self.params.get("reorder", 100))))
         if n == 1:
             rows, scores = searcher.search(queries[0], k, reorder, leaves)
-            rows, scores = rows[None, :], scores[None, :]
+            ids, scores = self.ids[rows][None], scores[None]
         else:
             rows, scores = searcher.search_batched_parallel(queries, k, reorder, leaves)
-        ids = self.ids[rows]
+            ids = self.ids[rows]
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
