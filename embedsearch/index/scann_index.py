@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexCorruptError, InputError
+from .threads import search_threads
 
 BRUTE_FORCE_BELOW = 1000  # fewer vectors than this: ScaNN scores them all exactly
 TRAINING_SAMPLE = 250_000
@@ -222,7 +223,8 @@ class ScannIndex:
         scores = np.where(ids >= 0, np.take_along_axis(scores, order, axis=1), -np.inf)
         short = (ids >= 0).sum(axis=1) < min(k, kept)
         if short.any():
-            scores[short], ids[short] = exact_among(queries[short], np.flatnonzero(keep), k, vectors)
+            among = allowed if allowed is not None else np.flatnonzero(keep)
+            scores[short], ids[short] = exact_among(queries[short], among, k, vectors, selector)
         return scores.astype(np.float32), ids
 
     def _kept(self, selector) -> tuple[np.ndarray, int]:
@@ -279,8 +281,9 @@ def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors,
         rows = vectors.read_rows(ids)
         if cache is not None and rows.nbytes <= CACHED_ROWS_BYTES:
             cache.scann_rows = rows
-    top_scores, top = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), rows,
-                                min(k, len(ids)), metric=faiss.METRIC_INNER_PRODUCT)
+    with search_threads(len(queries)):
+        top_scores, top = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), rows,
+                                    min(k, len(ids)), metric=faiss.METRIC_INNER_PRODUCT)
     width = top.shape[1]
     scores[:, :width] = top_scores
     found[:, :width] = np.where(top >= 0, ids[np.maximum(top, 0)], -1)
