@@ -35,6 +35,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -157,37 +158,45 @@ class ScannIndex:
     # -- saving ----------------------------------------------------------------
 
     def write(self, path: Path) -> None:
-        """One `.npz`: the ids and each of ScaNN's serialized files as bytes."""
+        """One `.npz`: the ids and each of ScaNN's serialized files as bytes.
+
+        Written one member at a time (what `np.savez` writes, without holding every
+        file in memory at once: the float copy alone is as large as the vectors).
+        """
         searcher = self._built()
         header = {"dim": self.d, "params": self.params, "built_count": self.built_count}
-        arrays = {"ids": self.ids, "header": np.frombuffer(json.dumps(header).encode(), np.uint8)}
-        if searcher is not None:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            _put(archive, "ids", self.ids)
+            _put(archive, "header", np.frombuffer(json.dumps(header).encode(), np.uint8))
+            if searcher is None:
+                return
             with tempfile.TemporaryDirectory(prefix="scann-") as folder:
                 searcher.serialize(folder, relative_path=True)
-                for name in os.listdir(folder):
+                for name in sorted(os.listdir(folder)):
                     if name not in ASSET_FILES:
                         raise RuntimeError(f"ScaNN wrote an unexpected file {name}")
-                    arrays[name] = np.fromfile(os.path.join(folder, name), dtype=np.uint8)
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+                    _put(archive, name, np.fromfile(os.path.join(folder, name), dtype=np.uint8))
 
     @classmethod
     def read(cls, path: Path) -> "ScannIndex":
         try:
             with np.load(path, allow_pickle=False) as stored:
-                files = {name: stored[name] for name in stored.files}
-        except (OSError, ValueError) as error:
+                return cls._from_stored(stored, path)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise IndexCorruptError(f"{path}: not a readable ScaNN index ({error})") from None
+
+    @classmethod
+    def _from_stored(cls, stored, path: Path) -> "ScannIndex":
         try:
-            header = json.loads(files["header"].tobytes())
+            header = json.loads(stored["header"].tobytes())
             index = cls(int(header["dim"]), dict(header["params"]))
             index.built_count = header["built_count"]
-            index.ids = files["ids"].astype(np.int64)
+            index.ids = stored["ids"].astype(np.int64)
         except (KeyError, ValueError, TypeError):
             raise IndexCorruptError(f"{path}: not a ScaNN index saved by embedsearch; rebuild it") from None
-        assets = {name: data for name, data in files.items() if name in ASSET_FILES}
+        assets = [name for name in stored.files if name in ASSET_FILES]
         if len(index.ids) and "scann_assets.pbtxt" in assets:
-            index.searcher = _load_searcher(assets)
+            index.searcher = _load_searcher(stored, assets)
         elif len(index.ids):
             raise IndexCorruptError(f"{path}: the ScaNN assets are missing; rebuild the index")
         return index
@@ -290,14 +299,21 @@ def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors,
     return scores, found
 
 
-def _load_searcher(assets: dict[str, np.ndarray]):
+def _put(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    """One array into an `.npz` archive, as `np.savez` stores it."""
+    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def _load_searcher(stored, names: list[str]):
+    """ScaNN's searcher from its files in `stored` (an open `.npz`), copied out one at a time."""
     _scann()
     from scann.scann_ops.py.scann_ops_pybind import ScannSearcher, scann_pybind
 
     with tempfile.TemporaryDirectory(prefix="scann-") as folder:
-        for name, data in assets.items():
-            data.tofile(os.path.join(folder, name))
-        text = assets["scann_assets.pbtxt"].tobytes().decode("utf-8")
+        for name in names:
+            stored[name].tofile(os.path.join(folder, name))
+        text = stored["scann_assets.pbtxt"].tobytes().decode("utf-8")
         try:
             searcher = ScannSearcher(scann_pybind.ScannNumpy(folder, text))
         except (RuntimeError, ValueError) as error:
