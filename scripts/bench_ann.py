@@ -11,7 +11,9 @@ glove   GloVe 6B 50d (400,000 x 50, cosine): 1,000 held-out words as queries,
         recall 0.90 / 0.95 / 0.99 and single-query p50 at 0.95 / 0.99; a PNG.
 peers   glove over every peer: ScaNN, hnswlib, usearch, voyager, NGT, FAISS HNSW.
 pair    ours against one peer in one process, alternating rounds at matched
-        recall: median and range of the QPS ratio, single-query p50.
+        recall: median and range of the QPS ratio, single-query p50. ScaNN and
+        our scann type sweep (leaves, reorder) pairs and each runs at its
+        fastest pair reaching the target.
 filtered  our ScaNN type's `where` search against FAISS HNSW with an
         IDSelector at 1 %, 10 %, 50 % selectivity, alternating rounds.
 ivfpq   A synthetic clustered set (default 2,000,000 x 128, unit vectors):

@@ -304,4 +304,5 @@ def test_scann_filter_searches_deeper_the_fewer_items_it_keeps(tmp_path, monkeyp
             recall[widen_by] = np.mean([len({h.id for h in hits} & best) / 10
                                         for hits, best in zip(found, truth)])
         assert index._selector(where) is index._selector(where)
-    assert recall[scann_index.WIDEN] >= max(recall[0.0], 0.9)
+    # ScaNN's k-means is not seeded: the bounds leave room for a less lucky tree
+    assert recall[scann_index.WIDEN] >= max(recall[0.0] + 0.05, 0.8)
