@@ -14,6 +14,7 @@ import numpy as np
 
 from . import faiss_types
 from .scann_index import ScannIndex
+from .threads import search_threads
 from .vector_file import VectorFile
 
 RERANK_FLOATS = 2**22  # bound on one (queries, candidates, dim) block: 16 MB
@@ -23,10 +24,12 @@ def ann_search(index: faiss.Index, queries: np.ndarray, k: int, *, params: dict,
                selector: faiss.IDSelector | None = None,
                vectors: VectorFile | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids), each (n, k), best first; missing results have id -1."""
-    if isinstance(index, ScannIndex):  # reorders exactly itself; filters with `vectors`
+    if isinstance(index, ScannIndex):  # its own threads; reorders exactly itself; filters with `vectors`
         scores, ids = index.search(queries, k, params=params, selector=selector, vectors=vectors)
     else:
         scores, ids = _faiss_search(index, queries, k, params, selector, vectors)
+    if ids.shape[1] == k:
+        return scores, ids
     if ids.shape[1] < k:
         pad = k - ids.shape[1]
         scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
@@ -38,7 +41,8 @@ def _faiss_search(index, queries, k, params, selector, vectors):
     rerank = int(params.get("rerank", 1)) if vectors is not None else 1
     fetch = max(1, min(k * max(rerank, 1), index.ntotal))
     search_params = faiss_types.search_parameters(index, selector, params)
-    scores, ids = index.search(queries, fetch, params=search_params)
+    with search_threads(len(queries)):
+        scores, ids = index.search(queries, fetch, params=search_params)
     if rerank > 1:
         scores, ids = exact_rerank(queries, ids, vectors)
     return scores, ids

@@ -12,12 +12,14 @@ row's ids, keys and scores), cheaper than a filtering comprehension per hit
 (figures: docs/benchmarks.md, the `scann` index type).
 
     cache = KeyCache(items, rows=manifest.rows)
-    cache.hits(scores, ids, exclude=[set()] * len(ids), k=10, make=Hit)
+    cache.hits(scores, ids, k=10, make=Hit)   # [[Hit(id, key, score), ...], ...]
 """
 
 from __future__ import annotations
 
 import threading
+from itertools import repeat
+from typing import Sequence
 
 import numpy as np
 
@@ -44,27 +46,23 @@ class KeyCache:
         if self._keys is None and ids.size < WARM_IDS and self.searches < WARM_SEARCHES:
             found = self.items.keys(np.unique(ids[ids >= 0]).tolist())
             return [[found.get(i) for i in row] for row in ids.tolist()]
-        keys = self.keys
-        if not len(keys):
-            return [[None] * ids.shape[1] for _ in range(len(ids))]
-        return np.where(ids >= 0, keys[np.clip(ids, 0, max(len(keys) - 1, 0))], None).tolist()
+        return self.keys[ids].tolist()  # -1 picks the None kept after the last id
 
-    def hits(self, scores: np.ndarray, ids: np.ndarray, exclude, k: int, make) -> list[list]:
+    def hits(self, scores: np.ndarray, ids: np.ndarray, k: int, make,
+             exclude: Sequence[set[int]] | None = None) -> list[list]:
         """Per query row, up to k `make(id, key, score)`, best first, without -1 or excluded ids."""
-        results = []
-        # Python ints and floats in one conversion each, not one numpy scalar per hit.
-        for row_ids, row_keys, row_scores, skip in zip(ids.tolist(), self.key_rows(ids),
-                                                       scores.tolist(), exclude):
-            if skip or len(row_ids) > k or (row_ids and min(row_ids) < 0):
-                results.append([make(i, key, score) for i, key, score in zip(row_ids, row_keys, row_scores)
-                                if i >= 0 and i not in skip][:k])
-            else:
-                results.append(list(map(make, row_ids, row_keys, row_scores)))
-        return results
+        # Python ints, floats and keys in one conversion each, not one numpy scalar per hit.
+        id_rows = ids.tolist()
+        rows = zip(id_rows, self.key_rows(ids), scores.tolist())
+        if exclude is None and ids.shape[1] <= k and all(-1 not in row for row in id_rows):
+            return [list(map(make, *row)) for row in rows]  # every hit kept: no test per hit
+        exclude = exclude or repeat(())
+        return [[make(i, key, score) for i, key, score in zip(*row) if i >= 0 and i not in skip][:k]
+                for row, skip in zip(rows, exclude)]
 
     @property
     def keys(self) -> np.ndarray:
-        """key (or None) for every id below `rows`, read on first use."""
+        """key (or None) for every id below `rows`, then one None for id -1; read on first use."""
         if self._keys is None:
             with self._lock:
                 if self._keys is None:
@@ -72,7 +70,7 @@ class KeyCache:
         return self._keys
 
     def _read(self) -> np.ndarray:
-        keys = np.full(self.rows, None, dtype=object)
+        keys = np.full(self.rows + 1, None, dtype=object)  # keys[-1]: None, the key of id -1
         cursor = self.items.connection.cursor()
         cursor.row_factory = None  # plain tuples
         cursor.execute(f"SELECT id, key FROM {TABLE} WHERE id < ?", [self.rows])

@@ -28,16 +28,16 @@ from .items import ITEMS_FILE, ItemsReader
 from .keys import KeyCache
 from .manifest import Manifest
 from .paths import resolve_index_path
-from .threads import search_threads
 from .tombstones import TOMBSTONES_FILE, read_tombstones
 from .vector_file import VectorFile, vector_file_name
 
 # Opening reads CURRENT, then the version it names; a writer may publish a newer version and
 # remove that one in between. The open is tried this many times before the error is final.
 OPEN_ATTEMPTS = 3
+FILTERS_KEPT = 16  # `where` filters whose selectors an open index keeps
 
 
-@dataclass
+@dataclass(slots=True)
 class Hit:
     """One search result: the item id, its key and its cosine similarity to the query."""
 
@@ -63,6 +63,7 @@ class Index:
         # writer has published two newer versions and removed this one.
         self.raw_vectors = VectorFile(self.vector_path, self.dim, self.manifest.vector_dtype)
         self._live_selector = None
+        self._filters: dict[str, object] = {}  # where -> selector, oldest first
         try:
             # Memory-mapped where the type allows; a long-lived process reads it whole
             # instead, so that no query waits on a page fault.
@@ -178,25 +179,34 @@ class Index:
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
             raise InputError(f"query has dimension {queries.shape[1]}, index {self.name} has {self.dim}")
-        exclude = exclude or [set()] * len(queries)
         if k <= 0 or self.count == 0:
             return [[] for _ in queries]
-        selector = None
-        if where:
-            # Only live ids have rows, so the filter also keeps tombstones out.
-            allowed = self.ids_where(where)
-            if len(allowed) == 0:
-                return [[] for _ in queries]
-            selector = faiss_types.id_selector(allowed)
-        elif self.tombstones is not None:
-            if self._live_selector is None:
+        selector = self._selector(where)
+        if where and selector is None:
+            return [[] for _ in queries]
+        wanted = min(k + max(map(len, exclude), default=0), self.count) if exclude else min(k, self.count)
+        scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
+                                 selector=selector, vectors=self.raw_vectors)
+        return self.key_cache.hits(scores, ids, k, Hit, exclude)
+
+    def _selector(self, where: str | None):
+        """The id selector of a filter (None: no filter; or no item matches `where`).
+
+        Only live ids have rows, so a filter also keeps tombstones out. A version
+        never changes, so each filter's selector is made once per open index.
+        """
+        if not where:
+            if self.tombstones is not None and self._live_selector is None:
                 self._live_selector = faiss_types.excluding(self.tombstones)
-            selector = self._live_selector
-        wanted = min(k + max(len(e) for e in exclude), self.count)
-        with search_threads(len(queries)):
-            scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
-                                     selector=selector, vectors=self.raw_vectors)
-        return self.key_cache.hits(scores, ids, exclude, k, make=Hit)
+            return self._live_selector
+        selector = self._filters.get(where)
+        if selector is None and where not in self._filters:
+            allowed = self.ids_where(where)
+            selector = faiss_types.id_selector(allowed) if len(allowed) else None
+            if len(self._filters) >= FILTERS_KEPT:
+                self._filters.pop(next(iter(self._filters)), None)
+            self._filters[where] = selector
+        return selector
 
 
 def files_read(manifest: Manifest) -> tuple[str, ...]:

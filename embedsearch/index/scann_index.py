@@ -11,8 +11,9 @@ FAISS types: `ScannIndex` has the few members the store uses of a
 What ScaNN cannot do, and what happens instead:
   filters (`--where`) and tombstones   ScaNN has no id filter. A filter that keeps
       few items is answered by exact search over their stored vectors; a broad one
-      asks ScaNN for more candidates (k / share kept, doubled), keeps the allowed
-      ones, and answers exactly any query left with fewer than k.
+      searches deeper (leaves and reorder / share**0.75: the allowed neighbours lie
+      further out), asks ScaNN for more candidates (k / share kept, doubled), keeps
+      the allowed ones, and answers exactly any query left with fewer than k.
   removal                              deleted ids stay as tombstones, filtered as
       above, until `compact` rebuilds the index (as for HNSW).
   adding to a built index              ScaNN's own upsert puts new vectors into
@@ -34,16 +35,20 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import IndexCorruptError, InputError
+from .threads import search_threads
 
 BRUTE_FORCE_BELOW = 1000  # fewer vectors than this: ScaNN scores them all exactly
 TRAINING_SAMPLE = 250_000
 EXACT_FILTER_ROWS = 20_000  # a filter keeping at most this many items is answered exactly
 OVERSAMPLE = 2.0
+CACHED_ROWS_BYTES = 2**24  # an exact filter's rows are kept on its selector up to this size
+WIDEN = 0.75  # a filter keeping a share s of the items searches (and reorders) leaves / s**WIDEN
 UPSERT_BATCH = 256
 # Every file ScaNN 1.4 serializes for a tree + AH + reorder or brute-force searcher.
 ASSET_FILES = ("scann_assets.pbtxt", "scann_config.pb", "serialized_partitioner.pb",
@@ -139,9 +144,11 @@ class ScannIndex:
         if not leaves:
             builder = builder.score_brute_force()
         else:
+            # Spherical k-means: the stored vectors are unit length, and on GloVe the
+            # spherical tree reaches a recall with fewer leaves than ScaNN's default one.
             builder = builder.tree(num_leaves=leaves,
                                    num_leaves_to_search=min(leaves, int(self.params["leaves_to_search"])),
-                                   training_sample_size=min(count, TRAINING_SAMPLE))
+                                   training_sample_size=min(count, TRAINING_SAMPLE), spherical=True)
             builder = builder.score_ah(2, anisotropic_quantization_threshold=0.2)
             builder = builder.reorder(int(self.params["reorder"]))
         searcher = builder.build()
@@ -151,37 +158,45 @@ class ScannIndex:
     # -- saving ----------------------------------------------------------------
 
     def write(self, path: Path) -> None:
-        """One `.npz`: the ids and each of ScaNN's serialized files as bytes."""
+        """One `.npz`: the ids and each of ScaNN's serialized files as bytes.
+
+        Written one member at a time (what `np.savez` writes, without holding every
+        file in memory at once: the float copy alone is as large as the vectors).
+        """
         searcher = self._built()
         header = {"dim": self.d, "params": self.params, "built_count": self.built_count}
-        arrays = {"ids": self.ids, "header": np.frombuffer(json.dumps(header).encode(), np.uint8)}
-        if searcher is not None:
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            _put(archive, "ids", self.ids)
+            _put(archive, "header", np.frombuffer(json.dumps(header).encode(), np.uint8))
+            if searcher is None:
+                return
             with tempfile.TemporaryDirectory(prefix="scann-") as folder:
                 searcher.serialize(folder, relative_path=True)
-                for name in os.listdir(folder):
+                for name in sorted(os.listdir(folder)):
                     if name not in ASSET_FILES:
                         raise RuntimeError(f"ScaNN wrote an unexpected file {name}")
-                    arrays[name] = np.fromfile(os.path.join(folder, name), dtype=np.uint8)
-        with open(path, "wb") as handle:
-            np.savez(handle, **arrays)
+                    _put(archive, name, np.fromfile(os.path.join(folder, name), dtype=np.uint8))
 
     @classmethod
     def read(cls, path: Path) -> "ScannIndex":
         try:
             with np.load(path, allow_pickle=False) as stored:
-                files = {name: stored[name] for name in stored.files}
-        except (OSError, ValueError) as error:
+                return cls._from_stored(stored, path)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise IndexCorruptError(f"{path}: not a readable ScaNN index ({error})") from None
+
+    @classmethod
+    def _from_stored(cls, stored, path: Path) -> "ScannIndex":
         try:
-            header = json.loads(files["header"].tobytes())
+            header = json.loads(stored["header"].tobytes())
             index = cls(int(header["dim"]), dict(header["params"]))
             index.built_count = header["built_count"]
-            index.ids = files["ids"].astype(np.int64)
+            index.ids = stored["ids"].astype(np.int64)
         except (KeyError, ValueError, TypeError):
             raise IndexCorruptError(f"{path}: not a ScaNN index saved by embedsearch; rebuild it") from None
-        assets = {name: data for name, data in files.items() if name in ASSET_FILES}
+        assets = [name for name in stored.files if name in ASSET_FILES]
         if len(index.ids) and "scann_assets.pbtxt" in assets:
-            index.searcher = _load_searcher(assets)
+            index.searcher = _load_searcher(stored, assets)
         elif len(index.ids):
             raise IndexCorruptError(f"{path}: the ScaNN assets are missing; rebuild the index")
         return index
@@ -195,30 +210,46 @@ class ScannIndex:
         `selector` is one of `faiss_types.id_selector` / `excluding`: their id
         arrays say which items may be returned.
         """
-        allowed = getattr(selector, "allowed_ids", None)
-        excluded = getattr(selector, "excluded_ids", None)
-        if allowed is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
-            return exact_among(queries, np.asarray(allowed, dtype=np.int64), k, vectors)
-        if allowed is None and excluded is None:
+        if selector is None:
             return self._search(queries, k, params)
-        keep = np.zeros(int(self.ids.max()) + 1 if len(self.ids) else 0, dtype=bool)
-        if allowed is not None:
-            keep[np.asarray(allowed)[np.asarray(allowed) < len(keep)]] = True
-        else:
-            keep[self.ids] = True
-            keep[np.asarray(excluded)[np.asarray(excluded) < len(keep)]] = False
-        share = max(keep.sum() / max(self.ntotal, 1), 1e-6)
+        allowed = getattr(selector, "allowed_ids", None)
+        if allowed is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
+            return exact_among(queries, allowed, k, vectors, selector)
+        keep, kept = self._kept(selector)
+        share = max(kept / max(self.ntotal, 1), 1e-6)
+        # The allowed neighbours of a query lie further out than its nearest ones: search
+        # and reorder 1 / share**WIDEN times as deep, and keep k / share candidates (doubled).
+        leaves = int(params.get("leaves_to_search", self.params["leaves_to_search"]))
+        reorder = int(params.get("reorder", self.params["reorder"]))
+        widened = {"leaves_to_search": min(max(self.leaves, 1), math.ceil(leaves / share ** WIDEN)),
+                   "reorder": math.ceil(reorder / share ** WIDEN)}
         fetch = min(self.ntotal, math.ceil(k / share * OVERSAMPLE))
-        scores, ids = self._search(queries, fetch, params)
+        scores, ids = self._search(queries, fetch, widened)
         valid = ids >= 0
-        kept = valid & keep[np.where(valid, ids, 0)]
-        order = np.argsort(~kept, axis=1, kind="stable")[:, :k]  # kept hits first, in score order
-        ids = np.where(np.take_along_axis(kept, order, axis=1), np.take_along_axis(ids, order, axis=1), -1)
+        kept_hits = valid & keep[np.where(valid, ids, 0)]
+        order = np.argsort(~kept_hits, axis=1, kind="stable")[:, :k]  # kept hits first, in score order
+        ids = np.where(np.take_along_axis(kept_hits, order, axis=1), np.take_along_axis(ids, order, axis=1), -1)
         scores = np.where(ids >= 0, np.take_along_axis(scores, order, axis=1), -np.inf)
-        short = (ids >= 0).sum(axis=1) < min(k, int(keep.sum()))
+        short = (ids >= 0).sum(axis=1) < min(k, kept)
         if short.any():
-            scores[short], ids[short] = exact_among(queries[short], np.flatnonzero(keep), k, vectors)
+            among = allowed if allowed is not None else np.flatnonzero(keep)
+            scores[short], ids[short] = exact_among(queries[short], among, k, vectors, selector)
         return scores.astype(np.float32), ids
+
+    def _kept(self, selector) -> tuple[np.ndarray, int]:
+        """(allowed by id, how many), made once per selector (an open index keeps its filters')."""
+        cached = getattr(selector, "scann_kept", None)
+        if cached is None:
+            keep = np.zeros(int(self.ids.max()) + 1 if len(self.ids) else 0, dtype=bool)
+            allowed = getattr(selector, "allowed_ids", None)
+            if allowed is not None:
+                keep[allowed[allowed < len(keep)]] = True
+            else:
+                excluded = selector.excluded_ids
+                keep[self.ids] = True
+                keep[excluded[excluded < len(keep)]] = False
+            cached = selector.scann_kept = (keep, int(keep.sum()))
+        return cached
 
     def _search(self, queries: np.ndarray, k: int, params: dict):
         searcher = self._built()
@@ -230,43 +261,59 @@ class ScannIndex:
         reorder = max(k, int(params.get("reorder", self.params.get("reorder", 100))))
         if n == 1:
             rows, scores = searcher.search(queries[0], k, reorder, leaves)
-            rows, scores = rows[None, :], scores[None, :]
+            ids, scores = self.ids[rows][None], scores[None]
         else:
             rows, scores = searcher.search_batched_parallel(queries, k, reorder, leaves)
-        rows = np.asarray(rows, dtype=np.int64)
-        ids = self.ids[rows]
+            ids = self.ids[rows]
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
             ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
             scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-        return np.asarray(scores, dtype=np.float32), ids
+        return scores, ids
 
 
-def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors) -> tuple[np.ndarray, np.ndarray]:
-    """Exact top-k among `ids`, from the stored vectors (a `VectorFile`)."""
+def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors,
+                cache=None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k among `ids`, from the stored vectors (a `VectorFile`).
+
+    With `cache` (a selector kept by the open index) their rows are read once
+    and kept on it, not gathered again on every search.
+    """
     import faiss
 
     scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     found = np.full((len(queries), k), -1, dtype=np.int64)
     if len(ids) == 0 or len(queries) == 0:
         return scores, found
-    rows = vectors.read_rows(ids)
-    top_scores, top = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), rows,
-                                min(k, len(ids)), metric=faiss.METRIC_INNER_PRODUCT)
+    rows = getattr(cache, "scann_rows", None)
+    if rows is None:
+        rows = vectors.read_rows(ids)
+        if cache is not None and rows.nbytes <= CACHED_ROWS_BYTES:
+            cache.scann_rows = rows
+    with search_threads(len(queries)):
+        top_scores, top = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), rows,
+                                    min(k, len(ids)), metric=faiss.METRIC_INNER_PRODUCT)
     width = top.shape[1]
     scores[:, :width] = top_scores
     found[:, :width] = np.where(top >= 0, ids[np.maximum(top, 0)], -1)
     return scores, found
 
 
-def _load_searcher(assets: dict[str, np.ndarray]):
+def _put(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    """One array into an `.npz` archive, as `np.savez` stores it."""
+    with archive.open(name + ".npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def _load_searcher(stored, names: list[str]):
+    """ScaNN's searcher from its files in `stored` (an open `.npz`), copied out one at a time."""
     _scann()
     from scann.scann_ops.py.scann_ops_pybind import ScannSearcher, scann_pybind
 
     with tempfile.TemporaryDirectory(prefix="scann-") as folder:
-        for name, data in assets.items():
-            data.tofile(os.path.join(folder, name))
-        text = assets["scann_assets.pbtxt"].tobytes().decode("utf-8")
+        for name in names:
+            stored[name].tofile(os.path.join(folder, name))
+        text = stored["scann_assets.pbtxt"].tobytes().decode("utf-8")
         try:
             searcher = ScannSearcher(scann_pybind.ScannNumpy(folder, text))
         except (RuntimeError, ValueError) as error:
