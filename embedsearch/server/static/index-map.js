@@ -4,6 +4,7 @@
 // in place, with lines from the query; an analogy draws its two arrows.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
 import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
+import {createDirectRenderer} from "./map-renderer.js";
 
 const LABELS = 70;             // labels on screen at most
 const LABEL_CANDIDATES = 4000; // visible points considered for a label, most important first
@@ -114,8 +115,9 @@ export class IndexMap {
   makePlot(createScatterplot) {
     if (this.plot) this.plot.destroy();
     const {width, height} = this.container.getBoundingClientRect();
+    this.renderer = this.renderer || createDirectRenderer(this.canvas);
     this.plot = createScatterplot.default({
-      canvas: this.canvas, width: Math.max(1, width), height: Math.max(1, height),
+      canvas: this.canvas, renderer: this.renderer, width: Math.max(1, width), height: Math.max(1, height),
       backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
       opacityBy: "density",
       pointColorHover: [0.1, 0.1, 0.1, 1], pointColorActive: HIGHLIGHT_COLOUR,
