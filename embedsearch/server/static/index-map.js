@@ -74,7 +74,9 @@ export class IndexMap {
     while (state.state !== "ready") {
       const done = Math.round(100 * (state.progress || 0));
       this.showProgress(`computing the ${method.toUpperCase()} map of ${name}: ${done} %` +
-                        (method === "pca" ? "" : " (searches work meanwhile)"), state.progress || 0);
+                        (method === "pca" ? "" : " (UMAP takes minutes on a large index; " +
+                                                 "searches work meanwhile, PCA is at hand)"),
+                        state.progress || 0);
       await new Promise((resolve) => setTimeout(resolve, method === "pca" ? 400 : 1000));
       if (!current()) return;
       state = await this.api(this.path());
