@@ -4,10 +4,11 @@ The explorer draws every item of an index of up to `SHOWN` items, and the
 `SHOWN` most important of a larger one (a vocabulary's first rows, its most
 frequent words; a seeded random sample of a corpus), fetching the rest by
 region as the user zooms in. Two methods, one module each: PCA (`layout_pca`,
-the fast default, always there) and UMAP (`layout_umap`, when umap-learn is
-installed). Each is fitted on a seeded sample of at most `FIT_SAMPLE` vectors
-and then places every vector, so any query vector (a free text too) can be put
-on the same map. Coordinates are scaled so that the central 99 % of points span
+the fast default, always there), fitted on a seeded sample of at most
+`FIT_SAMPLE` vectors, and UMAP (`layout_umap`, when umap-learn is installed),
+fitted on the `FIT_SAMPLE` most important items (a vocabulary's most frequent
+words: the neighbourhoods people look at). Each then places every vector, so
+any query vector (a free text too) can be put on the same map. Coordinates are scaled so that the central 99 % of points span
 [-0.9, 0.9] (the scatter library's device coordinates); beyond that they are
 squeezed smoothly into [-1, 1], so outliers keep their order instead of piling
 up in a wall at the edge.
@@ -133,9 +134,12 @@ def compute_layout(index: Index, method: str = DEFAULT_METHOD,
     """Fit the method on a seeded sample, place every live item; `report` gets the fraction
     done."""
     item_ids = importance_order(index)
-    rng = np.random.default_rng(SEED)
-    fit_ids = np.sort(rng.choice(item_ids, min(fit_sample, len(item_ids)), replace=False)) \
-        if len(item_ids) else item_ids
+    if method == "pca":  # the directions of widest spread, over the whole index
+        rng = np.random.default_rng(SEED)
+        fit_ids = np.sort(rng.choice(item_ids, min(fit_sample, len(item_ids)), replace=False)) \
+            if len(item_ids) else item_ids
+    else:  # the neighbourhoods of the items people look at: a vocabulary's frequent words
+        fit_ids = np.sort(item_ids[:fit_sample])
     sample = index.vectors_of(fit_ids) if len(fit_ids) else np.zeros((0, index.dim), np.float32)
     report(0.05)
     projection = PcaProjection.fit(sample) if method == "pca" else \

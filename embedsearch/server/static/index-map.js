@@ -234,8 +234,10 @@ export class IndexMap {
     const rows = this.visibleRows();
     const ordered = rows.length > LABEL_CANDIDATES ? Int32Array.from(rows).sort().subarray(0, LABEL_CANDIDATES)
       : Int32Array.from(rows).sort();
+    const marked = new Set(marks.map((mark) => mark.row));
     for (const row of ordered) {
       if (nodes.length >= LABELS) break;
+      if (marked.has(row)) continue;  // labelled above, in its role's style
       tryLabel(this.x[row], this.y[row], shorten(this.labels[row] || this.keys[row]), "");
     }
     this.labelLayer.replaceChildren(...nodes);
@@ -338,9 +340,10 @@ export class IndexMap {
     const marks = [];
     const termRole = (term) => (term === view.query && !view.answer ? "query"
       : otherOnly.includes(term) ? "other" : "term");
-    for (const term of placed.terms) {
+    for (const term of placed.terms) {  // an item of the index sits on its own point
       const row = term.id !== null && this.rowOfId.has(term.id) ? this.rowOfId.get(term.id) : -1;
-      marks.push({x: term.x, y: term.y, key: term.term, role: termRole(term.term), row});
+      marks.push({x: row >= 0 ? this.x[row] : term.x, y: row >= 0 ? this.y[row] : term.y,
+                  key: term.term, role: termRole(term.term), row});
     }
     for (const hit of hits) {
       const row = this.rowOfId.get(hit.id);
