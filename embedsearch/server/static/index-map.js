@@ -194,7 +194,13 @@ export class IndexMap {
   afterViewChange() {
     this.drawOverlay();
     clearTimeout(this.labelTimer);
-    this.labelTimer = setTimeout(() => this.placeLabels(), 60);
+    this.labelTimer = setTimeout(() => {
+      this.placeLabels();
+      // regl-scatterplot counts the points in view for their opacity a little after the
+      // last frame of a move (debounced), so that frame was drawn with the count of an
+      // earlier view: once the view is still, draw it again with the right one.
+      if (this.plot) this.plot.redraw();
+    }, 60);
     clearTimeout(this.regionTimer);
     this.regionTimer = setTimeout(() => this.fetchRegion(), 300);
   }
