@@ -3,8 +3,10 @@ computing the layout, page load to the map drawn, frame time while zooming and p
 Enter to the neighbours highlighted.
 
     EMBEDSEARCH_HOME=/tmp/home python scripts/bench_explorer.py --index glove-6b-50d
+    EMBEDSEARCH_HOME=/tmp/home python scripts/bench_explorer.py --method umap --layout-only
 
-The layout is recomputed first (its cache, <index>/.maps, is removed) unless --keep-layout.
+The layout (--method pca, the default, or umap) is recomputed first (its cached file in
+<index>/.maps is removed) unless --keep-layout.
 """
 
 from __future__ import annotations
@@ -62,25 +64,25 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def time_layout(url: str, name: str) -> tuple[float, list[float]]:
+def time_layout(url: str, name: str, method: str) -> tuple[float, list[float]]:
     """Seconds from the first /map request to "ready", and the neighbours queries' times
     (milliseconds) answered while the layout was being computed."""
     start = time.perf_counter()
-    state = get_json(f"{url}/indexes/{name}/map")
+    state = get_json(f"{url}/indexes/{name}/map?method={method}")
     during = []
     while state["state"] != "ready":
         began = time.perf_counter()
         get_json(f"{url}/indexes/{name}/neighbors", {"query": "king", "k": 10})
         during.append((time.perf_counter() - began) * 1000)
-        time.sleep(0.02)
-        state = get_json(f"{url}/indexes/{name}/map")
+        time.sleep(0.02 if method == "pca" else 1.0)
+        state = get_json(f"{url}/indexes/{name}/map?method={method}")
     return time.perf_counter() - start, during
 
 
-def time_page_load(driver, url: str, name: str) -> float:
+def time_page_load(driver, url: str, name: str, method: str) -> float:
     """Milliseconds from navigation start to the whole-index map drawn."""
     driver.get("about:blank")
-    driver.get(f"{url}/?index={name}")
+    driver.get(f"{url}/?index={name}&proj={method}")
     wait_for(driver, lambda d: d.execute_script(
         "return document.getElementById('index-map').dataset.readyAt"), "the map was not drawn",
         timeout=120)
@@ -116,13 +118,17 @@ def main() -> None:
     parser.add_argument("--index", default="glove-6b-50d", help="an index name or path")
     parser.add_argument("--keep-layout", action="store_true", help="keep a cached layout")
     parser.add_argument("--loads", type=int, default=3, help="page loads to time")
+    parser.add_argument("--method", choices=("pca", "umap"), default="pca", help="the layout")
+    parser.add_argument("--layout-only", action="store_true", help="time the layout, no browser")
     args = parser.parse_args()
-    from embedsearch.index import resolve_index_path
+    from embedsearch.index import Index, resolve_index_path
+    from embedsearch.query.layout import layout_path
 
     path = resolve_index_path(args.index)
     name = path.name
     if not args.keep_layout:
-        shutil.rmtree(path / ".maps", ignore_errors=True)
+        with Index.open(path) as index:
+            layout_path(index, args.method).unlink(missing_ok=True)
     with running_server([str(path)]) as url:
         quiet = []
         for _ in range(20):
@@ -131,14 +137,16 @@ def main() -> None:
             quiet.append((time.perf_counter() - began) * 1000)
         print(f"neighbours query with no layout computing: median {statistics.median(quiet[5:]):.0f} ms, "
               f"max {max(quiet[5:]):.0f} ms")
-        layout_seconds, during = time_layout(url, name)
-        state = get_json(f"{url}/indexes/{name}/map")
+        layout_seconds, during = time_layout(url, name, args.method)
+        state = get_json(f"{url}/indexes/{name}/map?method={args.method}")
         print(f"layout ({state['method']}, {state['count']:,} items): {layout_seconds:.2f} s; "
               f"{len(during)} neighbours queries meanwhile: median {statistics.median(during or [0]):.0f} ms, "
               f"max {max(during or [0]):.0f} ms")
+        if args.layout_only:
+            return
         with chromium(1280, 800) as driver:
             set_viewport(driver, 1280, 800)
-            loads = [time_page_load(driver, url, name) for _ in range(args.loads)]
+            loads = [time_page_load(driver, url, name, args.method) for _ in range(args.loads)]
             print(f"page load to the whole-index map drawn ({state['shown']:,} points, layout "
                   f"cached): median {statistics.median(loads):.0f} ms, runs "
                   + ", ".join(f"{t:.0f}" for t in loads))
@@ -152,7 +160,7 @@ def main() -> None:
             print(f"  the same moves over {baseline['points']:,} points (the fixed cost of a frame): median "
                   f"{statistics.median(baseline['gaps']):.1f} ms, 95th percentile "
                   f"{percentile(baseline['gaps'], 0.95):.1f} ms ({baseline['frames']} frames)")
-            driver.get(f"{url}/?index={name}")
+            driver.get(f"{url}/?index={name}&proj={args.method}")
             wait_for(driver, lambda d: d.execute_script(
                 "return document.getElementById('index-map').dataset.readyAt"), "no map", timeout=120)
             enters = [time_enter_to_highlight(driver, q) for q in QUERIES]
@@ -160,7 +168,7 @@ def main() -> None:
                   f"max {max(enters):.0f} ms over {len(enters)} queries")
     with running_server([str(path)]) as url:  # a new server reads the layout from disk
         began = time.perf_counter()
-        get_json(f"{url}/indexes/{name}/map")
+        get_json(f"{url}/indexes/{name}/map?method={args.method}")
         print(f"a new server's first /map answer (layout read from {name}/.maps): "
               f"{(time.perf_counter() - began) * 1000:.0f} ms")
 

@@ -134,3 +134,25 @@ def test_an_unknown_other_index_is_named(site, browser, word_index_path, perturb
     shown(browser, "king")
     assert "nope" in message(browser)[0]
     assert parse_qs(urlparse(browser.current_url).query)["other"] == [perturbed_path.name]
+
+
+def test_the_map_marks_both_lists_and_their_overlap(site, browser, word_index_path, perturbed_path,
+                                                    tmp_path):
+    browser.get(f"{site}/?index={word_index_path.name}&view=versus&other={perturbed_path.name}"
+                "&q=king&k=20")
+    shown(browser, "king")
+    (first, second), both = reference(word_index_path, perturbed_path, "king", 20)
+    expected = {"king": "query"} | {key: "shared" if key in both else "hit" for key in first} \
+        | {key: "other" for key in second if key not in both}
+
+    def marks(driver) -> dict[str, str]:
+        return driver.execute_script(
+            "return Object.fromEntries([...document.querySelectorAll('#index-overlay circle.mark')]"
+            ".map(c => [c.dataset.key, c.getAttribute('class').replace('mark ', '')]))")
+
+    wait_for(browser, lambda d: marks(d) == expected, "both lists are not marked on the map")
+    screenshot(browser, tmp_path, "two-indexes-map")
+    spokes = browser.execute_script(
+        "return [...document.querySelectorAll('#index-overlay line.spoke')].map(l => l.getAttribute('class'))")
+    assert sorted(spokes) == sorted("spoke " + role for key, role in expected.items() if key != "king")
+    assert perturbed_path.name in browser.find_element(By.ID, "map-title").text

@@ -35,7 +35,7 @@ def test_pca_axes_agree_with_scikit_learn(word_layout):
     fit_ids = np.sort(rng.choice(layout.item_ids, min(layout_module.FIT_SAMPLE, index.count),
                                  replace=False))
     reference = PCA(n_components=2).fit(index.vectors_of(fit_ids))
-    for ours, theirs in zip(layout.axes, reference.components_):
+    for ours, theirs in zip(layout.projection.axes, reference.components_):
         assert abs(float(np.dot(ours, theirs))) == pytest.approx(1.0, abs=1e-4)  # same axis, up to sign
 
 

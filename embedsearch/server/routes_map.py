@@ -2,8 +2,9 @@
 
 `GET /indexes/{name}/map` answers at once: the layout's state ("ready", or
 "computing" with the fraction done). The first request for an index version
-starts computing its layout in a background thread (`query.layout`), so queries
-are never blocked; every client then shares it. The positions come as one
+and method (`?method=pca`, the default, or `umap` where umap-learn is installed)
+starts computing its layout in a background thread (`query.layout`; UMAP in a
+child process), so queries are never blocked; every client then shares it. The positions come as one
 binary body (`/map/points`: int32 item ids, then float32 x, y pairs, most
 important first), the labels as JSON (`/map/keys`), the items beyond the first
 `SHOWN` by region as the user zooms in (`/map/region`), and the map position of
@@ -15,7 +16,6 @@ any word, text or item (`/map/locate`).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from contextlib import contextmanager
@@ -29,7 +29,9 @@ from pydantic import ConfigDict, Field
 
 from ..errors import EncoderError, UnknownWordsError
 from ..index import Index
-from ..query.layout import METHOD, Layout, fingerprint, index_layout, load_layout
+from ..errors import InputError
+from ..query.layout import (DEFAULT_METHOD, PROJECTIONS, Layout, available_methods,
+                            check_method, fingerprint, index_layout, load_layout)
 from ..query.terms import resolve_terms
 from .auth import require_read
 from .errors import ApiError
@@ -59,36 +61,36 @@ class Layouts:
     """The layouts of the served indexes' live versions, computed once in the background."""
 
     def __init__(self):
-        self.ready: dict[Path, Layout] = {}  # index folder -> its live version's layout
-        self.progress: dict[str, float] = {}  # index folder and fingerprint -> fraction done
+        self.ready: dict[tuple[Path, str], Layout] = {}  # (index folder, method) -> layout
+        self.progress: dict[str, float] = {}  # index folder, method, fingerprint -> done
         self.failed: dict[str, str] = {}
         self.labels: dict[tuple[Path, str], tuple[str, bytes]] = {}  # -> (fingerprint, JSON)
         self.lock = threading.Lock()
 
-    def get(self, index: Index, registry, name: str) -> Layout | None:
+    def get(self, index: Index, registry, name: str, method: str) -> Layout | None:
         """The layout if ready; else None, its computation started (or under way) in a thread
         that holds its own lease on the index."""
-        key = f"{index.directory}:{fingerprint(index)}"
+        key = f"{index.directory}:{method}:{fingerprint(index)}"
         with self.lock:
-            layout = self.ready.get(index.directory)
+            layout = self.ready.get((index.directory, method))
             if layout is not None and layout.fingerprint == fingerprint(index):
                 return layout
             if key in self.failed:
                 raise ApiError(503, "map_unavailable", self.failed[key])
             if key in self.progress:
                 return None
-            saved = load_layout(index)
+            saved = load_layout(index, method)
             if saved is not None:
-                self.ready[index.directory] = saved
+                self.ready[(index.directory, method)] = saved
                 return saved
             self.progress[key] = 0.0
-        threading.Thread(target=self._compute, args=(registry, name, key), daemon=True,
-                         name=f"map layout {name}").start()
+        threading.Thread(target=self._compute, args=(registry, name, method, key), daemon=True,
+                         name=f"map layout {name} {method}").start()
         return None
 
     def labels_json(self, index: Index, layout: Layout, field: str) -> bytes:
         """The shown points' keys (or the start of their text) as a JSON list, read from
-        SQLite once per layout."""
+        SQLite once per version (every method orders the items alike)."""
         cached = self.labels.get((index.directory, field))
         if cached is not None and cached[0] == layout.fingerprint:
             return cached[1]
@@ -104,10 +106,10 @@ class Layouts:
         self.labels[(index.directory, field)] = (layout.fingerprint, body)
         return body
 
-    def fraction_done(self, index: Index) -> float:
-        return self.progress.get(f"{index.directory}:{fingerprint(index)}", 0.0)
+    def fraction_done(self, index: Index, method: str) -> float:
+        return self.progress.get(f"{index.directory}:{method}:{fingerprint(index)}", 0.0)
 
-    def _compute(self, registry, name: str, key: str) -> None:
+    def _compute(self, registry, name: str, method: str, key: str) -> None:
         """Computes the live version's layout (a newer one than asked for, if a writer has
         published meanwhile: the next request then finds it ready)."""
         def report(done: float) -> None:
@@ -115,9 +117,9 @@ class Layouts:
 
         try:
             with registry.lease(name) as index:
-                layout = index_layout(index, report)
+                layout = index_layout(index, method, report)
                 with self.lock:
-                    self.ready[index.directory] = layout
+                    self.ready[(index.directory, method)] = layout
         except Exception as error:  # a failed layout must say why, not leave the map waiting
             with self.lock:
                 self.failed[key] = f"the map of {name} could not be computed: {error}"
@@ -136,13 +138,22 @@ def layouts(request: Request) -> Layouts:
         return request.app.state.map_layouts
 
 
+def map_method(method: str = Query(DEFAULT_METHOD, description="the layout: "
+                                  + " or ".join(PROJECTIONS) + " (where umap-learn is installed; "
+                                  "GET /explorer/capabilities lists them)")) -> str:
+    try:
+        return check_method(method)
+    except InputError as error:
+        raise ApiError(400, "map_method_unavailable", str(error)) from None
+
+
 @contextmanager
-def ready_layout(request: Request, name: str) -> Iterator[tuple[Index, Layout]]:
-    """`with ready_layout(request, name) as (index, layout):` the leased live version and its
-    layout; 409 while the layout is being computed."""
+def ready_layout(request: Request, name: str, method: str) -> Iterator[tuple[Index, Layout]]:
+    """`with ready_layout(request, name, method) as (index, layout):` the leased live version
+    and its layout; 409 while the layout is being computed."""
     registry = request.app.state.registry
     with registry.lease(name) as index:
-        layout = layouts(request).get(index, registry, name)
+        layout = layouts(request).get(index, registry, name, method)
         if layout is None:
             raise ApiError(409, "map_not_ready", f"the map of {name} is still being computed: "
                                                  f"ask GET /indexes/{name}/map for its progress")
@@ -157,20 +168,20 @@ def favicon():
 @router.get("/explorer/capabilities", dependencies=reader,
             summary="What the explorer may offer: the projections this server can compute")
 def capabilities():
-    projections = ["pca"] + (["umap"] if importlib.util.find_spec("umap") else [])
-    return {"projections": projections, "map_method": METHOD}
+    methods = available_methods()
+    return {"projections": methods, "map_methods": methods, "map_method": DEFAULT_METHOD}
 
 
 @router.get("/indexes/{name}/map", dependencies=reader,
             summary="The whole-index map's state: ready, or computing (fraction done)")
-def map_state(name: str, request: Request):
+def map_state(name: str, request: Request, method: str = Depends(map_method)):
     registry = request.app.state.registry
     service = layouts(request)
     with registry.lease(name) as index:
-        layout = service.get(index, registry, name)
+        layout = service.get(index, registry, name, method)
         if layout is None:
-            return JSONResponse({"state": "computing", "count": index.count,
-                                 "progress": service.fraction_done(index)})
+            return JSONResponse({"state": "computing", "method": method, "count": index.count,
+                                 "progress": service.fraction_done(index, method)})
         return JSONResponse({"state": "ready", "method": layout.method, "count": layout.count,
                              "shown": layout.shown, "fingerprint": layout.fingerprint,
                              "content": index.manifest.content})
@@ -180,8 +191,8 @@ def map_state(name: str, request: Request):
             responses={200: {"content": {"application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"}}}}},
             summary="The shown points: int32 item ids, then float32 (x, y) pairs")
-def map_points(name: str, request: Request):
-    with ready_layout(request, name) as (_, layout):
+def map_points(name: str, request: Request, method: str = Depends(map_method)):
+    with ready_layout(request, name, method) as (_, layout):
         shown = layout.shown
         body = layout.item_ids[:shown].astype("<i4").tobytes() + \
             np.ascontiguousarray(layout.coordinates[:shown], dtype="<f4").tobytes()
@@ -194,8 +205,9 @@ def map_points(name: str, request: Request):
                     "/map/points")
 def map_keys(name: str, request: Request,
              field: Literal["key", "text"] = Query("key", description="key, or text: the "
-                                                   "first words of each item's text")):
-    with ready_layout(request, name) as (index, layout):
+                                                   "first words of each item's text"),
+             method: str = Depends(map_method)):
+    with ready_layout(request, name, method) as (index, layout):
         return Response(layouts(request).labels_json(index, layout, field),
                         media_type="application/json",
                         headers={"X-Map-Fingerprint": layout.fingerprint})
@@ -206,8 +218,9 @@ def map_keys(name: str, request: Request,
 def map_region(name: str, request: Request, x0: float = Query(..., ge=-1, le=1),
                x1: float = Query(..., ge=-1, le=1), y0: float = Query(..., ge=-1, le=1),
                y1: float = Query(..., ge=-1, le=1),
-               limit: int = Query(1000, ge=1, le=MAX_REGION)):
-    with ready_layout(request, name) as (index, layout):
+               limit: int = Query(1000, ge=1, le=MAX_REGION),
+               method: str = Depends(map_method)):
+    with ready_layout(request, name, method) as (index, layout):
         rows = layout.rows_in(min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1),
                               start=layout.shown, limit=limit)
         ids = layout.item_ids[rows].tolist()
@@ -219,8 +232,9 @@ def map_region(name: str, request: Request, x0: float = Query(..., ge=-1, le=1),
 
 @router.post("/indexes/{name}/map/locate", dependencies=reader,
              summary="Map positions of words, texts or item keys, and of items by id")
-def map_locate(name: str, body: LocateRequest, request: Request):
-    with ready_layout(request, name) as (index, layout):
+def map_locate(name: str, body: LocateRequest, request: Request,
+               method: str = Depends(map_method)):
+    with ready_layout(request, name, method) as (index, layout):
         placed_terms = []
         resolved = placeable_terms(index, body.terms)
         if resolved:

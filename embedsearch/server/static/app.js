@@ -345,7 +345,10 @@ async function compareIndexes(state, filter, mine, answer) {
   const request = {query: state.q, k: Math.min(Math.max(k, MAP_NEIGHBOURS), 200)};
   if (filter) request.filter = filter;
   if (lists[0]) {
-    await drawMaps(mine, {request, title: `around “${state.q}” in ${names[0]}`, query: state.q, hits: primary});
+    const others = (lists[1] || []).map((hit) => hit.key);
+    const legend = lists[1] ? ` (purple: only in ${names[1]}; ringed: in both)` : "";
+    await drawMaps(mine, {request, title: `around “${state.q}” in ${names[0]}${legend}`, query: state.q,
+                          hits: primary, others});
   } else {
     localMap.clear();
     indexMap.highlight(null);
@@ -646,7 +649,7 @@ async function drawMaps(mine, view) {
     localMap.clear();
     $("map-title").textContent = view ? view.title : "the whole index";
     $("map-title").title = $("map-title").textContent;
-    await indexMap.show(indexName(), mine);
+    await indexMap.show(indexName(), $("projection-method").value, mine);
     if (mine.id !== ticket.id) throw new Stale();
     await indexMap.highlight(view);
     return;

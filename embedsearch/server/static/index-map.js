@@ -4,6 +4,7 @@
 // in place, with lines from the query; an analogy draws its two arrows.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
 import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
+import {createDirectRenderer} from "./map-renderer.js";
 
 const LABELS = 70;             // labels on screen at most
 const LABEL_CANDIDATES = 4000; // visible points considered for a label, most important first
@@ -36,6 +37,7 @@ export class IndexMap {
     this.labelLayer = container.querySelector("#index-labels");
     this.progress = container.querySelector("#map-progress");
     this.name = null;
+    this.method = "pca";
     this.plot = null;
     this.loading = null;
     this.view = null;         // what is highlighted: {query, hits, terms, links, answer}
@@ -43,13 +45,16 @@ export class IndexMap {
     this.labelTimer = 0;
     this.regionTimer = 0;
     this.hovered = -1;
+    // The map bar above may wrap (a longer count or title): the plot follows its container.
+    new ResizeObserver(() => this.resize()).observe(container);
   }
 
-  // Loads the index's layout (waiting while the server computes it), once per index version.
-  async show(name, mine) {
-    if (this.name === name && this.loading) return this.loading;
-    this.name = name;
-    this.loading = this.load(name, mine).catch((error) => {
+  // Loads the index's layout by `method` (pca or umap), waiting while the server computes
+  // it, once per index version.
+  async show(name, method, mine) {
+    if (this.name === name && this.method === method && this.loading) return this.loading;
+    Object.assign(this, {name, method});
+    this.loading = this.load(name, method, mine).catch((error) => {
       this.loading = null;
       this.name = null;
       throw error;
@@ -57,21 +62,31 @@ export class IndexMap {
     return this.loading;
   }
 
-  async load(name, mine) {
-    const path = `/indexes/${encodeURIComponent(name)}/map`;
-    let state = await this.api(path);
+  // A map route of the shown index and method: path("/points", {field: "text"}).
+  path(suffix = "", params = {}) {
+    const query = new URLSearchParams({method: this.method, ...params});
+    return `/indexes/${encodeURIComponent(this.name)}/map${suffix}?${query}`;
+  }
+
+  async load(name, method, mine) {
+    const current = () => this.name === name && this.method === method;
+    let state = await this.api(this.path());
     while (state.state !== "ready") {
-      this.showProgress(`computing the map of ${name}…`, state.progress || 0);
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      if (this.name !== name) return;
-      state = await this.api(path);
+      const done = Math.round(100 * (state.progress || 0));
+      this.showProgress(`computing the ${method.toUpperCase()} map of ${name}: ${done} %` +
+                        (method === "pca" ? "" : " (UMAP takes minutes on a large index; " +
+                                                 "searches work meanwhile, PCA is at hand)"),
+                        state.progress || 0);
+      await new Promise((resolve) => setTimeout(resolve, method === "pca" ? 400 : 1000));
+      if (!current()) return;
+      state = await this.api(this.path());
     }
     this.showProgress(`loading ${state.shown.toLocaleString()} points…`, 1);
     const corpus = state.content !== "vocabulary";
     const [buffer, keys, labels, createScatterplot] = await Promise.all([
-      this.fetchBinary(path + "/points"), this.api(path + "/keys"),
-      corpus ? this.api(path + "/keys?field=text") : null, loadLibrary()]);
-    if (this.name !== name) return;
+      this.fetchBinary(this.path("/points")), this.api(this.path("/keys")),
+      corpus ? this.api(this.path("/keys", {field: "text"})) : null, loadLibrary()]);
+    if (!current()) return;
     const shown = state.shown;
     this.ids = Array.from(new Int32Array(buffer, 0, shown));
     const xy = new Float32Array(buffer, shown * 4, shown * 2);
@@ -114,8 +129,9 @@ export class IndexMap {
   makePlot(createScatterplot) {
     if (this.plot) this.plot.destroy();
     const {width, height} = this.container.getBoundingClientRect();
+    this.renderer = this.renderer || createDirectRenderer(this.canvas);
     this.plot = createScatterplot.default({
-      canvas: this.canvas, width: Math.max(1, width), height: Math.max(1, height),
+      canvas: this.canvas, renderer: this.renderer, width: Math.max(1, width), height: Math.max(1, height),
       backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
       opacityBy: "density",
       pointColorHover: [0.1, 0.1, 0.1, 1], pointColorActive: HIGHLIGHT_COLOUR,
@@ -139,7 +155,7 @@ export class IndexMap {
   }
 
   selectMarks() {
-    const rows = this.marks.filter((m) => m.row >= 0).map((m) => m.row);
+    const rows = this.marks.filter((m) => m.row >= 0 && m.role !== "other").map((m) => m.row);
     if (rows.length) this.plot.select(rows, {preventEvent: true});
     else this.plot.deselect({preventEvent: true});
   }
@@ -178,7 +194,13 @@ export class IndexMap {
   afterViewChange() {
     this.drawOverlay();
     clearTimeout(this.labelTimer);
-    this.labelTimer = setTimeout(() => this.placeLabels(), 60);
+    this.labelTimer = setTimeout(() => {
+      this.placeLabels();
+      // regl-scatterplot counts the points in view for their opacity a little after the
+      // last frame of a move (debounced), so that frame was drawn with the count of an
+      // earlier view: once the view is still, draw it again with the right one.
+      if (this.plot) this.plot.redraw();
+    }, 60);
     clearTimeout(this.regionTimer);
     this.regionTimer = setTimeout(() => this.fetchRegion(), 300);
   }
@@ -211,15 +233,17 @@ export class IndexMap {
       label.style.top = Math.round(spot[1]) + "px";
       nodes.push(label);
     };
-    const rank = {query: 0, answer: 1, term: 2, hit: 3};
+    const rank = {query: 0, answer: 1, term: 2, shared: 3, hit: 4, other: 5};
     const marks = [...this.marks].sort((a, b) => rank[a.role] - rank[b.role]);
-    const named = (mark) => (mark.row >= 0 && ["hit", "answer"].includes(mark.role) && this.labels[mark.row]) || mark.key;
+    const named = (mark) => (mark.row >= 0 && ["hit", "shared", "answer"].includes(mark.role) && this.labels[mark.row]) || mark.key;
     for (const mark of marks) tryLabel(mark.x, mark.y, shorten(named(mark)), mark.role);
     const rows = this.visibleRows();
     const ordered = rows.length > LABEL_CANDIDATES ? Int32Array.from(rows).sort().subarray(0, LABEL_CANDIDATES)
       : Int32Array.from(rows).sort();
+    const marked = new Set(marks.map((mark) => mark.row));
     for (const row of ordered) {
       if (nodes.length >= LABELS) break;
+      if (marked.has(row)) continue;  // labelled above, in its role's style
       tryLabel(this.x[row], this.y[row], shorten(this.labels[row] || this.keys[row]), "");
     }
     this.labelLayer.replaceChildren(...nodes);
@@ -234,15 +258,15 @@ export class IndexMap {
     const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
     const [x0, y0] = toMap(0, height), [x1, y1] = toMap(width, 0);
     const clamp = (v) => Math.max(-1, Math.min(1, v));
-    const query = new URLSearchParams({x0: clamp(x0), x1: clamp(x1), y0: clamp(y0), y1: clamp(y1), limit: 1500});
-    const name = this.name;
+    const box = {x0: clamp(x0), x1: clamp(x1), y0: clamp(y0), y1: clamp(y1), limit: 1500};
+    const path = this.path("/region", box);
     let region;
     try {
-      region = await this.api(`/indexes/${encodeURIComponent(name)}/map/region?${query}`);
+      region = await this.api(path);
     } catch (error) {
       return;  // the overview stays usable; the next zoom asks again
     }
-    if (name !== this.name || !region.ids.length) return;
+    if (path !== this.path("/region", box) || !region.ids.length) return;
     if (this.x.length - this.shown > EXTRA_LIMIT) this.dropExtras();
     let added = 0;
     region.ids.forEach((id, i) => {
@@ -278,7 +302,7 @@ export class IndexMap {
     this.showTip(row, point);
     if (this.content === "vocabulary" || this.details.has(id)) return;
     try {
-      const answer = await this.api(`/indexes/${encodeURIComponent(this.name)}/map/locate`, {ids: [id]});
+      const answer = await this.api(this.path("/locate"), {ids: [id]});
       if (answer.points.length) this.details.set(id, answer.points[0]);
       if (this.hovered === row) this.showTip(row, answer.points[0] || point);
     } catch (error) {
@@ -294,7 +318,9 @@ export class IndexMap {
     placeTooltip(this.tooltip, this.panel, sx + box.left - panelBox.left, sy + box.top - panelBox.top);
   }
 
-  // Highlights a view in place: the query, its hits, the terms, arrows; null clears.
+  // Highlights a view in place: the query, its hits, the terms, arrows; null clears. A
+  // comparison with another index adds `others`, the keys of the other index's neighbours:
+  // those it shares with `hits` are marked "shared", the rest "other".
   async highlight(view) {
     this.view = view;
     if (!this.plot) return;
@@ -305,27 +331,31 @@ export class IndexMap {
       this.placeLabels();
       return;
     }
-    const terms = [...new Set([...(view.query ? [view.query] : []), ...(view.terms || [])])];
     const hits = view.hits || [];
+    const ours = new Set(hits.map((h) => h.key)), others = new Set(view.others || []);
+    const otherOnly = [...others].filter((key) => !ours.has(key));
+    const terms = [...new Set([...(view.query ? [view.query] : []), ...(view.terms || []),
+                               ...otherOnly])];
     const missing = hits.filter((h) => !this.rowOfId.has(h.id)).map((h) => h.id);
-    const placed = await this.api(`/indexes/${encodeURIComponent(this.name)}/map/locate`,
-                                  {terms, ids: missing});
+    const placed = await this.api(this.path("/locate"), {terms, ids: missing});
     if (this.view !== view) return;
     const before = this.x.length;
     for (const point of placed.points) {
       if (!this.rowOfId.has(point.id)) this.addPoint(point.id, point.key, point.x, point.y);
     }
     const marks = [];
-    const termRole = (term) => (term === view.query && !view.answer ? "query" : "term");
-    for (const term of placed.terms) {
+    const termRole = (term) => (term === view.query && !view.answer ? "query"
+      : otherOnly.includes(term) ? "other" : "term");
+    for (const term of placed.terms) {  // an item of the index sits on its own point
       const row = term.id !== null && this.rowOfId.has(term.id) ? this.rowOfId.get(term.id) : -1;
-      marks.push({x: term.x, y: term.y, key: term.term, role: termRole(term.term), row});
+      marks.push({x: row >= 0 ? this.x[row] : term.x, y: row >= 0 ? this.y[row] : term.y,
+                  key: term.term, role: termRole(term.term), row});
     }
     for (const hit of hits) {
       const row = this.rowOfId.get(hit.id);
       if (row === undefined || marks.some((m) => m.key === hit.key)) continue;
       marks.push({x: this.x[row], y: this.y[row], key: hit.key, row, score: hit.score,
-                  role: hit.key === view.answer ? "answer" : "hit"});
+                  role: hit.key === view.answer ? "answer" : others.has(hit.key) ? "shared" : "hit"});
     }
     for (const mark of marks) if (mark.key === view.answer) mark.role = "answer";
     this.marks = marks;
@@ -357,9 +387,9 @@ export class IndexMap {
     if (query) {
       const [qx, qy] = screen(query.x, query.y);
       for (const mark of this.marks) {
-        if (mark === query || mark.role !== "hit") continue;
+        if (mark === query || !["hit", "shared", "other"].includes(mark.role)) continue;
         const [sx, sy] = screen(mark.x, mark.y);
-        svg.append(svgElement("line", {class: "spoke", x1: qx, y1: qy, x2: sx, y2: sy}));
+        svg.append(svgElement("line", {class: "spoke " + mark.role, x1: qx, y1: qy, x2: sx, y2: sy}));
       }
     }
     for (const [from, to] of this.view.links || []) {
@@ -373,7 +403,7 @@ export class IndexMap {
     for (const mark of this.marks) {
       const [sx, sy] = screen(mark.x, mark.y);
       const ring = svgElement("circle", {class: "mark " + mark.role, cx: sx, cy: sy,
-        r: {query: 7, answer: 8, term: 6}[mark.role] || 4});
+        r: {query: 7, answer: 8, term: 6, shared: 6}[mark.role] || 4});
       ring.dataset.key = mark.key;
       svg.append(ring);
     }
