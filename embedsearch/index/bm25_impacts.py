@@ -1,0 +1,227 @@
+"""Top-k BM25 without scoring every match: a term-by-item matrix of FTS5's own BM25 terms.
+
+FTS5's `bm25()` is computed row by row for every row a query matches, so a
+phrase of common words over a large index costs as much as scoring a large
+share of the index. This module holds, for one index version, each term's
+postings (the items it occurs in, as positions in `rowids`) with the BM25
+term FTS5 would add for it (`impacts`, CSR by term, in the manner of the
+`bm25s` library); a query sums its terms' rows into one score per item and
+keeps the top k by partial sort.
+
+It is exact for its version: the postings are read from FTS5 itself (the
+`fts5vocab` instance table, so the tokens are FTS5's own), versions are never
+changed once published, and each impact is computed with the same
+floating-point operations in the same order as FTS5's `bm25()`
+(`idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * D / avgdl))`, summed over
+the query's phrases in order), so scores are equal to FTS5's, not just close.
+Query words whose IDF FTS5 floors to 1e-6 (in half the rows or more) are
+left out of the sum and added back for the candidates only; an item they
+alone match comes after every item another word matches, as in FTS5.
+
+The matrix is made on first use (about a second per 20,000 items of two
+sentences) and cached as `.npy` files in the version's `keyword/` folder
+when the folder can be written (memory-mapped on later opens); FTS5 stays
+the source of truth and answers whenever this cannot (see `search`).
+
+    impacts = Bm25Impacts.open(version_dir, connection, items_crc32)
+    impacts.search([["fish"], ["sea"]], k=10)   # [(item id, score), ...] best first
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..progress import progress_bar
+
+FOLDER = "keyword"
+FORMAT = 1
+K1, B = 1.2, 0.75  # FTS5's bm25() constants
+FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
+# A candidate pool this many times k (at least MIN_POOL) is re-scored with the floored terms.
+POOL_FACTOR, MIN_POOL = 4, 256
+_FILES = ("indptr", "positions", "impacts", "rowids")
+_building = threading.Lock()
+
+
+def fts5_idf(rows: int, hits: np.ndarray) -> np.ndarray:
+    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), or 1e-6 where that is not above zero."""
+    idf = np.log((rows - hits + 0.5) / (hits + 0.5))
+    return np.where(idf <= 0.0, FLOOR_IDF, idf)
+
+
+class Bm25Impacts:
+    """One version's BM25 impact matrix (term rows, item columns); see the module docstring."""
+
+    def __init__(self, tokenizer: str, terms: Sequence[str], indptr: np.ndarray,
+                 positions: np.ndarray, impacts: np.ndarray, rowids: np.ndarray):
+        self.tokenizer = tokenizer  # the full-text index's: queries are tokenized with it
+        self.term_rows = {term: row for row, term in enumerate(terms)}
+        self.indptr, self.positions, self.impacts, self.rowids = indptr, positions, impacts, rowids
+        self.floored = (indptr[1:] - indptr[:-1]) * 2 >= len(rowids)  # n >= N / 2: idf <= 0
+
+    @classmethod
+    def open(cls, version_dir: Path, items_path: Path, tokenizer: str, items_crc32: int | None,
+             show_progress: bool = True) -> "Bm25Impacts":
+        """The matrix cached in `version_dir`, else made from the items database (and cached
+        there if it can be written). `items_crc32` ties a cache to the database it was made
+        from; `tokenizer` is the full-text index's."""
+        folder = version_dir / FOLDER
+        with _building:
+            found = _load(folder, tokenizer, items_crc32)
+            if found is None:
+                arrays = build_arrays(items_path, show_progress)
+                _save(folder, arrays, items_crc32)
+                found = _load(folder, tokenizer, items_crc32) or cls(tokenizer, *arrays)
+        return found
+
+    def search(self, phrases: Sequence[Sequence[str]], k: int,
+               allowed_ids: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """The k best (item id, BM25 score) for a query given as its phrases' tokens, best first.
+
+        Each phrase must be one token (a longer phrase is FTS5's to score); a token
+        not in the index matches nothing. `allowed_ids` restricts the search to those
+        items (a mask inside the search, not a post-filter).
+        """
+        if any(len(tokens) != 1 for tokens in phrases):
+            raise ValueError("only one-token phrases are scored from the impact matrix")
+        rows = [self.term_rows.get(tokens[0]) for tokens in phrases]
+        rows = [row for row in rows if row is not None]
+        if not rows or k <= 0:
+            return []
+        informative = [row for row in rows if not self.floored[row]]
+        floored = [row for row in rows if self.floored[row]]
+        mask = self._mask(allowed_ids)
+        scores = np.zeros(len(self.rowids))
+        for row in informative:
+            start, end = self.indptr[row], self.indptr[row + 1]
+            scores[self.positions[start:end]] += self.impacts[start:end]
+        candidates = np.flatnonzero(scores)
+        if mask is not None:
+            candidates = candidates[mask[candidates]]
+        pool = max(POOL_FACTOR * k, MIN_POOL)
+        if len(candidates) > pool:
+            candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
+        elif len(candidates) < k and floored:  # items only floored words match fill the rest
+            candidates = self._floored_matches(floored, mask, candidates)
+        if floored:
+            scores = self._exact_scores(rows, candidates)
+        order = np.lexsort((self.rowids[candidates], -scores[candidates]))[:k]
+        best = candidates[order]
+        return [(int(item), float(score)) for item, score in zip(self.rowids[best], scores[best])]
+
+    def _mask(self, allowed_ids: np.ndarray | None) -> np.ndarray | None:
+        if allowed_ids is None:
+            return None
+        allowed_ids = np.asarray(allowed_ids, dtype=np.int64)
+        places = np.searchsorted(self.rowids, allowed_ids)
+        places = places[places < len(self.rowids)]
+        mask = np.zeros(len(self.rowids), dtype=bool)
+        mask[places[self.rowids[places] == allowed_ids[:len(places)]]] = True
+        return mask
+
+    def _floored_matches(self, floored: list[int], mask, candidates: np.ndarray) -> np.ndarray:
+        parts = [candidates] + [self.positions[self.indptr[row]:self.indptr[row + 1]]
+                                for row in floored]
+        found = np.unique(np.concatenate(parts))
+        return found if mask is None else found[mask[found]]
+
+    def _exact_scores(self, rows: list[int], candidates: np.ndarray) -> np.ndarray:
+        """The candidates' scores (0 elsewhere) with every phrase added in query order, as
+        FTS5 sums them: each posting found by binary search in its term's sorted row."""
+        exact = np.zeros(len(self.rowids))
+        for row in rows:
+            start = self.indptr[row]
+            postings = self.positions[start:self.indptr[row + 1]]
+            places = np.minimum(np.searchsorted(postings, candidates), len(postings) - 1)
+            hit = postings[places] == candidates
+            exact[candidates[hit]] += self.impacts[start + places[hit]]
+        return exact
+
+
+def build_arrays(items_path: Path, show_progress: bool = True):
+    """(terms, indptr, positions, impacts, rowids) read from the items database's FTS5 index."""
+    connection = sqlite3.connect(f"file:{items_path}?mode=ro&immutable=1", uri=True)
+    try:
+        connection.execute("CREATE VIRTUAL TABLE temp.fts_instances "
+                           "USING fts5vocab(main, items_fts, instance)")
+        connection.execute("CREATE VIRTUAL TABLE temp.fts_terms "
+                           "USING fts5vocab(main, items_fts, row)")
+        rowids = np.array([row for row, in connection.execute(
+            "SELECT id FROM items_fts_docsize ORDER BY id")], dtype=np.int64)
+        term_count = connection.execute("SELECT count(*) FROM fts_terms").fetchone()[0]
+        terms, postings, frequencies = [], [], []
+        # The instance table lists (term, item, offset) in term then item order; grouping by
+        # term in that order needs no sort.
+        cursor = connection.execute("SELECT term, group_concat(doc, ',') FROM fts_instances "
+                                    "GROUP BY term ORDER BY term")
+        with progress_bar(total=term_count, unit="term", desc="keyword index",
+                          disable=not show_progress) as bar:
+            for term, items in cursor:
+                items = np.fromstring(items, dtype=np.int64, sep=",")
+                starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+                terms.append(term)
+                postings.append(np.searchsorted(rowids, items[starts]).astype(np.uint32))
+                frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.float64))
+                bar.update()
+    finally:
+        connection.close()
+    indptr = np.zeros(len(terms) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(p) for p in postings])
+    positions = np.concatenate(postings) if postings else np.zeros(0, np.uint32)
+    tf = np.concatenate(frequencies) if frequencies else np.zeros(0)
+    del postings, frequencies
+    lengths = np.bincount(positions, weights=tf, minlength=len(rowids))  # tokens per item (D)
+    avgdl = float(lengths.sum()) / float(len(rowids)) if len(rowids) else 1.0
+    idf = np.repeat(fts5_idf(len(rowids), np.diff(indptr)), np.diff(indptr))
+    # The same operations in the same order as FTS5's fts5Bm25Function, in double precision.
+    impacts = idf * ((tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * lengths[positions] / avgdl)))
+    return terms, indptr, positions, impacts, rowids
+
+
+def _save(folder: Path, arrays, items_crc32: int | None) -> None:
+    """Write the arrays into `folder` atomically (a temporary folder renamed); skipped quietly
+    where the version folder is read-only or another process wrote it first."""
+    terms, *numeric = arrays
+    temporary = folder.with_name(f"{FOLDER}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        temporary.mkdir()
+        for name, array in zip(_FILES, numeric):
+            np.save(temporary / f"{name}.npy", array, allow_pickle=False)
+        (temporary / "terms.json").write_text(json.dumps(terms, ensure_ascii=False))
+        (temporary / "meta.json").write_text(json.dumps(
+            {"format": FORMAT, "items_crc32": items_crc32, "terms": len(terms),
+             "postings": int(len(numeric[1])), "items": int(len(numeric[3]))}))
+        temporary.rename(folder)
+    except OSError:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _load(folder: Path, tokenizer: str, items_crc32: int | None) -> Bm25Impacts | None:
+    """The cached matrix, memory-mapped; None if absent, of another format or database, or
+    inconsistent (it is then made again)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("format") != FORMAT or meta.get("items_crc32") != items_crc32:
+            return None
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                  for name in _FILES}
+        terms = json.loads((folder / "terms.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    indptr, positions, impacts, rowids = (arrays[name] for name in _FILES)
+    if not (isinstance(terms, list) and len(indptr) == len(terms) + 1 == meta["terms"] + 1
+            and indptr.dtype == np.int64 and positions.dtype == np.uint32
+            and impacts.dtype == np.float64 and rowids.dtype == np.int64
+            and len(positions) == len(impacts) == indptr[-1] == meta["postings"]
+            and len(rowids) == meta["items"] and indptr[0] == 0
+            and bool(np.all(np.diff(indptr) >= 0))):
+        return None
+    return Bm25Impacts(tokenizer, terms, indptr, positions, impacts, rowids)
