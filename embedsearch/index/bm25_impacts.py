@@ -14,9 +14,9 @@ changed once published, and each impact is computed with the same
 floating-point operations in the same order as FTS5's `bm25()`
 (`idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * D / avgdl))`, summed over
 the query's phrases in order), so scores are equal to FTS5's, not just close.
-Query words whose IDF FTS5 floors to 1e-6 (in half the rows or more) are
-left out of the sum and added back for the candidates only; an item they
-alone match comes after every item another word matches, as in FTS5.
+Query words whose IDF FTS5 floors to 1e-6 (in half the rows or more: the
+longest rows, and at most 2.2e-6 of a score) are left out of the sum and
+added back only for the items that can still reach the top k with them.
 
 The matrix is made on first use (about a second per 20,000 items of two
 sentences) and cached as `.npy` files in the version's `keyword/` folder
@@ -45,8 +45,8 @@ FOLDER = "keyword"
 FORMAT = 1
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
-# A candidate pool this many times k (at least MIN_POOL) is re-scored with the floored terms.
-POOL_FACTOR, MIN_POOL = 4, 256
+ROUNDING = 1e-9  # far above the rounding of a sum of scores in another order
+BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while the matrix is made
 _FILES = ("indptr", "positions", "impacts", "rowids")
 _building = threading.Lock()
 
@@ -106,16 +106,34 @@ class Bm25Impacts:
         candidates = np.flatnonzero(scores)
         if mask is not None:
             candidates = candidates[mask[candidates]]
-        pool = max(POOL_FACTOR * k, MIN_POOL)
-        if len(candidates) > pool:
-            candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
-        elif len(candidates) < k and floored:  # items only floored words match fill the rest
-            candidates = self._floored_matches(floored, mask, candidates)
         if floored:
-            scores = self._exact_scores(rows, candidates)
+            candidates, scores = self._with_floored(rows, floored, mask, candidates, scores, k)
+        elif len(candidates) > k:
+            candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
         order = np.lexsort((self.rowids[candidates], -scores[candidates]))[:k]
         best = candidates[order]
         return [(int(item), float(score)) for item, score in zip(self.rowids[best], scores[best])]
+
+    def _with_floored(self, rows, floored, mask, candidates, partial, k):
+        """The candidates that can be in the top k once the floored phrases are added, and
+        their exact scores.
+
+        Each floored phrase adds at most 1e-6 * (k1 + 1) to an item's score, so an item's
+        score is within `reach` above its partial one (the informative phrases' sum): only
+        items whose partial score is within `reach` of the k-th best partial score can be in
+        the top k, and items the floored words alone match only if that k-th is within reach.
+        """
+        reach = len(floored) * FLOOR_IDF * (K1 + 1.0) + ROUNDING
+        kth = (np.partition(partial[candidates], len(candidates) - k)[len(candidates) - k]
+               if len(candidates) >= k else 0.0)
+        candidates = candidates[partial[candidates] >= kth - reach]
+        if kth <= reach:
+            parts = [candidates] + [self.positions[self.indptr[row]:self.indptr[row + 1]]
+                                    for row in floored]
+            candidates = np.unique(np.concatenate(parts))
+            if mask is not None:
+                candidates = candidates[mask[candidates]]
+        return candidates, self._exact_scores(rows, candidates)
 
     def _mask(self, allowed_ids: np.ndarray | None) -> np.ndarray | None:
         if allowed_ids is None:
@@ -126,12 +144,6 @@ class Bm25Impacts:
         mask = np.zeros(len(self.rowids), dtype=bool)
         mask[places[self.rowids[places] == allowed_ids[:len(places)]]] = True
         return mask
-
-    def _floored_matches(self, floored: list[int], mask, candidates: np.ndarray) -> np.ndarray:
-        parts = [candidates] + [self.positions[self.indptr[row]:self.indptr[row + 1]]
-                                for row in floored]
-        found = np.unique(np.concatenate(parts))
-        return found if mask is None else found[mask[found]]
 
     def _exact_scores(self, rows: list[int], candidates: np.ndarray) -> np.ndarray:
         """The candidates' scores (0 elsewhere) with every phrase added in query order, as
@@ -157,24 +169,40 @@ def build_arrays(items_path: Path, show_progress: bool = True):
         rowids = np.array([row for row, in connection.execute(
             "SELECT id FROM items_fts_docsize ORDER BY id")], dtype=np.int64)
         term_count = connection.execute("SELECT count(*) FROM fts_terms").fetchone()[0]
-        terms, postings, frequencies = [], [], []
+        terms, batch, postings, frequencies, counts = [], [], [], [], []
+
+        def add_batch():  # one term's items per entry of `batch`, each item once per token
+            items = np.concatenate(batch)
+            term_ids = np.repeat(np.arange(len(batch)), [len(part) for part in batch])
+            starts = np.flatnonzero(np.r_[True, (items[1:] != items[:-1])
+                                          | (term_ids[1:] != term_ids[:-1])])
+            postings.append(np.searchsorted(rowids, items[starts]).astype(np.uint32))
+            frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.float64))
+            counts.append(np.bincount(term_ids[starts], minlength=len(batch)))
+            batch.clear()
+
         # The instance table lists (term, item, offset) in term then item order; grouping by
         # term in that order needs no sort.
         cursor = connection.execute("SELECT term, group_concat(doc, ',') FROM fts_instances "
                                     "GROUP BY term ORDER BY term")
         with progress_bar(total=term_count, unit="term", desc="keyword index",
                           disable=not show_progress) as bar:
+            pending = 0
             for term, items in cursor:
-                items = np.fromstring(items, dtype=np.int64, sep=",")
-                starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
                 terms.append(term)
-                postings.append(np.searchsorted(rowids, items[starts]).astype(np.uint32))
-                frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.float64))
-                bar.update()
+                batch.append(np.fromstring(items, dtype=np.int64, sep=","))
+                pending += len(batch[-1])
+                if pending >= BATCH_TOKENS:
+                    add_batch()
+                    bar.update(len(terms) - bar.n)
+                    pending = 0
+            if batch:
+                add_batch()
+            bar.update(len(terms) - bar.n)
     finally:
         connection.close()
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(p) for p in postings])
+    indptr[1:] = np.cumsum(np.concatenate(counts)) if counts else []
     positions = np.concatenate(postings) if postings else np.zeros(0, np.uint32)
     tf = np.concatenate(frequencies) if frequencies else np.zeros(0)
     del postings, frequencies
