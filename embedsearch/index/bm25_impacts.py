@@ -177,7 +177,7 @@ def build_arrays(items_path: Path, show_progress: bool = True):
             starts = np.flatnonzero(np.r_[True, (items[1:] != items[:-1])
                                           | (term_ids[1:] != term_ids[:-1])])
             postings.append(np.searchsorted(rowids, items[starts]).astype(np.uint32))
-            frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.float64))
+            frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.uint32))
             counts.append(np.bincount(term_ids[starts], minlength=len(batch)))
             batch.clear()
 
@@ -204,13 +204,20 @@ def build_arrays(items_path: Path, show_progress: bool = True):
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(np.concatenate(counts)) if counts else []
     positions = np.concatenate(postings) if postings else np.zeros(0, np.uint32)
-    tf = np.concatenate(frequencies) if frequencies else np.zeros(0)
+    tf = np.concatenate(frequencies) if frequencies else np.zeros(0, np.uint32)
     del postings, frequencies
     lengths = np.bincount(positions, weights=tf, minlength=len(rowids))  # tokens per item (D)
     avgdl = float(lengths.sum()) / float(len(rowids)) if len(rowids) else 1.0
-    idf = np.repeat(fts5_idf(len(rowids), np.diff(indptr)), np.diff(indptr))
-    # The same operations in the same order as FTS5's fts5Bm25Function, in double precision.
-    impacts = idf * ((tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * lengths[positions] / avgdl)))
+    idf = fts5_idf(len(rowids), np.diff(indptr))
+    impacts = np.empty(len(positions))
+    for start in range(0, len(positions), BATCH_TOKENS):  # in parts: bounded temporary memory
+        part = slice(start, start + BATCH_TOKENS)
+        terms_of = np.searchsorted(indptr, np.arange(start, start + len(impacts[part])),
+                                   side="right") - 1
+        frequency, length = tf[part].astype(np.float64), lengths[positions[part]]
+        # The same operations in the same order as FTS5's fts5Bm25Function, in double precision.
+        impacts[part] = idf[terms_of] * ((frequency * (K1 + 1.0))
+                                         / (frequency + K1 * (1 - B + B * length / avgdl)))
     return terms, indptr, positions, impacts, rowids
 
 

@@ -34,6 +34,9 @@ FTS_TABLE = "items_fts"
 # Stems (porter) over Unicode words with accents folded: chosen on held-out known-item tasks
 # (docs/search.md).
 TOKENIZER = "porter unicode61 remove_diacritics 2"
+# FTS5 buffers this many bytes of postings in memory before writing a segment (its default,
+# 1 MB, makes a one-pass index write and merge many small segments).
+HASH_BYTES = 64 * 2**20
 MAX_QUERY_WORDS = 64  # words of one query sent to FTS5 (bounded work per query)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -66,6 +69,7 @@ def ensure_fulltext(connection: sqlite3.Connection, tokenizer: str = TOKENIZER) 
             INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
             INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
         END;
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('hashsize', {HASH_BYTES});
         INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild');
     """)
     return True
