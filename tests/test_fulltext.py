@@ -237,7 +237,11 @@ def test_phrase_tokens_are_fts5s_own():
     assert phrase_tokens("_") == ()
 
 
-def test_impacts_agree_with_fts5_inside_filters(tmp_path):
+@pytest.mark.parametrize("sparse_factor", [0, 10**9])  # matches found from scores, postings
+def test_impacts_agree_with_fts5_inside_filters(tmp_path, monkeypatch, sparse_factor):
+    from embedsearch.index import bm25_impacts
+
+    monkeypatch.setattr(bm25_impacts, "SPARSE_FACTOR", sparse_factor)
     path = tmp_path / "idx"
     texts = sentences(500, seed=4)
     with IndexWriter.create(path, ENCODER, 8) as writer:

@@ -45,6 +45,7 @@ FOLDER = "keyword"
 FORMAT = 1
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
+SPARSE_FACTOR = 16  # matched items found by sorting postings when they number under N / 16
 ROUNDING = 1e-9  # far above the rounding of a sum of scores in another order
 BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while the matrix is made
 _FILES = ("indptr", "positions", "impacts", "rowids")
@@ -103,7 +104,7 @@ class Bm25Impacts:
         for row in informative:
             start, end = self.indptr[row], self.indptr[row + 1]
             scores[self.positions[start:end]] += self.impacts[start:end]
-        candidates = np.flatnonzero(scores)
+        candidates = self._matched(informative, scores)
         if mask is not None:
             candidates = candidates[mask[candidates]]
         if floored:
@@ -134,6 +135,16 @@ class Bm25Impacts:
             if mask is not None:
                 candidates = candidates[mask[candidates]]
         return candidates, self._exact_scores(rows, candidates)
+
+    def _matched(self, rows: list[int], scores: np.ndarray) -> np.ndarray:
+        """Positions of the items the rows' terms occur in, ascending: from the postings when
+        they are few, else from the scores (every impact is above zero)."""
+        parts = [self.positions[self.indptr[row]:self.indptr[row + 1]] for row in rows]
+        if len(parts) <= 1:  # postings are sorted, each item once
+            return np.asarray(parts[0] if parts else [], dtype=np.int64)
+        if sum(map(len, parts)) * SPARSE_FACTOR < len(self.rowids):
+            return np.unique(np.concatenate(parts)).astype(np.int64)
+        return np.flatnonzero(scores)
 
     def _mask(self, allowed_ids: np.ndarray | None) -> np.ndarray | None:
         if allowed_ids is None:

@@ -230,24 +230,34 @@ def _keyword_list(index: Index, text: str, wanted: int, allowed, excluded: set[i
 
 def _ranked_hits(index: Index, ranked: dict[int, float], vector: dict[int, float],
                  keyword: dict[int, float], k: int, grouped: bool) -> list[SearchHit]:
-    """The first k hits of `ranked` (id -> score, best first), one per document if `grouped`."""
+    """The first k hits of `ranked` (id -> score, best first), one per document if `grouped`.
+
+    Chunk places are read for a slice of the ranking at a time (k ids, then twice as many
+    each time more documents are needed), not for every candidate.
+    """
     vector_ranks = {item: rank for rank, item in enumerate(vector, start=1)}
     keyword_ranks = {item: rank for rank, item in enumerate(keyword, start=1)}
-    places = _chunk_places(index, list(ranked))
+    ids = list(ranked)
     hits, seen = [], set()
-    for item, score in ranked.items():
-        key, document, number, start, end = places[item]
-        if grouped:
-            if document in seen:
-                continue
-            seen.add(document)
-        hits.append(SearchHit(item, document if grouped else key, score, item_key=key,
-                              document=document, chunk=number, start=start, end=end,
-                              vector_rank=vector_ranks.get(item), vector_score=vector.get(item),
-                              keyword_rank=keyword_ranks.get(item),
-                              keyword_score=keyword.get(item)))
-        if len(hits) == k:
-            break
+    start, size = 0, k
+    while start < len(ids) and len(hits) < k:
+        part = ids[start:start + size]
+        places = _chunk_places(index, part)
+        for item in part:
+            key, document, number, begin, end = places[item]
+            if grouped:
+                if document in seen:
+                    continue
+                seen.add(document)
+            hits.append(SearchHit(item, document if grouped else key, ranked[item], item_key=key,
+                                  document=document, chunk=number, start=begin, end=end,
+                                  vector_rank=vector_ranks.get(item),
+                                  vector_score=vector.get(item),
+                                  keyword_rank=keyword_ranks.get(item),
+                                  keyword_score=keyword.get(item)))
+            if len(hits) == k:
+                break
+        start, size = start + size, size * 2
     return hits
 
 
