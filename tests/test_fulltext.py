@@ -237,11 +237,15 @@ def test_phrase_tokens_are_fts5s_own():
     assert phrase_tokens("_") == ()
 
 
-@pytest.mark.parametrize("sparse_factor", [0, 10**9])  # matches found from scores, postings
-def test_impacts_agree_with_fts5_inside_filters(tmp_path, monkeypatch, sparse_factor):
+# Matches found from the scores or from the postings; whether to stop early checked before
+# the commonest terms only, or before every term.
+@pytest.mark.parametrize("sparse_factor, check_factor", [(0, 2), (10**9, 10**9)])
+def test_impacts_agree_with_fts5_inside_filters(tmp_path, monkeypatch, sparse_factor,
+                                                check_factor):
     from embedsearch.index import bm25_impacts
 
     monkeypatch.setattr(bm25_impacts, "SPARSE_FACTOR", sparse_factor)
+    monkeypatch.setattr(bm25_impacts, "CHECK_FACTOR", check_factor)
     path = tmp_path / "idx"
     texts = sentences(500, seed=4)
     with IndexWriter.create(path, ENCODER, 8) as writer:
@@ -251,6 +255,11 @@ def test_impacts_agree_with_fts5_inside_filters(tmp_path, monkeypatch, sparse_fa
         for where in ("json_extract(metadata, '$.even') = 1",
                       "json_extract(metadata, '$.tenth') = 1", "id < 0"):
             assert_impacts_agree(index, where)
+        impacts, connection = keyword_impacts(index), index.items.connection
+        for allowed in ([10**6, 7, 3, -5, 498, 7], []):  # unsorted, repeated, unknown ids
+            for query in QUERIES:
+                assert_same_top_k(keyword_search(connection, query, 3, allowed, impacts),
+                                  keyword_search(connection, query, 10**6, allowed), 3)
         hits = neighbors(index, "the fish", k=20, mode="keyword", chunks=True,
                          where="json_extract(metadata, '$.tenth') = 1")
         assert len(hits) == 20 and all(int(h.key[1:]) % 10 == 0 for h in hits)

@@ -4,26 +4,27 @@ FTS5's `bm25()` is computed row by row for every row a query matches, so a
 phrase of common words over a large index costs as much as scoring a large
 share of the index. This module holds, for one index version, each term's
 postings (the items it occurs in, as positions in `rowids`) with the BM25
-term FTS5 would add for it (`impacts`, CSR by term, in the manner of the
-`bm25s` library); a query sums its terms' rows into one score per item and
-keeps the top k by partial sort.
+term FTS5 would add for it (`impacts`, CSR by term, as the `bm25s` library
+stores them). A query adds its terms' rows into one score per item, rarest
+term first, and stops early in the manner of MaxScore: once no item that only
+the remaining (common) terms match could reach the k-th score so far (no
+impact exceeds idf * (k1 + 1)), those terms are looked up only for the items
+still within reach. Words in half the rows or more, whose IDF FTS5 floors to
+1e-6, are the usual ones left out this way.
 
 It is exact for its version: the postings are read from FTS5 itself (the
 `fts5vocab` instance table, so the tokens are FTS5's own), versions are never
-changed once published, and each impact is computed with the same
+changed once published, and the final scores are computed with the same
 floating-point operations in the same order as FTS5's `bm25()`
 (`idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * D / avgdl))`, summed over
-the query's phrases in order), so scores are equal to FTS5's, not just close.
-Query words whose IDF FTS5 floors to 1e-6 (in half the rows or more: the
-longest rows, and at most 2.2e-6 of a score) are left out of the sum and
-added back only for the items that can still reach the top k with them.
+the query's phrases in order): equal to FTS5's, not just close; only the
+order of equal scores may differ.
 
-The matrix is made on first use (about a second per 20,000 items of two
-sentences) and cached as `.npy` files in the version's `keyword/` folder
-when the folder can be written (memory-mapped on later opens); FTS5 stays
-the source of truth and answers whenever this cannot (see `search`).
+The matrix is made on first use and cached as `.npy` files in the version's
+`keyword/` folder where that can be written (memory-mapped on later opens);
+FTS5 stays the source of truth and answers whatever this cannot.
 
-    impacts = Bm25Impacts.open(version_dir, connection, items_crc32)
+    impacts = Bm25Impacts.open(version_dir, version_dir / "items.db", TOKENIZER, crc32)
     impacts.search([["fish"], ["sea"]], k=10)   # [(item id, score), ...] best first
 """
 
@@ -46,6 +47,7 @@ FORMAT = 1
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
 SPARSE_FACTOR = 16  # matched items found by sorting postings when they number under N / 16
+CHECK_FACTOR = 2  # whether to stop is checked before a term in over half the items
 ROUNDING = 1e-9  # far above the rounding of a sum of scores in another order
 BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while the matrix is made
 _FILES = ("indptr", "positions", "impacts", "rowids")
@@ -58,6 +60,11 @@ def fts5_idf(rows: int, hits: np.ndarray) -> np.ndarray:
     return np.where(idf <= 0.0, FLOOR_IDF, idf)
 
 
+def _kth(values: np.ndarray, k: int) -> float:
+    """The k-th largest of `values` (at least k of them)."""
+    return float(np.partition(values, len(values) - k)[len(values) - k])
+
+
 class Bm25Impacts:
     """One version's BM25 impact matrix (term rows, item columns); see the module docstring."""
 
@@ -66,7 +73,7 @@ class Bm25Impacts:
         self.tokenizer = tokenizer  # the full-text index's: queries are tokenized with it
         self.term_rows = {term: row for row, term in enumerate(terms)}
         self.indptr, self.positions, self.impacts, self.rowids = indptr, positions, impacts, rowids
-        self.floored = (indptr[1:] - indptr[:-1]) * 2 >= len(rowids)  # n >= N / 2: idf <= 0
+        self._local = threading.local()
 
     @classmethod
     def open(cls, version_dir: Path, items_path: Path, tokenizer: str, items_crc32: int | None,
@@ -97,44 +104,60 @@ class Bm25Impacts:
         rows = [row for row in rows if row is not None]
         if not rows or k <= 0:
             return []
-        informative = [row for row in rows if not self.floored[row]]
-        floored = [row for row in rows if self.floored[row]]
         mask = self._mask(allowed_ids)
-        scores = np.zeros(len(self.rowids))
-        for row in informative:
-            start, end = self.indptr[row], self.indptr[row + 1]
-            scores[self.positions[start:end]] += self.impacts[start:end]
-        candidates = self._matched(informative, scores)
+        bounds = fts5_idf(len(self.rowids), self.indptr[np.add(rows, 1)] - self.indptr[rows]) \
+            * (K1 + 1.0)  # no impact of a term exceeds idf * (k1 + 1)
+        order = sorted(range(len(rows)), key=lambda i: -bounds[i])
+        scores, scattered, stop = self._scores_buffer(), [], len(order)
+        try:
+            for step, i in enumerate(order):
+                start, end = self.indptr[rows[i]], self.indptr[rows[i] + 1]
+                scores[self.positions[start:end]] += self.impacts[start:end]
+                scattered.append(rows[i])
+                following = order[step + 1:]
+                # Checking costs a pass over the matches so far: done before a long row.
+                if following and self._postings(rows[following[0]]) * CHECK_FACTOR > len(scores):
+                    candidates, partial = self._candidates(scattered, scores, mask)
+                    rest = float(sum(bounds[j] for j in following))
+                    if len(partial) >= k and rest + ROUNDING < _kth(partial, k):
+                        stop = step + 1  # no item the rest match alone can reach the top k
+                        break
+            candidates, partial = self._candidates(scattered, scores, mask)
+        finally:
+            self._clear(scores, scattered)
+        rest = float(sum(bounds[j] for j in order[stop:]))
+        if len(partial) > k:  # only these can be in the top k once the other terms are added
+            keep = partial >= _kth(partial, k) - rest - ROUNDING
+            candidates = candidates[keep]
+        exact = self._exact_scores(rows, candidates)
+        order = np.lexsort((self.rowids[candidates], -exact))[:k]
+        return [(int(item), float(score))
+                for item, score in zip(self.rowids[candidates[order]], exact[order])]
+
+    def _postings(self, row: int) -> int:
+        return int(self.indptr[row + 1] - self.indptr[row])
+
+    def _candidates(self, rows: list[int], scores: np.ndarray, mask):
+        """(positions, partial scores) of the allowed items the rows' terms occur in."""
+        candidates = self._matched(rows, scores)
         if mask is not None:
             candidates = candidates[mask[candidates]]
-        if floored:
-            candidates, scores = self._with_floored(rows, floored, mask, candidates, scores, k)
-        elif len(candidates) > k:
-            candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-        order = np.lexsort((self.rowids[candidates], -scores[candidates]))[:k]
-        best = candidates[order]
-        return [(int(item), float(score)) for item, score in zip(self.rowids[best], scores[best])]
+        return candidates, scores[candidates]
 
-    def _with_floored(self, rows, floored, mask, candidates, partial, k):
-        """The candidates that can be in the top k once the floored phrases are added, and
-        their exact scores.
+    def _scores_buffer(self) -> np.ndarray:
+        """This thread's array of one score per item, all zero (kept: allocating and zeroing
+        a fresh one per query costs as much as a query)."""
+        scores = getattr(self._local, "scores", None)
+        if scores is None:
+            scores = self._local.scores = np.zeros(len(self.rowids))
+        return scores
 
-        Each floored phrase adds at most 1e-6 * (k1 + 1) to an item's score, so an item's
-        score is within `reach` above its partial one (the informative phrases' sum): only
-        items whose partial score is within `reach` of the k-th best partial score can be in
-        the top k, and items the floored words alone match only if that k-th is within reach.
-        """
-        reach = len(floored) * FLOOR_IDF * (K1 + 1.0) + ROUNDING
-        kth = (np.partition(partial[candidates], len(candidates) - k)[len(candidates) - k]
-               if len(candidates) >= k else 0.0)
-        candidates = candidates[partial[candidates] >= kth - reach]
-        if kth <= reach:
-            parts = [candidates] + [self.positions[self.indptr[row]:self.indptr[row + 1]]
-                                    for row in floored]
-            candidates = np.unique(np.concatenate(parts))
-            if mask is not None:
-                candidates = candidates[mask[candidates]]
-        return candidates, self._exact_scores(rows, candidates)
+    def _clear(self, scores: np.ndarray, rows: list[int]) -> None:
+        if sum(map(self._postings, rows)) * 8 < len(scores):
+            for row in rows:
+                scores[self.positions[self.indptr[row]:self.indptr[row + 1]]] = 0.0
+        else:
+            scores.fill(0.0)
 
     def _matched(self, rows: list[int], scores: np.ndarray) -> np.ndarray:
         """Positions of the items the rows' terms occur in, ascending: from the postings when
@@ -151,21 +174,22 @@ class Bm25Impacts:
             return None
         allowed_ids = np.asarray(allowed_ids, dtype=np.int64)
         places = np.searchsorted(self.rowids, allowed_ids)
-        places = places[places < len(self.rowids)]
+        inside = places < len(self.rowids)
+        places, allowed_ids = places[inside], allowed_ids[inside]
         mask = np.zeros(len(self.rowids), dtype=bool)
-        mask[places[self.rowids[places] == allowed_ids[:len(places)]]] = True
+        mask[places[self.rowids[places] == allowed_ids]] = True
         return mask
 
     def _exact_scores(self, rows: list[int], candidates: np.ndarray) -> np.ndarray:
-        """The candidates' scores (0 elsewhere) with every phrase added in query order, as
-        FTS5 sums them: each posting found by binary search in its term's sorted row."""
-        exact = np.zeros(len(self.rowids))
+        """The candidates' scores with every phrase added in query order, as FTS5 sums them:
+        each posting found by binary search in its term's sorted row."""
+        exact = np.zeros(len(candidates))
         for row in rows:
             start = self.indptr[row]
             postings = self.positions[start:self.indptr[row + 1]]
             places = np.minimum(np.searchsorted(postings, candidates), len(postings) - 1)
             hit = postings[places] == candidates
-            exact[candidates[hit]] += self.impacts[start + places[hit]]
+            exact[hit] += self.impacts[start + places[hit]]
         return exact
 
 
