@@ -293,3 +293,21 @@ def test_impacts_are_cached_in_the_version_and_remade_when_not_theirs(tmp_path):
         assert not isinstance(keyword_impacts(index).impacts, np.memmap)
         assert_impacts_agree(index)
     assert sorted(p.name for p in index.version_dir.iterdir() if "keyword" in p.name) == [FOLDER]
+
+
+def test_a_damaged_matrix_leaves_the_answers_to_fts5(tmp_path):
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 200), random_vectors(200))
+    with Index.open(path) as index:
+        keyword_impacts(index)
+        positions = index.version_dir / FOLDER / "positions.npy"
+    damaged = np.load(positions)
+    damaged[:] = np.iinfo(np.uint32).max  # every posting points past the last item
+    np.save(positions, damaged)
+    with Index.open(path) as index:
+        impacts, connection = keyword_impacts(index), index.items.connection
+        assert isinstance(impacts.positions, np.memmap)
+        for query in QUERIES:
+            assert_same_top_k(keyword_search(connection, query, 5, None, impacts),
+                              keyword_search(connection, query, 10**6), 5)

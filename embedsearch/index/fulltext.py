@@ -92,9 +92,10 @@ def match_expression(text: str) -> str | None:
 
 
 def table_tokenizer(connection: sqlite3.Connection) -> str | None:
-    """The tokenizer the full-text index was made with, as its CREATE statement names it."""
+    """The tokenizer the full-text index was made with, as its CREATE statement names it
+    (None unless it is plain words: it is read from a file and put into SQL)."""
     row = connection.execute("SELECT sql FROM sqlite_master WHERE name = ?", (FTS_TABLE,)).fetchone()
-    found = re.search(r"tokenize\s*=\s*'([^']*)'", row[0]) if row else None
+    found = re.search(r"tokenize\s*=\s*'([\w ]+)'", row[0] or "") if row else None
     return found.group(1) if found else None
 
 
@@ -138,10 +139,13 @@ def keyword_search(connection: sqlite3.Connection, text: str, k: int,
     if expression is None or k <= 0:
         return []
     if impacts is not None:
-        phrases = [phrase_tokens(word, impacts.tokenizer) for word in query_words(text)]
-        if all(len(tokens) == 1 for tokens in phrases if tokens):
-            allowed = None if allowed_ids is None else np.asarray(allowed_ids, dtype=np.int64)
-            return impacts.search([tokens for tokens in phrases if tokens], k, allowed)
+        try:
+            phrases = [phrase_tokens(word, impacts.tokenizer) for word in query_words(text)]
+            if all(len(tokens) == 1 for tokens in phrases if tokens):
+                allowed = None if allowed_ids is None else np.asarray(allowed_ids, dtype=np.int64)
+                return impacts.search([tokens for tokens in phrases if tokens], k, allowed)
+        except (sqlite3.Error, IndexError):  # an unknown tokenizer, a damaged matrix: FTS5 answers
+            pass
     sql = f"SELECT rowid, bm25({FTS_TABLE}) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
     params: list = [expression]
     if allowed_ids is not None:
