@@ -8,9 +8,9 @@ term FTS5 would add for it (`impacts`, CSR by term, as the `bm25s` library
 stores them). A query adds its terms' rows into one score per item, rarest
 term first, and stops early in the manner of MaxScore: once no item that only
 the remaining (common) terms match could reach the k-th score so far (no
-impact exceeds idf * (k1 + 1)), those terms are looked up only for the items
-still within reach. Words in half the rows or more, whose IDF FTS5 floors to
-1e-6, are the usual ones left out this way.
+impact exceeds idf * (k1 + 1)), those terms are looked up by binary search
+only for the items still within reach. Words in half the rows or more, whose
+IDF FTS5 floors to 1e-6, are the usual ones left out this way.
 
 It is exact for its version: the postings are read from FTS5 itself (the
 `fts5vocab` instance table, so the tokens are FTS5's own), versions are never
@@ -46,8 +46,6 @@ FOLDER = "keyword"
 FORMAT = 1
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
-SPARSE_FACTOR = 16  # matched items found by sorting postings when they number under N / 16
-CHECK_FACTOR = 2  # whether to stop is checked before a term in over half the items
 ROUNDING = 1e-9  # far above the rounding of a sum of scores in another order
 BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while the matrix is made
 _FILES = ("indptr", "positions", "impacts", "rowids")
@@ -63,6 +61,14 @@ def fts5_idf(rows: int, hits: np.ndarray) -> np.ndarray:
 def _kth(values: np.ndarray, k: int) -> float:
     """The k-th largest of `values` (at least k of them)."""
     return float(np.partition(values, len(values) - k)[len(values) - k])
+
+
+def _prune(candidates: np.ndarray, partial: np.ndarray, rest: float, k: int):
+    """Keep the candidates whose partial score plus `rest` can reach the k-th partial score."""
+    if len(partial) <= k:
+        return candidates, partial
+    keep = partial >= _kth(partial, k) - rest - ROUNDING
+    return candidates[keep], partial[keep]
 
 
 class Bm25Impacts:
@@ -108,49 +114,73 @@ class Bm25Impacts:
         bounds = fts5_idf(len(self.rowids), self.indptr[np.add(rows, 1)] - self.indptr[rows]) \
             * (K1 + 1.0)  # no impact of a term exceeds idf * (k1 + 1)
         order = sorted(range(len(rows)), key=lambda i: -bounds[i])
-        scores, scattered, stop = self._scores_buffer(), [], len(order)
+        scores, scattered = self._buffer("scores", np.float64), []
         try:
             for step, i in enumerate(order):
                 start, end = self.indptr[rows[i]], self.indptr[rows[i] + 1]
                 scores[self.positions[start:end]] += self.impacts[start:end]
                 scattered.append(rows[i])
-                following = order[step + 1:]
-                # Checking costs a pass over the matches so far: done before a long row.
-                if following and self._postings(rows[following[0]]) * CHECK_FACTOR > len(scores):
-                    candidates, partial = self._candidates(scattered, scores, mask)
-                    rest = float(sum(bounds[j] for j in following))
-                    if len(partial) >= k and rest + ROUNDING < _kth(partial, k):
-                        stop = step + 1  # no item the rest match alone can reach the top k
-                        break
-            candidates, partial = self._candidates(scattered, scores, mask)
+                candidates, partial = self._candidates(scattered, scores, mask)
+                rest = float(sum(bounds[j] for j in order[step + 1:]))
+                if len(partial) >= k and rest + ROUNDING < _kth(partial, k):
+                    break  # no item that only the rest match can reach the top k
         finally:
             self._clear(scores, scattered)
-        rest = float(sum(bounds[j] for j in order[stop:]))
-        if len(partial) > k:  # only these can be in the top k once the other terms are added
-            keep = partial >= _kth(partial, k) - rest - ROUNDING
-            candidates = candidates[keep]
-        exact = self._exact_scores(rows, candidates)
-        order = np.lexsort((self.rowids[candidates], -exact))[:k]
+        remaining = order[len(scattered):]
+        candidates = self._within_reach(candidates, partial, [rows[j] for j in remaining],
+                                        [float(bounds[j]) for j in remaining], k)
+        exact = np.zeros(len(candidates))
+        for row in rows:  # FTS5's sum: every phrase, in the query's order
+            exact += self._lookup(row, candidates)
+        best = np.lexsort((self.rowids[candidates], -exact))[:k]
         return [(int(item), float(score))
-                for item, score in zip(self.rowids[candidates[order]], exact[order])]
+                for item, score in zip(self.rowids[candidates[best]], exact[best])]
+
+    def _within_reach(self, candidates: np.ndarray, partial: np.ndarray, rows: list[int],
+                      bounds: list[float], k: int) -> np.ndarray:
+        """The candidates that can still be in the top k once `rows` (the terms not added
+        yet) are: those rows are looked up for the candidates one at a time, and after each
+        a candidate whose score so far plus the bounds of the rows left cannot reach the
+        k-th score so far is dropped."""
+        rest = sum(bounds)
+        candidates, partial = _prune(candidates, partial, rest, k)
+        ascending = np.argsort(candidates)  # binary searches in order: faster
+        candidates, partial = candidates[ascending], partial[ascending]
+        for row, bound in zip(rows, bounds):
+            partial = partial + self._lookup(row, candidates)
+            rest -= bound
+            candidates, partial = _prune(candidates, partial, rest, k)
+        return candidates
+
+    def _lookup(self, row: int, candidates: np.ndarray) -> np.ndarray:
+        """The row's impact for each candidate (0 where its term does not occur), each found by
+        binary search in the row's sorted postings."""
+        start = self.indptr[row]
+        postings = self.positions[start:self.indptr[row + 1]]
+        places = np.minimum(np.searchsorted(postings, candidates), len(postings) - 1)
+        hit = postings[places] == candidates
+        found = np.zeros(len(candidates))
+        found[hit] = self.impacts[start + places[hit]]
+        return found
 
     def _postings(self, row: int) -> int:
         return int(self.indptr[row + 1] - self.indptr[row])
 
     def _candidates(self, rows: list[int], scores: np.ndarray, mask):
         """(positions, partial scores) of the allowed items the rows' terms occur in."""
-        candidates = self._matched(rows, scores)
+        candidates = self._matched(rows)
         if mask is not None:
             candidates = candidates[mask[candidates]]
         return candidates, scores[candidates]
 
-    def _scores_buffer(self) -> np.ndarray:
-        """This thread's array of one score per item, all zero (kept: allocating and zeroing
+    def _buffer(self, name: str, dtype) -> np.ndarray:
+        """This thread's array `name` of one value per item, made once (allocating and zeroing
         a fresh one per query costs as much as a query)."""
-        scores = getattr(self._local, "scores", None)
-        if scores is None:
-            scores = self._local.scores = np.zeros(len(self.rowids))
-        return scores
+        found = getattr(self._local, name, None)
+        if found is None:
+            found = np.zeros(len(self.rowids), dtype=dtype)
+            setattr(self._local, name, found)
+        return found
 
     def _clear(self, scores: np.ndarray, rows: list[int]) -> None:
         if sum(map(self._postings, rows)) * 8 < len(scores):
@@ -159,15 +189,17 @@ class Bm25Impacts:
         else:
             scores.fill(0.0)
 
-    def _matched(self, rows: list[int], scores: np.ndarray) -> np.ndarray:
-        """Positions of the items the rows' terms occur in, ascending: from the postings when
-        they are few, else from the scores (every impact is above zero)."""
+    def _matched(self, rows: list[int]) -> np.ndarray:
+        """Positions of the items the rows' terms occur in, each once, in time proportional to
+        the postings (not to the index): a duplicate is told by the last place it was stamped."""
         parts = [self.positions[self.indptr[row]:self.indptr[row + 1]] for row in rows]
-        if len(parts) <= 1:  # postings are sorted, each item once
+        if len(parts) <= 1:  # a row holds each item once
             return np.asarray(parts[0] if parts else [], dtype=np.int64)
-        if sum(map(len, parts)) * SPARSE_FACTOR < len(self.rowids):
-            return np.unique(np.concatenate(parts)).astype(np.int64)
-        return np.flatnonzero(scores)
+        found = np.concatenate(parts).astype(np.int64)
+        stamps = self._buffer("stamps", np.int64)  # what it held before does not matter
+        places = np.arange(len(found))
+        stamps[found] = places
+        return found[stamps[found] == places]
 
     def _mask(self, allowed_ids: np.ndarray | None) -> np.ndarray | None:
         if allowed_ids is None:
@@ -179,19 +211,6 @@ class Bm25Impacts:
         mask = np.zeros(len(self.rowids), dtype=bool)
         mask[places[self.rowids[places] == allowed_ids]] = True
         return mask
-
-    def _exact_scores(self, rows: list[int], candidates: np.ndarray) -> np.ndarray:
-        """The candidates' scores with every phrase added in query order, as FTS5 sums them:
-        each posting found by binary search in its term's sorted row."""
-        exact = np.zeros(len(candidates))
-        for row in rows:
-            start = self.indptr[row]
-            postings = self.positions[start:self.indptr[row + 1]]
-            places = np.minimum(np.searchsorted(postings, candidates), len(postings) - 1)
-            hit = postings[places] == candidates
-            exact[hit] += self.impacts[start + places[hit]]
-        return exact
-
 
 def build_arrays(items_path: Path, show_progress: bool = True):
     """(terms, indptr, positions, impacts, rowids) read from the items database's FTS5 index."""
@@ -281,8 +300,9 @@ def _load(folder: Path, tokenizer: str, items_crc32: int | None) -> Bm25Impacts 
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("format") != FORMAT or meta.get("items_crc32") != items_crc32:
             return None
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-                  for name in _FILES}
+        # Plain arrays over the mapped files: numpy's memmap class costs a little on every slice.
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r",
+                                allow_pickle=False).view(np.ndarray) for name in _FILES}
         terms = json.loads((folder / "terms.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
