@@ -116,16 +116,19 @@ def make_keyword_index(index_path: Path) -> dict:
 def time_mode(index, queries: list[str], mode: str, k: int) -> dict:
     from embedsearch.query import neighbors, neighbors_batch
 
-    single = []
+    single, cpu = [], []
     for query in queries:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         neighbors(index, query, k=k, mode=mode)
         single.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
     started = time.perf_counter()
     neighbors_batch(index, queries, k=k, mode=mode)
     batched = (time.perf_counter() - started) * 1000 / len(queries)
     return {"p50_ms": round(float(np.percentile(single, 50)), 2),
             "p99_ms": round(float(np.percentile(single, 99)), 2),
+            "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
+            "cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2),
             "batched_ms_per_query": round(batched, 2), "queries": len(queries)}
 
 
