@@ -16,7 +16,9 @@ without the full-text index (the bench turns the index's hook off for the second
 the time the first keyword query takes to make the BM25 impact matrix and its size.
 Queries are `--queries` phrases of 2 to 5 words cut from lines of the corpus (seeded;
 ones GloVe can encode); each mode (vector, keyword, hybrid) is timed one query at a
-time (p50, p99 of the wall time of one `neighbors` call) and as one batch (mean ms
+time (p50, p99 of the wall time of one `neighbors` call, and of the process's CPU
+time: on a shared machine the wall time also counts other processes' turns) and as
+one batch (mean ms
 per query); keyword and hybrid are also timed on the first `--baseline-queries` with
 FTS5's bm25() alone (the impact matrix turned off), the baseline of the same run.
 Results are answered as documents with snippets, as the CLI would give them.
