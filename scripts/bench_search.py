@@ -18,8 +18,7 @@ Queries are `--queries` phrases of 2 to 5 words cut from lines of the corpus (se
 ones GloVe can encode); each mode (vector, keyword, hybrid) is timed one query at a
 time (p50, p99 of the wall time of one `neighbors` call, and of the process's CPU
 time: on a shared machine the wall time also counts other processes' turns) and as
-one batch (mean ms
-per query); keyword and hybrid are also timed on the first `--baseline-queries` with
+one batch (mean ms per query); keyword and hybrid are also timed on the first `--baseline-queries` with
 FTS5's bm25() alone (the impact matrix turned off), the baseline of the same run.
 Results are answered as documents with snippets, as the CLI would give them.
 `--documents 0` skips the documents corpus.
