@@ -264,8 +264,11 @@ def test_impacts_are_cached_in_the_version_and_remade_when_not_theirs(tmp_path):
     with Index.open(path) as index:
         folder = index.version_dir / FOLDER
         assert not folder.exists()
+        abandoned = index.version_dir / f"{FOLDER}.tmp-999999999-1"  # its writer was killed
+        abandoned.mkdir()
         impacts = keyword_impacts(index)  # made at the first keyword query, then saved
         made = (folder / "meta.json").stat().st_mtime_ns
+        assert not abandoned.exists()
     with Index.open(path) as index:
         assert isinstance(keyword_impacts(index).impacts.base, np.memmap)  # read back, not remade
         assert (folder / "meta.json").stat().st_mtime_ns == made

@@ -279,6 +279,7 @@ def _save(folder: Path, arrays, items_crc32: int | None) -> None:
     """Write the arrays into `folder` atomically (a temporary folder renamed); skipped quietly
     where the version folder is read-only or another process wrote it first."""
     terms, *numeric = arrays
+    _remove_abandoned(folder)
     temporary = folder.with_name(f"{FOLDER}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         temporary.mkdir()
@@ -291,6 +292,18 @@ def _save(folder: Path, arrays, items_crc32: int | None) -> None:
         temporary.rename(folder)
     except OSError:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Remove the temporary folders of processes that ended while writing (killed)."""
+    for temporary in folder.parent.glob(f"{FOLDER}.tmp-*"):
+        pid = temporary.name.split("-")[1]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(temporary, ignore_errors=True)
+        except (ValueError, OSError):  # not a pid, or another user's live process
+            pass
 
 
 def _load(folder: Path, tokenizer: str, items_crc32: int | None) -> Bm25Impacts | None:
