@@ -18,10 +18,10 @@ Queries are `--queries` phrases of 2 to 5 words cut from lines of the corpus (se
 ones GloVe can encode); each mode (vector, keyword, hybrid) is timed one query at a
 time (p50, p99 of the wall time of one `neighbors` call, and of the process's CPU
 time: on a shared machine the wall time also counts other processes' turns) and as
-one batch (mean ms per query); keyword and hybrid are also timed on the first `--baseline-queries` with
-FTS5's bm25() alone (the impact matrix turned off), the baseline of the same run.
-Results are answered as documents with snippets, as the CLI would give them.
-`--documents 0` skips the documents corpus.
+one batch (mean ms per query); keyword and hybrid are also timed on the first
+`--baseline-queries` with FTS5's bm25() alone (the impact matrix turned off), the
+baseline of the same run. Results are answered as documents with snippets, as the CLI
+would give them. `--documents 0` skips the documents corpus.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def time_queries(index_path: Path, queries: list[str], baseline_queries: int,
         impacts = keyword_impacts(index)
         index._keyword_impacts = False  # FTS5's bm25() alone: the baseline
         try:
-            for mode in ("keyword", "hybrid"):
+            for mode in ("keyword", "hybrid") if baseline_queries else ():
                 results[f"{mode} (FTS5 bm25 alone)"] = time_mode(
                     index, queries[:baseline_queries], mode, k)
         finally:

@@ -212,6 +212,7 @@ class Bm25Impacts:
         mask[places[self.rowids[places] == allowed_ids]] = True
         return mask
 
+
 def build_arrays(items_path: Path, show_progress: bool = True):
     """(terms, indptr, positions, impacts, rowids) read from the items database's FTS5 index."""
     connection = sqlite3.connect(f"file:{items_path}?mode=ro&immutable=1", uri=True)

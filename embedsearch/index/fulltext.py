@@ -94,7 +94,8 @@ def match_expression(text: str) -> str | None:
 def table_tokenizer(connection: sqlite3.Connection) -> str | None:
     """The tokenizer the full-text index was made with, as its CREATE statement names it
     (None unless it is plain words: it is read from a file and put into SQL)."""
-    row = connection.execute("SELECT sql FROM sqlite_master WHERE name = ?", (FTS_TABLE,)).fetchone()
+    row = connection.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                             (FTS_TABLE,)).fetchone()
     found = re.search(r"tokenize\s*=\s*'([\w ]+)'", row[0] or "") if row else None
     return found.group(1) if found else None
 
