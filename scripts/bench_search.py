@@ -11,12 +11,17 @@ sentences drawn from the corpora gensim ships, seeded):
   cut by `build --corpus`'s default chunking into chunk items.
 
 Each is built with the averaged GloVe 50d encoder twice in the same run, with and
-without the full-text index (the bench turns the index's hook off for the second),
-and the build time and disk size of both are printed. Queries are `--queries`
-phrases of 2 to 5 words cut from lines of the corpus (seeded; ones GloVe can encode); each mode (vector,
-keyword, hybrid) is timed one query at a time (p50, p99 of the wall time of one
-`neighbors` call) and as one batch (mean ms per query). Results are answered as
-documents with snippets, as the CLI would give them.
+without the full-text index (the bench turns the index's hook off for the second;
+`--fts-only` skips it), and the build time and disk size of both are printed, with
+the time the first keyword query takes to make the BM25 impact matrix and its size.
+Queries are `--queries` phrases of 2 to 5 words cut from lines of the corpus (seeded;
+ones GloVe can encode); each mode (vector, keyword, hybrid) is timed one query at a
+time (p50, p99 of the wall time of one `neighbors` call, and of the process's CPU
+time: on a shared machine the wall time also counts other processes' turns) and as
+one batch (mean ms per query); keyword and hybrid are also timed on the first
+`--baseline-queries` with FTS5's bm25() alone (the impact matrix turned off), the
+baseline of the same run. Results are answered as documents with snippets, as the CLI
+would give them. `--documents 0` skips the documents corpus.
 """
 
 from __future__ import annotations
@@ -42,16 +47,20 @@ def directory_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def make_documents(lines_folder: Path, out: Path, documents: int) -> None:
+def make_documents(lines_folder: Path, out: Path, documents: int) -> int:
+    """Write `documents` records of LINES_PER_DOCUMENT lines each (fewer if the lines run out);
+    returns how many."""
     lines = []
     for part in sorted(lines_folder.glob("part*.txt")):
         lines += part.read_text().splitlines()
         if len(lines) >= documents * LINES_PER_DOCUMENT:
             break
+    documents = min(documents, len(lines) // LINES_PER_DOCUMENT)
     with open(out, "w") as handle:
         for number in range(documents):
             text = " ".join(lines[number * LINES_PER_DOCUMENT:(number + 1) * LINES_PER_DOCUMENT])
             handle.write(json.dumps({"key": f"doc{number}", "text": text}) + "\n")
+    return documents
 
 
 def build(corpus: Path, out: Path, fulltext: bool, index_type: str, **options) -> dict:
@@ -91,25 +100,58 @@ def query_phrases(corpus_folder: Path, count: int) -> list[str]:
     return [phrase for phrase, ok in zip(phrases, encodable) if ok][:count]
 
 
-def time_queries(index_path: Path, queries: list[str], k: int = 10) -> dict:
+def make_keyword_index(index_path: Path) -> dict:
+    """Time the first keyword query's making of the BM25 impact matrix, and its size."""
     from embedsearch.index import Index
+    from embedsearch.index.bm25_impacts import FOLDER
+    from embedsearch.query.search import keyword_impacts
+
+    with Index.open(index_path) as index:
+        started = time.perf_counter()
+        keyword_impacts(index)
+        seconds = time.perf_counter() - started
+        return {"keyword_index_s": round(seconds, 1),
+                "keyword_index_mb": round(directory_mb(index.version_dir / FOLDER), 1)}
+
+
+def time_mode(index, queries: list[str], mode: str, k: int) -> dict:
     from embedsearch.query import neighbors, neighbors_batch
+
+    single, cpu = [], []
+    for query in queries:
+        started, started_cpu = time.perf_counter(), time.process_time()
+        neighbors(index, query, k=k, mode=mode)
+        single.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    started = time.perf_counter()
+    neighbors_batch(index, queries, k=k, mode=mode)
+    batched = (time.perf_counter() - started) * 1000 / len(queries)
+    return {"p50_ms": round(float(np.percentile(single, 50)), 2),
+            "p99_ms": round(float(np.percentile(single, 99)), 2),
+            "cpu_p50_ms": round(float(np.percentile(cpu, 50)), 2),
+            "cpu_p99_ms": round(float(np.percentile(cpu, 99)), 2),
+            "batched_ms_per_query": round(batched, 2), "queries": len(queries)}
+
+
+def time_queries(index_path: Path, queries: list[str], baseline_queries: int,
+                 k: int = 10) -> dict:
+    from embedsearch.index import Index
+    from embedsearch.query import neighbors_batch
+    from embedsearch.query.search import keyword_impacts
 
     results = {}
     with Index.open(index_path, in_memory=True) as index:
         neighbors_batch(index, queries[:20], k=k)  # warm: encoder loaded, pages cached
         for mode in MODES:
-            single = []
-            for query in queries:
-                started = time.perf_counter()
-                neighbors(index, query, k=k, mode=mode)
-                single.append((time.perf_counter() - started) * 1000)
-            started = time.perf_counter()
-            neighbors_batch(index, queries, k=k, mode=mode)
-            batched = (time.perf_counter() - started) * 1000 / len(queries)
-            results[mode] = {"p50_ms": round(float(np.percentile(single, 50)), 2),
-                             "p99_ms": round(float(np.percentile(single, 99)), 2),
-                             "batched_ms_per_query": round(batched, 2)}
+            results[mode] = time_mode(index, queries, mode, k)
+        impacts = keyword_impacts(index)
+        index._keyword_impacts = False  # FTS5's bm25() alone: the baseline
+        try:
+            for mode in ("keyword", "hybrid") if baseline_queries else ():
+                results[f"{mode} (FTS5 bm25 alone)"] = time_mode(
+                    index, queries[:baseline_queries], mode, k)
+        finally:
+            index._keyword_impacts = impacts
     return results
 
 
@@ -118,7 +160,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--documents", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--baseline-queries", type=int, default=50)
     parser.add_argument("--index-type", default="hnsw")
+    parser.add_argument("--fts-only", action="store_true",
+                        help="build only with the full-text index (no build cost measured)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time queries on the indexes an earlier run left in --out")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}",
@@ -126,21 +173,36 @@ def main() -> None:
     lines = args.out / "lines"
     if not (lines / "part0.txt").exists():
         make_corpus(lines, args.items)
-    documents = args.out / "documents.jsonl"
-    make_documents(lines, documents, args.documents)
-    queries = query_phrases(lines, args.queries)
+    corpora = [("lines", lines, {})]
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_before": os.getloadavg(), "index_type": args.index_type}
-    for name, corpus, options in (("lines", lines, {}), ("documents", documents,
-                                                        {"key_field": "key"})):
-        builds = [build(corpus, args.out / f"{name}-plain", False, args.index_type, **options),
-                  build(corpus, args.out / f"{name}-fts", True, args.index_type, **options)]
-        plain, with_fts = builds
-        report[name] = {"builds": builds,
-                        "fulltext_build_overhead": round(with_fts["build_s"] / plain["build_s"] - 1, 3),
-                        "fulltext_disk_overhead": round(with_fts["disk_mb"] / plain["disk_mb"] - 1, 3),
-                        "queries": time_queries(args.out / f"{name}-fts", queries)}
-        shutil.rmtree(args.out / f"{name}-plain", ignore_errors=True)
+    if args.documents:
+        documents = args.out / "documents.jsonl"
+        if not (args.reuse and documents.exists()):
+            report["documents_made"] = make_documents(lines, documents, args.documents)
+        corpora.append(("documents", documents, {"key_field": "key"}))
+    queries = query_phrases(lines, args.queries)
+    for name, corpus, options in corpora:
+        saved = args.out / f"{name}-builds.json"
+        if args.reuse and saved.exists():
+            report[name] = json.loads(saved.read_text())
+            report[name]["queries"] = time_queries(args.out / f"{name}-fts", queries,
+                                                   args.baseline_queries)
+            print(json.dumps({name: report[name]}), file=sys.stderr, flush=True)
+            continue
+        with_fts = build(corpus, args.out / f"{name}-fts", True, args.index_type, **options)
+        with_fts.update(make_keyword_index(args.out / f"{name}-fts"))
+        report[name] = {"builds": [with_fts], "load_after_build": os.getloadavg()}
+        if not args.fts_only:
+            plain = build(corpus, args.out / f"{name}-plain", False, args.index_type, **options)
+            shutil.rmtree(args.out / f"{name}-plain", ignore_errors=True)
+            report[name].update(
+                builds=[plain, with_fts],
+                fulltext_build_overhead=round(with_fts["build_s"] / plain["build_s"] - 1, 3),
+                fulltext_disk_overhead=round(with_fts["disk_mb"] / plain["disk_mb"] - 1, 3))
+        saved.write_text(json.dumps(report[name]))
+        report[name]["queries"] = time_queries(args.out / f"{name}-fts", queries,
+                                               args.baseline_queries)
         print(json.dumps({name: report[name]}), file=sys.stderr, flush=True)
     report["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=1))

@@ -12,18 +12,25 @@ import pytest
 from embedsearch.corpus import Item
 from embedsearch.errors import InputError
 from embedsearch.index import Index, IndexWriter
+from embedsearch.index.bm25_impacts import FOLDER, Bm25Impacts
 from embedsearch.index.fulltext import (FTS_TABLE, check_fulltext, has_fulltext, keyword_search,
-                                        match_expression)
+                                        match_expression, phrase_tokens)
 from embedsearch.index import checksums
 from embedsearch.index.manifest import EncoderInfo, Manifest
 from embedsearch.indexing.add import add_corpus, upsert_items
 from embedsearch.indexing.build import build_corpus_index, build_vocabulary_index
 from embedsearch.indexing.maintenance import compact, delete_keys, reindex
 from embedsearch.query import neighbors
+from embedsearch.query.search import keyword_impacts
 from embedsearch.vectors import normalize_rows
 
 WORDS = ("fish sea boat wave bird sky cloud land king queen royal palace crown rules swim fly "
          "river tree stone wind").split()
+# Queries for the impact matrix against FTS5: single words, stems, repeats, words in every row
+# or in half the rows (IDF floored), words FTS5 splits ("fish_sea") or drops ("_"), unknown ones.
+QUERIES = ["fish", "king queen", "stone wind wave", "sky", "the fish", "the", "the of",
+           "of sea", "fishes fish fishing", "crown crown", "fish_sea", "_ bird", "zebra",
+           "zebra the", "a fish and the sea"]
 ENCODER = EncoderInfo(name="test", kind="test", spec="test", fingerprint="0")
 
 
@@ -37,8 +44,10 @@ def vectors_file(tmp_path):
 
 
 def sentences(count: int, seed: int = 0) -> list[str]:
+    """Random sentences of WORDS; "the" in three rows of four, "of" in every other row."""
     rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, size=rng.integers(2, 9))) for _ in range(count)]
+    return [" ".join(list(rng.choice(WORDS, size=rng.integers(2, 9)))
+                     + ["the"] * (i % 4 != 0) + ["of"] * (i % 2)) for i in range(count)]
 
 
 def assert_exact(index_path) -> None:
@@ -54,6 +63,27 @@ def assert_exact(index_path) -> None:
             expected = {i for i, text in texts.items() if word in text.split()}
             found = {i for i, _ in keyword_search(connection, word, 10_000)}
             assert found == expected
+        assert_impacts_agree(index)
+
+
+def assert_same_top_k(found, reference, k) -> None:
+    """`found` is a top k of `reference` (FTS5's whole ranking): the same scores in the same
+    order (exactly: the same arithmetic), each id carrying its own score (ties may swap)."""
+    everything = dict(reference)
+    assert [score for _, score in found] == [score for _, score in reference[:k]]
+    assert all(everything[item] == score for item, score in found)
+
+
+def assert_impacts_agree(index, where=None) -> None:
+    """The impact matrix answers every query as FTS5's bm25 ranking, with and without a filter."""
+    impacts = keyword_impacts(index)
+    assert impacts is not None
+    connection = index.items.connection
+    allowed = None if where is None else index.ids_where(where)
+    for query in QUERIES:
+        reference = keyword_search(connection, query, 100_000, allowed)
+        for k in (1, 5, 40, 100_000):
+            assert_same_top_k(keyword_search(connection, query, k, allowed, impacts), reference, k)
 
 
 def random_items(start, count, seed=0):
@@ -198,3 +228,81 @@ def test_bm25_scores_equal_a_hand_written_okapi_bm25(tmp_path):
             for item, score in found:
                 assert score == pytest.approx(expected[item], rel=1e-6, abs=1e-6)
             assert {i for i, _ in found} == set(np.flatnonzero(expected > 0))
+
+
+def test_phrase_tokens_are_fts5s_own():
+    assert phrase_tokens("Running") == ("run",)
+    assert phrase_tokens("Café") == ("cafe",)
+    assert phrase_tokens("fish_sea") == ("fish", "sea")  # one Python word, two FTS5 tokens
+    assert phrase_tokens("_") == ()
+
+
+def test_impacts_agree_with_fts5_inside_filters(tmp_path):
+    path = tmp_path / "idx"
+    texts = sentences(500, seed=4)
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add([Item(f"k{i}", t, "test", i, {"even": i % 2 == 0, "tenth": i % 10 == 0})
+                    for i, t in enumerate(texts)], random_vectors(500))
+    with Index.open(path) as index:
+        for where in ("json_extract(metadata, '$.even') = 1",
+                      "json_extract(metadata, '$.tenth') = 1", "id < 0"):
+            assert_impacts_agree(index, where)
+        impacts, connection = keyword_impacts(index), index.items.connection
+        for allowed in ([10**6, 7, 3, -5, 498, 7], []):  # unsorted, repeated, unknown ids
+            for query in QUERIES:
+                assert_same_top_k(keyword_search(connection, query, 3, allowed, impacts),
+                                  keyword_search(connection, query, 10**6, allowed), 3)
+        hits = neighbors(index, "the fish", k=20, mode="keyword", chunks=True,
+                         where="json_extract(metadata, '$.tenth') = 1")
+        assert len(hits) == 20 and all(int(h.key[1:]) % 10 == 0 for h in hits)
+
+
+def test_impacts_are_cached_in_the_version_and_remade_when_not_theirs(tmp_path):
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 200), random_vectors(200))
+    with Index.open(path) as index:
+        folder = index.version_dir / FOLDER
+        assert not folder.exists()
+        abandoned = index.version_dir / f"{FOLDER}.tmp-999999999-1"  # its writer was killed
+        abandoned.mkdir()
+        impacts = keyword_impacts(index)  # made at the first keyword query, then saved
+        made = (folder / "meta.json").stat().st_mtime_ns
+        assert not abandoned.exists()
+    with Index.open(path) as index:
+        assert isinstance(keyword_impacts(index).impacts.base, np.memmap)  # read back, not remade
+        assert (folder / "meta.json").stat().st_mtime_ns == made
+        assert_impacts_agree(index)
+        crc = index.manifest.files["items.db"]["crc32"]
+    # A folder made from another database (a copied folder, an old format) is not used.
+    other = Bm25Impacts.open(index.version_dir, index.version_dir / "items.db",
+                             impacts.tokenizer, crc + 1)
+    assert not isinstance(other.impacts.base, np.memmap)
+    # Where the folder cannot be written (here a file is in the way): made in memory, the same
+    # answers, nothing left behind.
+    import shutil
+
+    shutil.rmtree(folder)
+    folder.write_text("in the way")
+    with Index.open(path) as index:
+        assert not isinstance(keyword_impacts(index).impacts.base, np.memmap)
+        assert_impacts_agree(index)
+    assert sorted(p.name for p in index.version_dir.iterdir() if "keyword" in p.name) == [FOLDER]
+
+
+def test_a_damaged_matrix_leaves_the_answers_to_fts5(tmp_path):
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 200), random_vectors(200))
+    with Index.open(path) as index:
+        keyword_impacts(index)
+        positions = index.version_dir / FOLDER / "positions.npy"
+    damaged = np.load(positions)
+    damaged[:] = np.iinfo(np.uint32).max  # every posting points past the last item
+    np.save(positions, damaged)
+    with Index.open(path) as index:
+        impacts, connection = keyword_impacts(index), index.items.connection
+        assert isinstance(impacts.positions.base, np.memmap)
+        for query in QUERIES:
+            assert_same_top_k(keyword_search(connection, query, 5, None, impacts),
+                              keyword_search(connection, query, 10**6), 5)

@@ -22,7 +22,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import threading
+from functools import lru_cache
 from typing import Sequence
+
+import numpy as np
 
 from ..errors import InputError
 
@@ -30,6 +34,9 @@ FTS_TABLE = "items_fts"
 # Stems (porter) over Unicode words with accents folded: chosen on held-out known-item tasks
 # (docs/search.md).
 TOKENIZER = "porter unicode61 remove_diacritics 2"
+# FTS5 buffers this many bytes of postings in memory before writing a segment (its default,
+# 1 MB, makes a one-pass index write and merge many small segments).
+HASH_BYTES = 64 * 2**20
 MAX_QUERY_WORDS = 64  # words of one query sent to FTS5 (bounded work per query)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -62,6 +69,7 @@ def ensure_fulltext(connection: sqlite3.Connection, tokenizer: str = TOKENIZER) 
             INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', old.id, old.text);
             INSERT INTO {FTS_TABLE}(rowid, text) VALUES (new.id, new.text);
         END;
+        INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('hashsize', {HASH_BYTES});
         INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild');
     """)
     return True
@@ -83,16 +91,62 @@ def match_expression(text: str) -> str | None:
     return " OR ".join(f'"{word}"' for word in words) if words else None
 
 
+def table_tokenizer(connection: sqlite3.Connection) -> str | None:
+    """The tokenizer the full-text index was made with, as its CREATE statement names it
+    (None unless it is plain words: it is read from a file and put into SQL)."""
+    row = connection.execute("SELECT sql FROM sqlite_master WHERE name = ?",
+                             (FTS_TABLE,)).fetchone()
+    found = re.search(r"tokenize\s*=\s*'([\w ]+)'", row[0] or "") if row else None
+    return found.group(1) if found else None
+
+
+_tokenizing = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _tokenizer_table(tokenizer: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(":memory:", check_same_thread=False)
+    connection.execute(f"CREATE VIRTUAL TABLE words USING fts5(text, tokenize='{tokenizer}')")
+    connection.execute("CREATE VIRTUAL TABLE word_tokens USING fts5vocab(words, instance)")
+    return connection
+
+
+@lru_cache(maxsize=65536)
+def phrase_tokens(word: str, tokenizer: str = TOKENIZER) -> tuple[str, ...]:
+    """The tokens FTS5 makes of a quoted query word (usually one stem; none, or several for
+    a word its tokenizer splits), read back from an FTS5 table of the same tokenizer.
+
+        phrase_tokens("Running")   # ('run',)
+    """
+    with _tokenizing:
+        connection = _tokenizer_table(tokenizer)
+        connection.execute("INSERT INTO words(rowid, text) VALUES (1, ?)", (word,))
+        tokens = connection.execute("SELECT term FROM word_tokens ORDER BY offset").fetchall()
+        connection.execute("DELETE FROM words")
+    return tuple(token for token, in tokens)
+
+
 def keyword_search(connection: sqlite3.Connection, text: str, k: int,
-                   allowed_ids: Sequence[int] | None = None) -> list[tuple[int, float]]:
+                   allowed_ids: Sequence[int] | None = None,
+                   impacts=None) -> list[tuple[int, float]]:
     """The k best (item id, BM25 score) for `text`, best first; [] when no word matches.
 
-    `allowed_ids`, if given, restricts the search to those items inside the
-    same SQL statement (a filter, never a post-filter).
+    `allowed_ids`, if given, restricts the search to those items (inside the
+    search, never a post-filter). `impacts` (a `bm25_impacts.Bm25Impacts` of
+    this database) answers without scoring every match, with FTS5's scores;
+    FTS5 answers a query it cannot (a word FTS5 splits into several tokens).
     """
     expression = match_expression(text)
     if expression is None or k <= 0:
         return []
+    if impacts is not None:
+        try:
+            phrases = [phrase_tokens(word, impacts.tokenizer) for word in query_words(text)]
+            if all(len(tokens) == 1 for tokens in phrases if tokens):
+                allowed = None if allowed_ids is None else np.asarray(allowed_ids, dtype=np.int64)
+                return impacts.search([tokens for tokens in phrases if tokens], k, allowed)
+        except (sqlite3.Error, IndexError):  # an unknown tokenizer, a damaged matrix: FTS5 answers
+            pass
     sql = f"SELECT rowid, bm25({FTS_TABLE}) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
     params: list = [expression]
     if allowed_ids is not None:

@@ -16,13 +16,15 @@ the query's words.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..errors import InputError
 from ..index import Hit, Index
-from ..index.fulltext import has_fulltext, keyword_search, query_words
-from ..index.items import select_in
+from ..index.bm25_impacts import Bm25Impacts
+from ..index.fulltext import has_fulltext, keyword_search, query_words, table_tokenizer
+from ..index.items import ITEMS_FILE, select_in
 from .types import Hits
 from .fusion import Fusion, fuse
 from .snippets import snippet
@@ -93,6 +95,23 @@ def index_has_fulltext(index: Index) -> bool:
     if found is None:
         found = index._has_fulltext = has_fulltext(index.items.connection)
     return found
+
+
+def keyword_impacts(index: Index) -> Bm25Impacts | None:
+    """The index version's BM25 impact matrix (made on first use, then cached in the version
+    folder), which answers keyword queries without scoring every match; None where it cannot
+    be made, and FTS5 answers alone."""
+    found = getattr(index, "_keyword_impacts", None)
+    if found is None:
+        tokenizer = table_tokenizer(index.items.connection)
+        try:
+            found = tokenizer is not None and Bm25Impacts.open(
+                index.version_dir, index.version_dir / ITEMS_FILE, tokenizer,
+                index.manifest.files.get(ITEMS_FILE, {}).get("crc32"))
+        except (sqlite3.Error, OSError):
+            found = False
+        index._keyword_impacts = found
+    return found or None
 
 
 def _check_keyword_ready(index: Index, mode: str) -> None:
@@ -204,30 +223,41 @@ def _keyword_list(index: Index, text: str, wanted: int, allowed, excluded: set[i
     if own_items:
         return {}
     skip = excluded | own_items
-    found = keyword_search(index.items.connection, text, wanted + len(skip), allowed)
+    found = keyword_search(index.items.connection, text, wanted + len(skip), allowed,
+                           keyword_impacts(index))
     return {item: score for item, score in found if item not in skip}
 
 
 def _ranked_hits(index: Index, ranked: dict[int, float], vector: dict[int, float],
                  keyword: dict[int, float], k: int, grouped: bool) -> list[SearchHit]:
-    """The first k hits of `ranked` (id -> score, best first), one per document if `grouped`."""
+    """The first k hits of `ranked` (id -> score, best first), one per document if `grouped`.
+
+    Chunk places are read for a slice of the ranking at a time (k ids, then twice as many
+    each time more documents are needed), not for every candidate.
+    """
     vector_ranks = {item: rank for rank, item in enumerate(vector, start=1)}
     keyword_ranks = {item: rank for rank, item in enumerate(keyword, start=1)}
-    places = _chunk_places(index, list(ranked))
+    ids = list(ranked)
     hits, seen = [], set()
-    for item, score in ranked.items():
-        key, document, number, start, end = places[item]
-        if grouped:
-            if document in seen:
-                continue
-            seen.add(document)
-        hits.append(SearchHit(item, document if grouped else key, score, item_key=key,
-                              document=document, chunk=number, start=start, end=end,
-                              vector_rank=vector_ranks.get(item), vector_score=vector.get(item),
-                              keyword_rank=keyword_ranks.get(item),
-                              keyword_score=keyword.get(item)))
-        if len(hits) == k:
-            break
+    start, size = 0, k
+    while start < len(ids) and len(hits) < k:
+        part = ids[start:start + size]
+        places = _chunk_places(index, part)
+        for item in part:
+            key, document, number, begin, end = places[item]
+            if grouped:
+                if document in seen:
+                    continue
+                seen.add(document)
+            hits.append(SearchHit(item, document if grouped else key, ranked[item], item_key=key,
+                                  document=document, chunk=number, start=begin, end=end,
+                                  vector_rank=vector_ranks.get(item),
+                                  vector_score=vector.get(item),
+                                  keyword_rank=keyword_ranks.get(item),
+                                  keyword_score=keyword.get(item)))
+            if len(hits) == k:
+                break
+        start, size = start + size, size * 2
     return hits
 
 

@@ -25,7 +25,6 @@ STOPWORDS = frozenset("""a an and are as at be but by for from has have he her h
 of on or our she that the their them they this to was we were what when which who will with you
 your""".split())
 _ENDINGS = ("ing", "es", "ed", "s")
-_WORD = re.compile(r"\w+")
 
 
 def word_stem(word: str) -> str:
@@ -64,12 +63,22 @@ def _word_boundary(text: str, position: int) -> int:
 
 
 def _matches(text: str, query_words: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, stem) of every word of `text` that matches a query word."""
-    forms = _forms(tuple(query_words))
+    """(start, end, stem) of every word of `text` that matches a query word.
+
+    A case-blind pattern of the forms finds the candidates in C; each is then checked
+    by the rule itself (its lower-cased form is one of the forms)."""
+    forms, pattern = _forms_pattern(tuple(query_words))
     if not forms:
         return []
-    return [(word.start(), word.end(), forms[lowered]) for word in _WORD.finditer(text)
+    return [(word.start(), word.end(), forms[lowered]) for word in pattern.finditer(text)
             if (lowered := word.group().lower()) in forms]
+
+
+@lru_cache(maxsize=256)
+def _forms_pattern(query_words: tuple[str, ...]) -> tuple[dict[str, str], re.Pattern]:
+    forms = _forms(query_words)
+    alternatives = "|".join(map(re.escape, sorted(forms, key=len, reverse=True)))
+    return forms, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
 @lru_cache(maxsize=256)
