@@ -241,7 +241,8 @@ def test_the_whole_map_of_a_corpus_is_labelled_by_text(page, corpus_path, tmp_pa
         "return document.getElementById('index-map').dataset.ready === 'true'"), "no map")
     driver.execute_script("window.embedsearchExplorer.indexMap.placeLabels()")
     screenshot(driver, tmp_path, "corpus-index-map")
-    labels = [label.text for label in driver.find_elements(By.CSS_SELECTOR, "#index-labels .map-label")]
+    labels = driver.execute_script(  # in one script: the labels are redrawn when a move ends
+        "return [...document.querySelectorAll('#index-labels .map-label')].map(l => l.textContent)")
     starts = {text[:40] for text, _, _ in DOCUMENTS}
     assert labels and set(labels) <= {s if len(s) <= 28 else s[:27] + "…" for s in starts}
 

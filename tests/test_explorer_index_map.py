@@ -45,15 +45,22 @@ def marks(driver) -> dict[str, str]:
         ".map(c => [c.dataset.key, c.getAttribute('class').replace('mark ', '')]))")
 
 
+def labels(driver) -> dict[str, str]:
+    """Each map label's text and class, read in one script: the labels are redrawn when a move ends."""
+    return driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#index-labels .map-label')]"
+        ".map(l => [l.textContent, l.getAttribute('class')]))")
+
+
 def test_the_whole_index_with_labels(site, browser, word_index_path, tmp_path):
     browser.get(f"{site}/?index={word_index_path.name}")
     wait_for(browser, map_ready, "the whole-index map was not drawn")
     screenshot(browser, tmp_path, "whole-index")
     assert drawn(browser) == SHOWN
     assert "20,000 items" in browser.find_element(By.ID, "map-count").text
-    labels = [label.text for label in browser.find_elements(By.CSS_SELECTOR, "#index-labels .map-label")]
-    assert len(labels) >= 20
-    assert {"the", "of", "and"} & set(labels)  # the most frequent words are labelled first
+    shown_labels = labels(browser)
+    assert len(shown_labels) >= 20
+    assert {"the", "of", "and"} & set(shown_labels)  # the most frequent words are labelled first
     assert browser.find_element(By.ID, "map-mode").get_attribute("value") == "index"
 
 
@@ -67,9 +74,7 @@ def test_a_search_is_highlighted_in_place(site, browser, word_index_path, tmp_pa
     shown = marks(browser)
     assert shown.pop("king") == "query" and set(shown) == expected
     assert len(browser.find_elements(By.CSS_SELECTOR, "#index-overlay line.spoke")) == 12
-    labels = {label.text: label.get_attribute("class")
-              for label in browser.find_elements(By.CSS_SELECTOR, "#index-labels .map-label")}
-    assert "query" in labels.get("king", "")
+    wait_for(browser, lambda d: "query" in labels(d).get("king", ""), "king is not labelled as the query")
 
 
 def test_an_analogy_draws_arrows_to_its_answer(site, browser, word_index_path, tmp_path):

@@ -27,7 +27,7 @@ def index_info(index: Index) -> dict:
     info["name"] = index.name
     info["path"] = str(index.directory)
     info["version"] = index.version_dir.name
-    info["size_bytes"] = sum(f.stat().st_size for f in index.version_dir.iterdir() if f.is_file())
+    info["size_bytes"] = sum(f.stat().st_size for f in index.version_dir.rglob("*") if f.is_file())
     info["compaction_due"] = compaction_due(index.manifest)
     info["created_at"] = iso_time(index.manifest.created_at)
     info["updated_at"] = iso_time(index.manifest.updated_at)
