@@ -4,6 +4,7 @@ index version and method, cached beside the index and reused by a new server."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -15,6 +16,7 @@ from embedsearch.index import Index
 from embedsearch.indexing.build import build_vocabulary_index
 from embedsearch.query.layout import compute_layout, compute_layout_apart, layout_path
 from embedsearch.query.layout_umap import umap_installed
+from embedsearch.query.projection import _reduce
 from embedsearch.server.app import create_app
 
 pytestmark = pytest.mark.skipif(not umap_installed(), reason="umap-learn is not installed")
@@ -116,3 +118,27 @@ def test_the_umap_map_is_computed_once_cached_and_reused(small_index):
         assert state["state"] == "ready"  # a new server reads it from .maps, at once
         assert client.get("/indexes/glove-3k/map/points", params={"method": "umap"}).content == umap_points
     assert saved.stat().st_mtime_ns == stamp and time.perf_counter() - started < first_seconds
+
+
+def test_a_neighbourhood_umap_runs_apart_and_never_stalls_the_caller():
+    """The neighbourhood map's UMAP runs in its worker process: numba compiling there cannot
+    hold this process's lock, so another thread keeps running meanwhile; the answer is seeded."""
+    vectors = np.random.default_rng(0).normal(size=(40, 50)).astype(np.float32)
+    stalls, done = [], threading.Event()
+
+    def ticker():
+        while not done.is_set():
+            start = time.perf_counter()
+            time.sleep(0.02)
+            stalls.append(time.perf_counter() - start)
+
+    thread = threading.Thread(target=ticker)
+    thread.start()
+    try:
+        first = _reduce(vectors, "umap", list(range(1, 40)))
+        again = _reduce(vectors, "umap", list(range(1, 40)))
+    finally:
+        done.set()
+        thread.join()
+    assert first.shape == (40, 2) and np.isfinite(first).all() and np.allclose(first, again)
+    assert max(stalls) < 2.0  # compiling in this process stalls it for tens of seconds

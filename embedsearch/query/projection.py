@@ -5,7 +5,10 @@ most a few thousand vectors (the query, its k neighbours, extra terms such
 as an analogy's, or a seeded sample), so a 400,000-item index stays fast and
 the browser never receives the whole index. PCA is the default (exact,
 deterministic: each axis is signed so that its largest loading is positive);
-UMAP is used when asked for and umap-learn is installed.
+UMAP is used when asked for and umap-learn is installed; it runs in a worker
+process of its own, because numba (UMAP's compiler) holds Python's global lock
+while it compiles (tens of seconds on first use) and would stall every other
+request of a server meanwhile.
 
     points = projection(index, "computer", k=20)
     points.coordinates.shape, points.roles[0]
@@ -14,6 +17,8 @@ UMAP is used when asked for and umap-learn is installed.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,6 +31,8 @@ from .terms import resolve_terms
 
 METHODS = ("pca", "umap")
 SAMPLE_SEED = 0
+_umap_worker: ProcessPoolExecutor | None = None
+_umap_worker_lock = threading.Lock()
 
 
 @dataclass
@@ -123,14 +130,7 @@ def _reduce(vectors: np.ndarray, method: str, fitted: list[int]) -> np.ndarray:
         return np.column_stack([np.arange(len(vectors), dtype=np.float32),
                                 np.zeros(len(vectors), dtype=np.float32)])
     if method == "umap":
-        try:
-            import umap
-        except ImportError:
-            raise InputError("the umap projection needs umap-learn: pip install umap-learn "
-                             "(or use pca)") from None
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1),
-                            random_state=SAMPLE_SEED)
-        return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
+        return _umap_in_worker(vectors)
     basis = vectors[fitted] if len(fitted) >= 3 else vectors
     mean = basis.mean(axis=0)
     centred = vectors - mean
@@ -141,3 +141,30 @@ def _reduce(vectors: np.ndarray, method: str, fitted: list[int]) -> np.ndarray:
     if coordinates.shape[1] < 2:
         coordinates = np.column_stack([coordinates, np.zeros(len(coordinates))])
     return coordinates.astype(np.float32)
+
+
+def _umap_in_worker(vectors: np.ndarray) -> np.ndarray:
+    """UMAP's (n, 2) coordinates, computed in the one worker process kept for it (started on
+    first use, with umap-learn imported and compiled there once)."""
+    import importlib.util
+    import multiprocessing
+
+    global _umap_worker
+    if importlib.util.find_spec("umap") is None:
+        raise InputError("the umap projection needs umap-learn: pip install umap-learn "
+                         "(or use pca)")
+    with _umap_worker_lock:
+        if _umap_worker is None:
+            _umap_worker = ProcessPoolExecutor(max_workers=1,
+                                               mp_context=multiprocessing.get_context("spawn"))
+        worker = _umap_worker
+    return worker.submit(umap_coordinates, np.ascontiguousarray(vectors, dtype=np.float32)).result()
+
+
+def umap_coordinates(vectors: np.ndarray) -> np.ndarray:
+    """(n, dim) -> (n, 2) by UMAP, seeded (what the worker process runs)."""
+    import umap
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1),
+                        random_state=SAMPLE_SEED)
+    return np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
