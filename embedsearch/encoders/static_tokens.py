@@ -257,8 +257,8 @@ def distilled_rows(token_vectors: np.ndarray, special_ids: Sequence[int], sif: f
     `special_ids` zero. `token_vectors` are `teacher_token_vectors` of every id, in id order.
 
     >>> rows = distilled_rows(np.eye(4, 3), special_ids=[0])
-    >>> rows.shape, bool((rows[0] == 0).all()), bool(abs(rows[3]).sum() > abs(rows[1]).sum())
-    ((4, 3), True, True)
+    >>> rows.shape, rows.dtype, bool((rows[0] == 0).all())
+    ((4, 3), dtype('float32'), True)
     """
     vectors = np.asarray(token_vectors, dtype=np.float64)
     vectors = vectors - vectors.mean(axis=0)
