@@ -154,3 +154,23 @@ def test_failing_reindex_changes_nothing(tmp_path):
     assert not list(path.glob(versions.TMP_PREFIX + "*"))
     with Index.open(path) as index:
         assert index.manifest.index_type == "flat" and index.search(rows[7], k=1)[0][0].id == 7
+
+
+def test_skip_existing_builds_again_when_the_encoder_changed(tmp_path, vectors_file, home):
+    """`build --skip-existing` (what `make demo` runs) reuses an index only while its encoder
+    still gives the vectors it holds; after the encoder changed it builds the index again."""
+    corpus = tmp_path / "a.txt"
+    write(corpus, [f"{a} {b}" for a in WORDS[:4] for b in WORDS[4:8]])
+    build = ["build", "--corpus", str(corpus), "--encoder", str(vectors_file), "--out", "notes",
+             "--skip-existing"]
+    assert runner.invoke(app, build).exit_code == 0
+    again = runner.invoke(app, build)
+    assert again.exit_code == 0 and "reusing" in again.output
+    lines = vectors_file.read_text().splitlines()
+    vectors_file.write_text("".join(line + " 0.5\n" for line in lines))  # another encoder, same path
+    rebuilt = runner.invoke(app, build)
+    assert rebuilt.exit_code == 0 and "building it again" in rebuilt.output, rebuilt.output
+    info = json.loads(runner.invoke(app, ["info", "notes", "--json"]).output)
+    assert info["dim"] == 9 and info["count"] == 16
+    answer = runner.invoke(app, ["neighbors", f"{WORDS[0]} {WORDS[4]}", "--index", "notes", "--json"])
+    assert answer.exit_code == 0, answer.output

@@ -79,8 +79,12 @@ def build(
     if vectors is not None and engine.distributed:
         raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
     if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
-        typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
-        return
+        if _encoder_unchanged(resolve_index_path(out)):
+            typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
+            return
+        typer.echo(f"index {resolve_index_path(out)} exists but its encoder has changed since; "
+                   "building it again")
+        overwrite = True
     chunking_record(chunk_words, chunk_overlap)
     index_options = check_build_options(out, overwrite=overwrite, index_type=index_type,
                                         index_params=parse_params(params), recall=recall,
@@ -156,3 +160,18 @@ def rebuild(
         report = rebuild_index(index, engine=opened_engine)
     for line in report.lines():
         typer.echo(line)
+
+
+def _encoder_unchanged(path) -> bool:
+    """Whether the index at `path` can still be queried: its encoder loads and gives the vectors
+    it was built with (an upgraded built-in encoder does not)."""
+    from ..errors import EncoderError
+    from ..index import Index
+    from ..indexing.encoder_check import load_index_encoder
+
+    with Index.open(path) as index:
+        try:
+            load_index_encoder(index.manifest, path)
+        except EncoderError:
+            return False
+    return True
