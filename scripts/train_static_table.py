@@ -92,12 +92,13 @@ def teacher(texts_file: Path, count: int, work: Path) -> None:
     from embedsearch.encoders import load_encoder
     from embedsearch.encoders.static_tokens import teacher_token_vectors
 
+    tokens, targets = work / "token_vectors.npy", work / f"teacher_{count}.npy"
+    if tokens.exists() and targets.exists():
+        return
     model = load_encoder("all-minilm-l6-v2").model
-    tokens = work / "token_vectors.npy"
     if not tokens.exists():
         vocabulary = len(model[0].tokenizer.get_vocab())
         np.save(tokens, teacher_token_vectors(model, list(range(vocabulary))))
-    targets = work / f"teacher_{count}.npy"
     if not targets.exists():
         texts = [json.loads(line) for line, _ in zip(open(texts_file), range(count))]
         vectors = model.encode(texts, batch_size=64, show_progress_bar=True, normalize_embeddings=True)

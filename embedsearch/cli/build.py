@@ -78,12 +78,12 @@ def build(
                          f"default {DEFAULT_TEXT_ENCODER})")
     if vectors is not None and engine.distributed:
         raise InputError("--ray builds a --corpus index; a vocabulary is indexed in-process")
-    if skip_existing and (resolve_index_path(out) / "CURRENT").exists():
-        if _encoder_unchanged(resolve_index_path(out)):
-            typer.echo(f"index {resolve_index_path(out)} exists; reusing it")
+    existing = resolve_index_path(out)
+    if skip_existing and (existing / "CURRENT").exists():
+        if _encoder_unchanged(existing):
+            typer.echo(f"index {existing} exists; reusing it")
             return
-        typer.echo(f"index {resolve_index_path(out)} exists but its encoder has changed since; "
-                   "building it again")
+        typer.echo(f"index {existing} exists but its encoder has changed since; building it again")
         overwrite = True
     chunking_record(chunk_words, chunk_overlap)
     index_options = check_build_options(out, overwrite=overwrite, index_type=index_type,

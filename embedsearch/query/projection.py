@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..index import Index
+from .layout_umap import umap_installed
 from .neighbors import neighbors_batch
 from .terms import resolve_terms
 
@@ -146,11 +147,10 @@ def _reduce(vectors: np.ndarray, method: str, fitted: list[int]) -> np.ndarray:
 def _umap_in_worker(vectors: np.ndarray) -> np.ndarray:
     """UMAP's (n, 2) coordinates, computed in the one worker process kept for it (started on
     first use, with umap-learn imported and compiled there once)."""
-    import importlib.util
     import multiprocessing
 
     global _umap_worker
-    if importlib.util.find_spec("umap") is None:
+    if not umap_installed():
         raise InputError("the umap projection needs umap-learn: pip install umap-learn "
                          "(or use pca)")
     with _umap_worker_lock:
