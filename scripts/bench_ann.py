@@ -130,10 +130,11 @@ class Contender:
 
 
 class Ours(Contender):
-    """An index type through the store: IndexWriter, SQLite, manifest; searched with
-    `Index.search` (keys returned, as a user gets them)."""
+    """An index type through the store: IndexWriter, SQLite, manifest; batches searched with
+    `Index.search_arrays` (ids, keys and scores as arrays), or `Index.search` (a `Hit` per
+    result) with `hits`; single queries with `Index.search`, as the CLI and the server ask."""
 
-    def __init__(self, base, kind: str, work: Path):
+    def __init__(self, base, kind: str, work: Path, hits: bool = False):
         import faiss
 
         from embedsearch.corpus import Item
@@ -149,20 +150,30 @@ class Ours(Contender):
                 chunk = base[start:start + 50_000]
                 writer.add([Item(str(start + i), "") for i in range(len(chunk))], chunk)
         self.index = Index.open(path, in_memory=True)
+        self.batch_search = self.index.search if hits else self.index.search_arrays
         self.knob = {"hnsw": "efSearch", "scann": "leaves_to_search,reorder"}.get(kind, "nprobe")
         self.sweep = {"hnsw": EF_SWEEP, "scann": SCANN_SWEEP}.get(kind, NPROBE_SWEEP)
 
     def search(self, batch, value):
+        self.set_knob(value)
+        return self.batch_search(batch, K)  # keys returned: what a user gets
+
+    def single(self, query, value):
+        self.set_knob(value)
+        return self.index.search(query, K)
+
+    def set_knob(self, value):
         params = self.index.manifest.index_params
         if isinstance(value, (tuple, list)):  # scann: (leaves_to_search, reorder)
             params["leaves_to_search"], params["reorder"] = value
         else:
             params[self.knob] = value
-        return self.index.search(batch, K)  # hits with keys: what a user gets
 
     @staticmethod
-    def ids(hits) -> np.ndarray:
-        return np.array([[h.id for h in row] + [-1] * (K - len(row)) for row in hits])
+    def ids(result) -> np.ndarray:
+        if hasattr(result, "ids"):  # SearchArrays
+            return result.ids
+        return np.array([[h.id for h in row] + [-1] * (K - len(row)) for row in result])
 
 
 class Scann(Contender):
@@ -279,8 +290,9 @@ PEERS = ("scann", "hnswlib", "usearch", "voyager", "ngt", "faiss-hnsw")
 
 
 def make_contender(library: str, base: np.ndarray, work: Path) -> Contender:
-    if library.startswith("ours-"):
-        return Ours(base, library.split("-", 1)[1], work)
+    if library.startswith("ours-"):  # ours-TYPE, or ours-TYPE+hits for `Index.search` batches
+        kind, _, api = library.split("-", 1)[1].partition("+")
+        return Ours(base, kind, work, hits=api == "hits")
     makers = {"scann": Scann, "hnswlib": Hnswlib, "usearch": Usearch, "voyager": Voyager,
               "faiss-hnsw": FaissHnsw, "ngt": lambda b: Ngt(b, work)}
     if library not in makers:
@@ -459,7 +471,7 @@ def filtered(args) -> dict:
             where = f"id % {modulus} = 0"
             selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
             contenders = {
-                "ours-scann": lambda b: Ours.ids(ours.index.search(b, K, where=where)),
+                "ours-scann": lambda b: ours.index.search_arrays(b, K, where=where).ids,
                 "faiss-hnsw": lambda b: theirs.search(b, 64, selector=selector)}
             qps = {name: [] for name in contenders}
             row = {"selectivity": share}

@@ -101,6 +101,20 @@ def test_battery(tmp_path, index_type):
         recall = np.mean([len({h.id for h in hits} & truth) / 10 for hits, truth in zip(found, exact)])
         assert recall >= 0.95
 
+        # the arrays API answers the same search: ids, keys and scores row by row, padded past the matches
+        for where in (None, "json_extract(metadata, '$.group') = 1", "key IN ('k5', 'k6', 'k0')",
+                      "key = 'none'"):
+            hits = index.search(queries[:20], k=10, where=where)
+            arrays = index.search_arrays(queries[:20], k=10, where=where)
+            assert arrays.ids.shape == arrays.keys.shape == arrays.scores.shape == (20, 10)
+            for row, ids, keys, scores in zip(hits, arrays.ids, arrays.keys, arrays.scores):
+                assert ids[:len(row)].tolist() == [h.id for h in row]
+                assert keys[:len(row)].tolist() == [h.key for h in row]
+                np.testing.assert_allclose(scores[:len(row)], [h.score for h in row], rtol=1e-6)
+                assert (ids[len(row):] == -1).all() and set(keys[len(row):]) <= {None}
+                assert np.isneginf(scores[len(row):]).all()
+        assert (index.search_arrays(queries[:2], k=10, where="key IN ('k5', 'k6', 'k0')").ids >= 0).sum() == 4
+
     # a second writer on the reopened index carries tombstones and counts forward
     with IndexWriter.update(path) as writer:
         writer.delete(keys=["k20"])

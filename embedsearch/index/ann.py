@@ -4,7 +4,9 @@ FAISS returns candidates under the index's search parameters and id
 selector; when the parameters ask for `rerank` = r > 1 (IVF-PQ by default),
 it returns r times as many and their exact inner products, read from the raw
 vectors on disk, decide the order. Quantised codes then only have to find the
-neighbours, not rank them.
+neighbours, not rank them. A filter that keeps few items is answered exactly
+from their stored vectors, as ScaNN's is: a graph or an inverted list searched
+under a narrow selector can stop before it has met k of them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import faiss
 import numpy as np
 
 from . import faiss_types
-from .scann_index import ScannIndex
+from .scann_index import EXACT_FILTER_ROWS, ScannIndex, exact_among
 from .threads import search_threads
 from .vector_file import VectorFile
 
@@ -38,6 +40,9 @@ def ann_search(index: faiss.Index, queries: np.ndarray, k: int, *, params: dict,
 
 
 def _faiss_search(index, queries, k, params, selector, vectors):
+    allowed = getattr(selector, "allowed_ids", None)
+    if allowed is not None and vectors is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
+        return exact_among(queries, allowed, k, vectors, selector)
     rerank = int(params.get("rerank", 1)) if vectors is not None else 1
     fetch = max(1, min(k * max(rerank, 1), index.ntotal))
     search_params = faiss_types.search_parameters(index, selector, params)

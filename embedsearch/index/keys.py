@@ -40,20 +40,25 @@ class KeyCache:
         self._lock = threading.Lock()
         self.searches = 0
 
-    def key_rows(self, ids: np.ndarray) -> list[list[str | None]]:
-        """The key of each id (None for -1 or a deleted id), row by row."""
+    def key_array(self, ids: np.ndarray) -> np.ndarray:
+        """The key of each id (None for -1 or a deleted id), an object array shaped like `ids`."""
+        if ids.size == 0:
+            return np.full(ids.shape, None, dtype=object)
         self.searches += 1
         if self._keys is None and ids.size < WARM_IDS and self.searches < WARM_SEARCHES:
             found = self.items.keys(np.unique(ids[ids >= 0]).tolist())
-            return [[found.get(i) for i in row] for row in ids.tolist()]
-        return self.keys[ids].tolist()  # -1 picks the None kept after the last id
+            keys = np.full(ids.shape, None, dtype=object)
+            for position, item_id in np.ndenumerate(ids):
+                keys[position] = found.get(int(item_id))
+            return keys
+        return self.keys[ids]  # -1 picks the None kept after the last id
 
     def hits(self, scores: np.ndarray, ids: np.ndarray, k: int, make,
              exclude: Sequence[set[int]] | None = None) -> list[list]:
         """Per query row, up to k `make(id, key, score)`, best first, without -1 or excluded ids."""
         # Python ints, floats and keys in one conversion each, not one numpy scalar per hit.
         id_rows = ids.tolist()
-        rows = zip(id_rows, self.key_rows(ids), scores.tolist())
+        rows = zip(id_rows, self.key_array(ids).tolist(), scores.tolist())
         if exclude is None and ids.shape[1] <= k and all(-1 not in row for row in id_rows):
             return [list(map(make, *row)) for row in rows]  # every hit kept: no test per hit
         exclude = exclude or repeat(())

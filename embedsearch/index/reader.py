@@ -9,6 +9,7 @@ answering anything. Changes go through `writer.IndexWriter`.
 
     with Index.open("demo") as index:
         index.search(vectors[:1], k=5)   # [[Hit(id=0, key="item0", score=1.0), ...]]
+        index.search_arrays(vectors, k=5).keys   # (rows, 5) keys, no object per hit
 """
 
 from __future__ import annotations
@@ -44,6 +45,20 @@ class Hit:
     id: int
     key: str
     score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchArrays:
+    """A batch's top-k as arrays, one row per query, best first (`Index.search_arrays`).
+
+    For callers that take many results at once (evaluation, export, a service
+    answering thousands of queries): no Python object per hit. Where a query
+    has fewer than k results the row ends with id -1, key None, score -inf.
+    """
+
+    ids: np.ndarray  # (queries, k) int64
+    keys: np.ndarray  # (queries, k) object: str or None
+    scores: np.ndarray  # (queries, k) float32 cosine similarity
 
 
 class Index:
@@ -176,18 +191,32 @@ class Index:
         returned (the query's own words): the search asks FAISS for that many
         more and drops them.
         """
+        extra = max(map(len, exclude), default=0) if exclude else 0
+        scores, ids = self._nearest(queries, k, where, extra)
+        return self.key_cache.hits(scores, ids, k, Hit, exclude)
+
+    def search_arrays(self, queries: np.ndarray, k: int = 10, *,
+                      where: str | None = None) -> SearchArrays:
+        """The same search as `search`, its results as arrays with k columns (`SearchArrays`)."""
+        scores, ids = self._nearest(queries, k, where, 0)
+        if ids.shape[1] < k:
+            missing = ((0, 0), (0, k - ids.shape[1]))
+            scores = np.pad(scores, missing, constant_values=-np.inf)
+            ids = np.pad(ids, missing, constant_values=-1)
+        scores = np.where(ids >= 0, scores, np.float32(-np.inf)).astype(np.float32, copy=False)
+        return SearchArrays(ids, self.key_cache.key_array(ids), scores)
+
+    def _nearest(self, queries: np.ndarray, k: int, where: str | None,
+                 extra: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the k + extra nearest allowed items per query, -1 where none."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
             raise InputError(f"query has dimension {queries.shape[1]}, index {self.name} has {self.dim}")
-        if k <= 0 or self.count == 0:
-            return [[] for _ in queries]
-        selector = self._selector(where)
-        if where and selector is None:
-            return [[] for _ in queries]
-        wanted = min(k + max(map(len, exclude), default=0), self.count) if exclude else min(k, self.count)
-        scores, ids = ann_search(self.faiss, queries, wanted, params=self.manifest.index_params,
-                                 selector=selector, vectors=self.raw_vectors)
-        return self.key_cache.hits(scores, ids, k, Hit, exclude)
+        selector = self._selector(where) if k > 0 and self.count else None
+        if k <= 0 or self.count == 0 or (where and selector is None):
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        return ann_search(self.faiss, queries, min(k + extra, self.count),
+                          params=self.manifest.index_params, selector=selector, vectors=self.raw_vectors)
 
     def _selector(self, where: str | None):
         """The id selector of a filter (None: no filter; or no item matches `where`).

@@ -285,11 +285,11 @@ def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors,
     found = np.full((len(queries), k), -1, dtype=np.int64)
     if len(ids) == 0 or len(queries) == 0:
         return scores, found
-    rows = getattr(cache, "scann_rows", None)
+    rows = getattr(cache, "exact_rows", None)
     if rows is None:
         rows = vectors.read_rows(ids)
         if cache is not None and rows.nbytes <= CACHED_ROWS_BYTES:
-            cache.scann_rows = rows
+            cache.exact_rows = rows
     with search_threads(len(queries)):
         top_scores, top = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), rows,
                                     min(k, len(ids)), metric=faiss.METRIC_INNER_PRODUCT)
