@@ -11,7 +11,7 @@ Chromium's GPU process spent per frame (software WebGL runs there): on a shared 
 wall time of a frame follows the other jobs, that CPU time much less. --frame-breakdown also
 times where a frame goes: the same map with no point in view (the cost of the points' vertices
 alone), with the whole map in view, and a bare WebGL program drawing the same points along the
-same moves (the floor of any point renderer).
+same moves in the same order (the floor of any point renderer).
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ const stamps = [];
 BARE_SCRIPT = """
 const done = arguments[arguments.length - 1];
 const map = window.embedsearchExplorer.indexMap, plot = map.plot, regl = map.renderer.regl;
-const n = map.x.length, xy = new Float32Array(2 * n);
-for (let i = 0; i < n; i++) { xy[2 * i] = map.x[i]; xy[2 * i + 1] = map.y[i]; }
+const drawn = plot.get("points"), n = drawn.length, xy = new Float32Array(2 * n);
+drawn.forEach(([x, y], i) => { xy[2 * i] = x; xy[2 * i + 1] = y; });  // in the plot's order
 const draw = regl({
   vert: `precision highp float; attribute vec2 xy; uniform vec2 scale, offset; uniform float size;
     varying vec4 color; varying float side;
@@ -99,9 +99,11 @@ const ease = (t) => (t < 0.5 ? 4 * t * t * t : (t - 1) * (2 * t - 2) * (2 * t - 
   // The plot's own camera at distance 1 gives map units to clip space; the plot then stays still.
   await plot.zoomToLocation([0, 0], 1.0, {transition: false});
   const {width, height} = map.container.getBoundingClientRect();
-  const a = plot.getScreenPosition(map.anchor[0]), b = plot.getScreenPosition(map.anchor[1]);
-  const kx = 2 / width * (b[0] - a[0]) / (map.x[map.anchor[1]] - map.x[map.anchor[0]]);
-  const ky = -2 / height * (b[1] - a[1]) / (map.y[map.anchor[1]] - map.y[map.anchor[0]]);
+  const first = drawn.reduce((best, p, i) => (p[0] + p[1] < drawn[best][0] + drawn[best][1] ? i : best), 0);
+  const last = drawn.reduce((best, p, i) => (p[0] + p[1] > drawn[best][0] + drawn[best][1] ? i : best), 0);
+  const a = plot.getScreenPosition(first), b = plot.getScreenPosition(last);
+  const kx = 2 / width * (b[0] - a[0]) / (drawn[last][0] - drawn[first][0]);
+  const ky = -2 / height * (b[1] - a[1]) / (drawn[last][1] - drawn[first][1]);
   const pointSize = [].concat(plot.get("pointSize"))[0];
   await new Promise((resolve) => setTimeout(resolve, 300));  // the page's own redraw after a move
   let target = [0, 0], distance = 1;
@@ -299,8 +301,8 @@ def main() -> None:
                     print(f"  still, {label} ({still['points']:,} of {frames['points']:,} points): "
                           + describe_frames(still))
                 bare = time_frames(driver, BARE_SCRIPT)
-                print(f"  a bare WebGL program drawing the same {bare['points']:,} points along the same "
-                      "moves: " + describe_frames(bare))
+                print(f"  a bare WebGL program drawing the same {bare['points']:,} points in the same order "
+                      "along the same moves: " + describe_frames(bare))
             baseline = time_frames(driver, BASELINE_SCRIPT + FRAMES_SCRIPT)
             print(f"  the same moves over {baseline['points']:,} points (the fixed cost of a frame): "
                   + describe_frames(baseline))
