@@ -7,8 +7,9 @@
 // sorted from the bottom of the map to the top (`order` and `slot` translate between the two).
 // Software WebGL (SwiftShader, Chromium's WebGL where there is no GPU) shades a draw call's
 // points in batches, and a batch whose points share a few rows of pixels costs it much less
-// than one scattered over the whole map. Every point has the same colour and opacity, so the
-// order they are drawn in does not change the picture.
+// than one scattered over the whole map. Every point has the same colour, and blending one
+// colour over itself gives the same result in any order (but for rounding in the last bit or
+// two): the picture is the same.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
 import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
 import {createDirectRenderer} from "./map-renderer.js";
