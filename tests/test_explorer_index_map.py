@@ -95,7 +95,7 @@ def test_clicking_a_point_explores_it(site, browser, word_index_path):
     target = browser.execute_script("""
       const map = window.embedsearchExplorer.indexMap;
       const row = map.rowOfId.get(map.ids[map.keys.indexOf('queen')]);
-      const [x, y] = map.plot.getScreenPosition(row);
+      const [x, y] = map.screenPosition(row);
       return [x, y];""")
     canvas = browser.find_element(By.ID, "index-canvas")
     size = canvas.size
@@ -118,3 +118,33 @@ def test_zooming_in_fetches_the_items_beyond_the_first(site, browser, word_index
     with Index.open(word_index_path) as index:
         ids = index.ids_for_keys(keys[:20])
     assert all(item_id >= SHOWN for item_id in ids.values())  # the rarer words, beyond the first
+
+
+def test_the_plot_draws_bottom_to_top_and_still_names_each_point(site, browser, word_index_path):
+    """The plot gets the points sorted by height (software WebGL shades them faster so) while
+    the map keeps its rows by importance: the points are the rows' own, and hovering a point
+    names that point's word, not the word in its place in the plot's order."""
+    browser.get(f"{site}/?index={word_index_path.name}")
+    wait_for(browser, map_ready, "the whole-index map was not drawn")
+    ascending, matching = browser.execute_script("""
+      const map = window.embedsearchExplorer.indexMap, points = map.plot.get('points');
+      const ascending = points.every(([, y], p) => p === 0 || y >= points[p - 1][1]);
+      const matching = points.length === map.x.length && points.every(([x, y], p) =>
+        x === map.x[map.order[p]] && y === map.y[map.order[p]]);
+      return [ascending, matching];""")
+    assert ascending and matching
+    row, key = browser.execute_script("""
+      const map = window.embedsearchExplorer.indexMap;
+      const row = [0, 1, 2].find((r) => map.slot[r] !== r);  // drawn elsewhere in the plot's order
+      return map.plot.zoomToLocation([map.x[row], map.y[row]], 0.05, {transition: false})
+        .then(() => new Promise((resolve) => setTimeout(resolve, 200)))
+        .then(() => [row, map.keys[row]]);""")
+    target = browser.execute_script(
+        "return window.embedsearchExplorer.indexMap.screenPosition(%d)" % row)
+    canvas = browser.find_element(By.ID, "index-canvas")
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, target[0] - canvas.size["width"] / 2 + 1, target[1] - canvas.size["height"] / 2).perform()
+    tooltip = browser.find_element(By.ID, "tooltip")
+    wait_for(browser, lambda d: tooltip.is_displayed(), "no tooltip over the point")
+    assert tooltip.text.split("\n")[0] == key
+    assert row in browser.execute_script("return window.embedsearchExplorer.indexMap.visibleRows()")

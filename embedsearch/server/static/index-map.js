@@ -2,6 +2,14 @@
 // rest fetched by region as you zoom in), drawn in WebGL by the vendored regl-scatterplot.
 // Labels appear by importance as you zoom; a search highlights the query and its neighbours
 // in place, with lines from the query; an analogy draws its two arrows.
+//
+// The map's rows keep the server's order (most important first); the plot gets the same points
+// sorted from the bottom of the map to the top (`order` and `slot` translate between the two).
+// Software WebGL (SwiftShader, Chromium's WebGL where there is no GPU) shades a draw call's
+// points in batches, and a batch whose points share a few rows of pixels costs it much less
+// than one scattered over the whole map. Every point has the same colour, and blending one
+// colour over itself gives the same result in any order (but for rounding in the last bit or
+// two): the picture is the same.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
 import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
 import {createDirectRenderer} from "./map-renderer.js";
@@ -139,24 +147,40 @@ export class IndexMap {
       actionKeyMap: {}, deselectOnDblClick: false, deselectOnEscape: false,
     });
     this.plot.subscribe("view", () => this.afterViewChange());
-    this.plot.subscribe("pointOver", (row) => this.hover(row));
+    this.plot.subscribe("pointOver", (point) => this.hover(this.order[point]));
     this.plot.subscribe("pointOut", () => { this.hovered = -1; this.tooltip.classList.add("hidden"); });
     // A click selects the point under the mouse: explore it. The marked points are shown as
     // the selection, so a click on the background (which deselects) puts them back.
     this.plot.subscribe("select", ({points}) => {
-      if (points.length === 1) this.explore(this.keys[points[0]], false);
+      if (points.length === 1) this.explore(this.keys[this.order[points[0]]], false);
       this.selectMarks();
     });
     this.plot.subscribe("deselect", () => this.selectMarks());
   }
 
   drawPoints() {
-    return this.plot.draw({x: this.x, y: this.y}).then(() => this.selectMarks());
+    const count = this.x.length;
+    this.order = new Int32Array(count).map((_, row) => row).sort((a, b) => this.y[a] - this.y[b]);
+    this.slot = new Int32Array(count);
+    this.order.forEach((row, point) => { this.slot[row] = point; });
+    const x = new Float64Array(count), y = new Float64Array(count);
+    this.order.forEach((row, point) => { x[point] = this.x[row]; y[point] = this.y[row]; });
+    return this.plot.draw({x, y}).then(() => this.selectMarks());
+  }
+
+  // The plot's points of map rows.
+  points(rows) {
+    return rows.map((row) => this.slot[row]);
+  }
+
+  // Where a row's point is on the map's canvas, in CSS pixels: [x, y].
+  screenPosition(row) {
+    return this.plot.getScreenPosition(this.slot[row]);
   }
 
   selectMarks() {
     const rows = this.marks.filter((m) => m.row >= 0 && m.role !== "other").map((m) => m.row);
-    if (rows.length) this.plot.select(rows, {preventEvent: true});
+    if (rows.length) this.plot.select(this.points(rows), {preventEvent: true});
     else this.plot.deselect({preventEvent: true});
   }
 
@@ -171,7 +195,7 @@ export class IndexMap {
   // Screen position of map coordinates, from two drawn points' screen positions (the
   // camera only pans and zooms, so the map is an axis-aligned affine one).
   toScreen() {
-    const a = this.plot.getScreenPosition(this.anchor[0]), b = this.plot.getScreenPosition(this.anchor[1]);
+    const a = this.screenPosition(this.anchor[0]), b = this.screenPosition(this.anchor[1]);
     const [ax, ay, bx, by] = [this.x[this.anchor[0]], this.y[this.anchor[0]],
                               this.x[this.anchor[1]], this.y[this.anchor[1]]];
     const sx = (b[0] - a[0]) / ((bx - ax) || 1), sy = (b[1] - a[1]) / ((by - ay) || 1);
@@ -206,7 +230,7 @@ export class IndexMap {
   }
 
   visibleRows() {
-    return this.plot ? this.plot.get("pointsInView") : [];
+    return this.plot ? Array.from(this.plot.get("pointsInView"), (point) => this.order[point]) : [];
   }
 
   // Labels by importance: the highlighted points first, then the visible points in the
@@ -267,14 +291,15 @@ export class IndexMap {
       return;  // the overview stays usable; the next zoom asks again
     }
     if (path !== this.path("/region", box) || !region.ids.length) return;
-    if (this.x.length - this.shown > EXTRA_LIMIT) this.dropExtras();
+    const dropped = this.x.length - this.shown > EXTRA_LIMIT;
+    if (dropped) this.dropExtras();
     let added = 0;
     region.ids.forEach((id, i) => {
       if (this.rowOfId.has(id)) return;
       this.addPoint(id, region.keys[i], region.x[i], region.y[i]);
       added++;
     });
-    if (added) {
+    if (added || dropped) {  // the plot draws the map's rows as they are now
       await this.drawPoints();
       this.container.dataset.points = String(this.x.length);
       this.placeLabels();
@@ -365,7 +390,9 @@ export class IndexMap {
     this.container.dataset.highlighted = String(marks.length);
     this.container.dataset.highlightedAt = String(performance.now());
     const rows = marks.filter((m) => m.row >= 0).map((m) => m.row);
-    if (rows.length) await this.plot.zoomToPoints(rows, {transition: true, transitionDuration: 450, padding: 0.35});
+    if (rows.length) {
+      await this.plot.zoomToPoints(this.points(rows), {transition: true, transitionDuration: 450, padding: 0.35});
+    }
     this.drawOverlay();
     this.placeLabels();
   }
