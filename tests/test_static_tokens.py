@@ -83,15 +83,18 @@ def _pair_cosines(vectors):
 
 
 def test_texts_keep_the_teachers_geometry(encoder, teacher):
-    """The table was fitted to MiniLM's text vectors on other texts (docstrings): on news
-    articles, which pairs are close follows MiniLM (the distilled table before fitting: 0.44)."""
+    """The table was fitted to MiniLM's text vectors on other texts (docstrings, glosses): on news
+    articles, which pairs are close follows MiniLM (the distilled table before fitting: 0.44;
+    fitted on the docstrings alone: 0.80)."""
     texts = [line[:400] for line in LEE.read_text(encoding="utf-8").splitlines()[:60]]
     reference = teacher.encode(texts, normalize_embeddings=True)
-    assert np.corrcoef(_pair_cosines(reference), _pair_cosines(encoder.encode(texts)))[0, 1] > 0.65
+    assert np.corrcoef(_pair_cosines(reference), _pair_cosines(encoder.encode(texts)))[0, 1] > 0.83
 
 
 def test_the_table_keeps_the_teachers_token_geometry(encoder, teacher):
-    """Fitting and PCA keep cosines between tokens close to the teacher's own."""
+    """Fitting and PCA keep cosines between tokens near the teacher's own. Fitting moves each
+    token towards the company it keeps in texts (and away from MiniLM's vector of the token
+    alone) the more texts hold it: 0.95 after the docstrings, 0.82 with the glosses beside them."""
     token_ids = list(range(2000, 30000, 97))
     reference = teacher_token_vectors(teacher, token_ids)
     rows = encoder.stored_table[token_ids].astype(np.float64)
@@ -101,7 +104,7 @@ def test_the_table_keeps_the_teachers_token_geometry(encoder, teacher):
         matrix = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
         return (matrix @ matrix.T)[np.triu_indices(len(matrix), 1)]
 
-    assert np.corrcoef(cosines(reference), cosines(rows))[0, 1] > 0.9
+    assert np.corrcoef(cosines(reference), cosines(rows))[0, 1] > 0.75
 
 
 def test_a_damaged_directory_is_one_clear_error(encoder, tmp_path):

@@ -24,7 +24,7 @@ FUSION_METHODS = ("rrf", "mix")
 
 # The vector list's weight by encoder name, chosen on held-out known-item tasks
 # (docs/search.md): a strong encoder earns more weight than a weak one.
-ENCODER_ALPHA = {"all-minilm-l6-v2": 0.7, "minilm-static": 0.3}
+ENCODER_ALPHA = {"all-minilm-l6-v2": 0.7, "minilm-static": 0.4}
 DEFAULT_ALPHA = 0.3  # an encoder not measured
 
 
