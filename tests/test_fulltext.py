@@ -306,3 +306,35 @@ def test_a_damaged_matrix_leaves_the_answers_to_fts5(tmp_path):
         for query in QUERIES:
             assert_same_top_k(keyword_search(connection, query, 5, None, impacts),
                               keyword_search(connection, query, 10**6), 5)
+
+
+def test_a_large_version_without_a_matrix_answers_from_fts5_and_makes_it_in_the_background(
+        tmp_path, monkeypatch):
+    import shutil
+
+    from embedsearch.index import bm25_impacts
+    from embedsearch.query import search as search_module
+
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 300), random_vectors(300))
+    monkeypatch.setattr(search_module, "INLINE_BUILD_ITEMS", 100)  # 300 items: "large"
+    with Index.open(path) as index:
+        shutil.rmtree(index.version_dir / FOLDER, ignore_errors=True)
+        assert keyword_impacts(index) is None  # not waited for: FTS5 answers meanwhile
+        connection = index.items.connection
+        for query in QUERIES:
+            assert_same_top_k(keyword_search(connection, query, 5, None, keyword_impacts(index)),
+                              keyword_search(connection, query, 10**6), 5)
+        bm25_impacts.wait_for_builders()
+        assert (index.version_dir / FOLDER / "meta.json").exists()  # made once, then saved
+        assert keyword_impacts(index) is not None
+        assert_impacts_agree(index)
+    # The version removed while its matrix is made: the builder gives up quietly.
+    with Index.open(path) as index:
+        shutil.rmtree(index.version_dir / FOLDER)
+        keyword_impacts(index)
+        shutil.rmtree(index.version_dir, ignore_errors=True)  # racing the builder's writes
+        bm25_impacts.wait_for_builders()
+        shutil.rmtree(index.version_dir, ignore_errors=True)
+        assert not index.version_dir.exists()

@@ -20,9 +20,13 @@ floating-point operations in the same order as FTS5's `bm25()`
 the query's phrases in order): equal to FTS5's, not just close; only the
 order of equal scores may differ.
 
-The matrix is made on first use and cached as `.npy` files in the version's
-`keyword/` folder where that can be written (memory-mapped on later opens);
-FTS5 stays the source of truth and answers whatever this cannot.
+The matrix is cached as `.npy` files in the version's `keyword/` folder where
+that can be written (memory-mapped on later opens); FTS5 stays the source of
+truth and answers whatever this cannot. No query waits for a large matrix to
+be made: where a version has none, `open(wait=False)` starts making it in a
+background thread (one per version per process) and FTS5's `bm25()` answers
+until it is saved; a small index (under `INLINE_BUILD_ITEMS` items, made in
+less time than a few FTS5 queries over a large one) makes it inline.
 
     impacts = Bm25Impacts.open(version_dir, version_dir / "items.db", TOKENIZER, crc32)
     impacts.search([["fish"], ["sea"]], k=10)   # [(item id, score), ...] best first
@@ -48,8 +52,14 @@ K1, B = 1.2, 0.75  # FTS5's bm25() constants
 FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
 ROUNDING = 1e-9  # far above the rounding of a sum of scores in another order
 BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while the matrix is made
+INLINE_BUILD_ITEMS = 50_000  # below this many items a query makes a missing matrix itself
+UNSAVED_KEPT = 2  # matrices made where they could not be saved, kept in memory per process
 _FILES = ("indptr", "positions", "impacts", "rowids")
-_building = threading.Lock()
+_building = threading.Lock()  # inline builds, one at a time
+_registry = threading.Lock()  # guards the three below
+_builders: dict[tuple, threading.Thread] = {}  # (version folder, crc) -> its background builder
+_unsaved: dict[tuple, "Bm25Impacts"] = {}
+_failed: set[tuple] = set()
 
 
 def fts5_idf(rows: int, hits: np.ndarray) -> np.ndarray:
@@ -83,11 +93,26 @@ class Bm25Impacts:
 
     @classmethod
     def open(cls, version_dir: Path, items_path: Path, tokenizer: str, items_crc32: int | None,
-             show_progress: bool = True) -> "Bm25Impacts":
+             show_progress: bool = True, wait: bool = True) -> "Bm25Impacts | None":
         """The matrix cached in `version_dir`, else made from the items database (and cached
         there if it can be written). `items_crc32` ties a cache to the database it was made
-        from; `tokenizer` is the full-text index's."""
+        from; `tokenizer` is the full-text index's. With `wait` False a missing matrix is
+        made in a background thread and None returned meanwhile (and if making it failed)."""
         folder = version_dir / FOLDER
+        found = _load(folder, tokenizer, items_crc32)
+        if found is not None:
+            return found
+        key = (str(version_dir), items_crc32)
+        with _registry:
+            if key in _unsaved or key in _failed:
+                return _unsaved.get(key)
+            if not wait:
+                if key not in _builders:
+                    _builders[key] = threading.Thread(
+                        target=_build_in_background, daemon=True, name=f"keyword index {key}",
+                        args=(key, folder, items_path, tokenizer, items_crc32))
+                    _builders[key].start()
+                return None
         with _building:
             found = _load(folder, tokenizer, items_crc32)
             if found is None:
@@ -274,6 +299,39 @@ def build_arrays(items_path: Path, show_progress: bool = True):
         impacts[part] = idf[terms_of] * ((frequency * (K1 + 1.0))
                                          / (frequency + K1 * (1 - B + B * length / avgdl)))
     return terms, indptr, positions, impacts, rowids
+
+
+def wait_for_builders(timeout: float | None = None) -> None:
+    """Wait for this process's background builds to end (tests, benchmarks)."""
+    with _registry:
+        running = list(_builders.values())
+    for builder in running:
+        builder.join(timeout)
+
+
+def _build_in_background(key: tuple, folder: Path, items_path: Path, tokenizer: str,
+                         items_crc32: int | None) -> None:
+    """Make and save a version's matrix; kept in memory only where it could not be saved.
+
+    It reads its own read-only connection and writes only through `_save`'s atomic
+    rename, so the index being closed, or the version superseded or removed meanwhile,
+    costs nothing but the work (the save then fails quietly)."""
+    made = None
+    try:
+        arrays = build_arrays(items_path, show_progress=False)
+        _save(folder, arrays, items_crc32)
+        if _load(folder, tokenizer, items_crc32) is None and folder.parent.is_dir():
+            made = Bm25Impacts(tokenizer, *arrays)
+    except (sqlite3.Error, OSError, ValueError, MemoryError):
+        with _registry:
+            _failed.add(key)
+    finally:
+        with _registry:
+            if made is not None:
+                _unsaved[key] = made
+                while len(_unsaved) > UNSAVED_KEPT:
+                    del _unsaved[next(iter(_unsaved))]
+            del _builders[key]
 
 
 def _save(folder: Path, arrays, items_crc32: int | None) -> None:
