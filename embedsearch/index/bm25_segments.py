@@ -13,7 +13,8 @@ or replaced dead in the segments that held them (`dead.npy`, with how many of
 each term's postings they hold, `dead_rows.npy` / `dead_counts.npy`: document
 frequencies are postings minus those). Past `MAX_SEGMENTS` segments, all but
 the first are merged (made again from their live items); past `MAX_DEAD_SHARE`
-dead items, the version's matrix is made again whole.
+dead items, or after a write that changed more than that share of the items,
+the version's matrix is made again whole.
 
 Segments are read from FTS5 itself: the whole index from its `fts5vocab`
 instance table, a few items from an in-memory FTS5 table of the same tokenizer
@@ -21,8 +22,9 @@ holding only them (the same tokens, as the tokenizer is a function of the
 text). Each version's item count and token total are checked against FTS5's
 own before its folder is saved; anything that disagrees is made again whole.
 
-    update_version(new_dir, items_path, crc32, base_dir, base_crc32, changed_ids)
-    # new_dir/keyword: base_dir's segments linked, one for changed_ids, dead items marked
+    version = updated_version(new_dir / "items.db", load_version(base_dir / FOLDER, base_crc32),
+                              changed_ids)
+    save_version(new_dir / FOLDER, version, crc32)  # base's segments linked, one new
 """
 
 from __future__ import annotations
@@ -230,6 +232,9 @@ def updated_version(items_path: Path, base: VersionMatrix, changed_ids: Iterable
         tokenizer = table_tokenizer(connection)
         if tokenizer is None:
             raise ValueError("the full-text index's tokenizer is not one this can name")
+        if len(changed) > MAX_DEAD_SHARE * max(base.rows, 1):  # a large write: made whole
+            connection.close()
+            return whole_version(items_path, show_progress)
         segments = [segment.with_dead(changed) for segment in base.segments]
         slots = sum(len(segment.rowids) for segment in segments)
         dead = sum(len(segment.dead) for segment in segments)
