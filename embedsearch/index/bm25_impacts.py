@@ -33,9 +33,9 @@ unfinished at exit. A version without one (an index written before this, a
 write that could not save it) never makes a query wait either: `open(wait=False)`
 starts making it in a background thread (one per version per process) and
 FTS5's `bm25()` answers until it is saved; a small index (under
-`INLINE_BUILD_ITEMS` items, made in less time than a few FTS5 queries over a
-large one) makes it inline. FTS5 stays the source of truth and answers
-whatever this cannot.
+`INLINE_BUILD_ITEMS` items, about a second's work) makes it inline: its one
+wait is short and every later query fast. FTS5 stays the source of truth and
+answers whatever this cannot.
 
     impacts = Bm25Impacts.open(version_dir, version_dir / "items.db", TOKENIZER, crc32)
     impacts.search([["fish"], ["sea"]], k=10)   # [(item id, score), ...] best first
@@ -57,7 +57,7 @@ from .items import ITEMS_FILE
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 FLOOR_IDF = 1e-6  # FTS5's IDF for a term in half the rows or more
 ROUNDING = 1e-9  # far above the rounding of a sum of scores in another order
-INLINE_BUILD_ITEMS = 50_000  # below this many items a query makes a missing matrix itself
+INLINE_BUILD_ITEMS = 10_000  # below this many items a query makes a missing matrix itself
 UNSAVED_KEPT = 2  # matrices made where they could not be saved, kept in memory per process
 _building = threading.Lock()  # inline builds, one at a time
 _registry = threading.Lock()  # guards the three below
