@@ -104,6 +104,8 @@ class Bm25Impacts:
         self.avgdl = float(version.tokens) / float(version.rows) if version.rows else 1.0
         self.term_rows = [{term: row for row, term in enumerate(segment.terms)}
                           for segment in self.segments]
+        self.dead_postings = [dict(zip(segment.dead_rows.tolist(), segment.dead_counts.tolist()))
+                              for segment in self.segments]  # term row -> postings of dead items
         sizes = [len(segment.rowids) for segment in self.segments]
         self.offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
         self.rowids = self.segments[0].rowids if len(self.segments) == 1 else \
@@ -195,7 +197,7 @@ class Bm25Impacts:
                 if row is not None:
                     parts.append((number, row))
                     postings += int(segment.indptr[row + 1] - segment.indptr[row]) \
-                        - _dead_count(segment, row)
+                        - self.dead_postings[number].get(row, 0)
             if postings:
                 terms.append(_Term(parts, postings))
         if terms:
@@ -214,8 +216,14 @@ class Bm25Impacts:
 
     def _impacts(self, idf: float, frequencies: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """The BM25 terms of one term at `slots`: FTS5's operations, in FTS5's order."""
+        # idf * ((tf * (k1 + 1)) / (tf + norm)), in place (IEEE sums and products commute).
         frequency = frequencies.astype(np.float64)
-        return idf * ((frequency * (K1 + 1.0)) / (frequency + self._norms_of(slots)))
+        denominator = self._norms_of(slots)
+        denominator += frequency
+        frequency *= K1 + 1.0
+        frequency /= denominator
+        frequency *= idf
+        return frequency
 
     def _part(self, number: int, row: int) -> tuple[Segment, int, int, int]:
         segment = self.segments[number]
@@ -250,23 +258,19 @@ class Bm25Impacts:
         return candidates
 
     def _lookup(self, term: _Term, candidates: np.ndarray) -> np.ndarray:
-        """The term's BM25 term for each candidate (0 where it does not occur), each found by
-        binary search in the sorted postings of the candidate's segment."""
+        """The term's BM25 term for each of the (ascending) candidates, 0 where it does not
+        occur, each found by binary search in the sorted postings of its segment."""
         found = np.zeros(len(candidates))
         for number, row in term.parts:
             segment, offset, start, end = self._part(number, row)
             postings = segment.positions[start:end]
-            if len(self.segments) == 1:
-                inside, local = slice(None), candidates
-            else:
-                inside = np.flatnonzero((candidates >= offset)
-                                        & (candidates < offset + len(segment.rowids)))
-                local = candidates[inside] - offset
+            first, last = np.searchsorted(candidates, [offset, offset + len(segment.rowids)]) \
+                if len(self.segments) > 1 else (0, len(candidates))
+            local = candidates[first:last] - offset if offset else candidates[first:last]
             places = np.minimum(np.searchsorted(postings, local), len(postings) - 1)
-            hit = postings[places] == local
-            at = np.arange(len(candidates))[inside][hit]
-            found[at] = self._impacts(term.idf, segment.frequencies[start + places[hit]],
-                                      candidates[at])
+            hit = np.flatnonzero(postings[places] == local)
+            found[first + hit] = self._impacts(
+                term.idf, segment.frequencies[start + places[hit]], candidates[first + hit])
         return found
 
     def _candidates(self, terms: list[_Term], scores: np.ndarray, mask):
@@ -297,9 +301,10 @@ class Bm25Impacts:
         """Columns of the items the terms occur in, each once, in time proportional to the
         postings (not to the index): a duplicate is told by the last place it was stamped."""
         parts = [self._slots(number, row) for term in terms for number, row in term.parts]
-        if len(terms) == 1 and len(parts) == 1:  # a row holds each item once
-            return np.asarray(parts[0], dtype=np.int64)
-        found = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        if len(terms) == 1:  # a term holds each column once
+            return np.concatenate(parts).astype(np.int64) if len(parts) > 1 \
+                else np.asarray(parts[0], dtype=np.int64)
+        found = np.concatenate(parts).astype(np.int64)
         stamps = self._buffer("stamps", np.int64)  # what it held before does not matter
         places = np.arange(len(found))
         stamps[found] = places
@@ -317,14 +322,6 @@ class Bm25Impacts:
             places, wanted = places[inside], allowed_ids[inside]
             mask[offset + places[segment.rowids[places] == wanted]] = True
         return mask if self.live is None else mask & self.live
-
-
-def _dead_count(segment: Segment, row: int) -> int:
-    """How many of a segment row's postings are of dead items."""
-    place = int(np.searchsorted(segment.dead_rows, row))
-    if place < len(segment.dead_rows) and segment.dead_rows[place] == row:
-        return int(segment.dead_counts[place])
-    return 0
 
 
 def make_for_version(version_dir: Path, items_crc32: int | None, base_dir: Path | None = None,
@@ -345,7 +342,7 @@ def make_for_version(version_dir: Path, items_crc32: int | None, base_dir: Path 
                 raise
             version = whole_version(items_path, show_progress)
         return save_version(version_dir / FOLDER, version, items_crc32)
-    except (sqlite3.Error, OSError, ValueError):
+    except (sqlite3.Error, OSError, ValueError, MemoryError):  # the write stands without it
         return False
 
 

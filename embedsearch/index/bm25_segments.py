@@ -197,8 +197,7 @@ def segment_of_items(connection: sqlite3.Connection, ids: Iterable[int], tokeniz
 
 def connect(items_path: Path) -> sqlite3.Connection:
     """A read-only connection to a published (never changing) items database."""
-    return sqlite3.connect(f"file:{items_path}?mode=ro&immutable=1", uri=True,
-                           check_same_thread=False)
+    return sqlite3.connect(f"file:{items_path}?mode=ro&immutable=1", uri=True)
 
 
 def whole_version(items_path: Path, show_progress: bool = False) -> VersionMatrix:

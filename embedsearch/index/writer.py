@@ -85,8 +85,9 @@ class IndexWriter:
             self.base_version = base_version
             self.base_items_crc32 = manifest.files.get(ITEMS_FILE, {}).get("crc32")
             # Ids whose rows this writer added, replaced or deleted: the keyword matrix of the
-            # version it publishes is the base's with only these made again.
-            self.changed_ids: set[int] = set()
+            # version it publishes is the base's with only these made again (a new index's is
+            # made whole).
+            self.changed_ids: set[int] | None = set() if base_version is not None else None
             vector_path = self.tmp_dir / vector_file_name(manifest.vector_dtype)
             if base_version is not None:
                 for name in files_read(reindex_from or manifest):
@@ -249,7 +250,7 @@ class IndexWriter:
     def _write_items(self, ids: np.ndarray, items: Sequence[Item], *, replacing: bool) -> None:
         """Every item row is written here: new ids inserted, or existing ones replaced."""
         records = [_record(item_id, item) for item_id, item in zip(ids, items)]
-        self.changed_ids.update(int(item_id) for item_id in ids)
+        self._note_changed(ids)
         if replacing:
             self.items.update(records)
         else:
@@ -259,8 +260,12 @@ class IndexWriter:
     def _delete_items(self, ids: np.ndarray) -> None:
         """Every item row is removed here (its vector row stays, unused)."""
         self.items.delete_ids(ids)
-        self.changed_ids.update(int(item_id) for item_id in ids)
+        self._note_changed(ids)
         self.manifest.count -= len(ids)
+
+    def _note_changed(self, ids: np.ndarray) -> None:
+        if self.changed_ids is not None:
+            self.changed_ids.update(int(item_id) for item_id in ids)
 
     def _checked(self, vectors: np.ndarray, n: int) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
