@@ -50,6 +50,9 @@ MAX_SEGMENTS = 8  # a version with more has all but its first merged into one
 MAX_DEAD_SHARE = 0.25  # a version with more dead items than this share is made again whole
 BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while a segment is made
 IDS_PER_INSERT = 10_000  # items copied into a segment's FTS5 table per statement
+# A later segment smaller than this is read into memory, not mapped: each mapped file holds a
+# file descriptor as long as the version is open.
+MAP_MIN_BYTES = 2**20
 SEGMENT_NAME = re.compile(r"s[0-9]{6}")
 SEGMENT_FILES = ("indptr", "positions", "frequencies", "lengths", "rowids")
 DEAD_FILES = ("dead", "dead_rows", "dead_counts")
@@ -348,7 +351,8 @@ def load_version(folder: Path, items_crc32: int | None) -> VersionMatrix | None:
         if not (isinstance(names, list) and names
                 and all(isinstance(name, str) and SEGMENT_NAME.fullmatch(name) for name in names)):
             return None
-        segments = [_load_segment(folder / name) for name in names]
+        segments = [_load_segment(folder / name, mapped=number == 0)
+                    for number, name in enumerate(names)]
         rows, tokens, number = (int(meta[key]) for key in ("rows", "tokens", "next_segment"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -357,9 +361,11 @@ def load_version(folder: Path, items_crc32: int | None) -> VersionMatrix | None:
     return VersionMatrix(segments, rows, tokens, number)
 
 
-def _load_segment(folder: Path) -> Segment | None:
+def _load_segment(folder: Path, mapped: bool) -> Segment | None:
+    """The segment in `folder`, its arrays memory-mapped if `mapped` or it is large."""
+    mapped = mapped or (folder / "positions.npy").stat().st_size >= MAP_MIN_BYTES
     # Plain arrays over the mapped files: numpy's memmap class costs a little on every slice.
-    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r",
+    arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r" if mapped else None,
                             allow_pickle=False).view(np.ndarray) for name in SEGMENT_FILES}
     dead_folder = folder if (folder / "dead.npy").exists() else None
     if dead_folder is not None:
