@@ -24,8 +24,9 @@ FTS5's, not just close; only the order of equal scores may differ.
 
 When the matrix is made: every version a writer publishes gets its matrix at
 commit (`make_for_version`), from the previous version's segments and a small
-segment of the items the write changed, in time proportional to those items;
-an index's first version (or the first write to an index that had none) makes
+segment of the items the write changed, in time proportional to those items
+(and, where it replaced or deleted some, to the postings of the segments that
+held them, counted out of the document frequencies); an index's first version (or the first write to an index that had none) makes
 it whole, a pass over FTS5's postings (minutes at a million items, a share of
 the build it ends). Made at write time, a CLI query (one process, one query)
 finds it ready, where a matrix made at query time would be abandoned
