@@ -22,6 +22,11 @@ one batch (mean ms per query); keyword and hybrid are also timed on the first
 `--baseline-queries` with FTS5's bm25() alone (the impact matrix turned off), the
 baseline of the same run. Results are answered as documents with snippets, as the CLI
 would give them. `--documents 0` skips the documents corpus.
+
+`--after-write INDEX` times instead what a small write costs keyword search on an index
+whose matrix exists: the write of `--write-documents` new documents, the new version's
+first keyword query in a fresh process state (as a CLI query), and keyword latency
+before and after it.
 """
 
 from __future__ import annotations
@@ -155,6 +160,68 @@ def time_queries(index_path: Path, queries: list[str], baseline_queries: int,
     return results
 
 
+def matrix_ready(index_path: Path) -> dict:
+    """Make sure the live version has its matrix (made by the first query if it has none, or
+    in the background and waited for); the seconds that took."""
+    from embedsearch.index import Index, bm25_impacts
+    from embedsearch.query.search import keyword_impacts
+
+    started = time.perf_counter()
+    with Index.open(index_path) as index:
+        made = keyword_impacts(index) is not None
+        if not made:
+            bm25_impacts.wait_for_builders()
+    return {"matrix_made_s": round(time.perf_counter() - started, 1),
+            "matrix_in_the_first_query": made}
+
+
+def time_keyword_list(index, queries: list[str], depth: int = 100) -> dict:
+    """p50 and p99 ms of the keyword list alone (the `depth` best items, no grouping or
+    snippets): the part the BM25 matrix answers."""
+    from embedsearch.index.fulltext import keyword_search
+    from embedsearch.query.search import keyword_impacts
+
+    single = []
+    for query in queries:
+        started = time.perf_counter()
+        keyword_search(index.items.connection, query, depth, None, keyword_impacts(index))
+        single.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(float(np.percentile(single, 50)), 2),
+            "p99_ms": round(float(np.percentile(single, 99)), 2)}
+
+
+def time_after_write(index_path: Path, queries: list[str], documents: int,
+                     k: int = 10) -> dict:
+    """The cost of a small write to an index whose matrix exists: the write itself (adding
+    `documents` lines of the corpus, each a document of its own), then the first keyword
+    query of the new version (what a CLI user pays) and query latency on it."""
+    from embedsearch.corpus import Item
+    from embedsearch.index import Index
+    from embedsearch.indexing.add import upsert_items
+    from embedsearch.query import neighbors
+
+    results = {"before the write": matrix_ready(index_path)}
+    with Index.open(index_path, in_memory=True) as index:
+        neighbors(index, queries[0], k=k, mode="keyword")
+        results["keyword list before the write"] = time_keyword_list(index, queries)
+        results["keyword before the write"] = time_mode(index, queries, "keyword", k)
+    items = [Item(f"bench-write-{time.time_ns()}-{number}", f"{query} {queries[-1 - number]}")
+             for number, query in enumerate(queries[:documents])]
+    started = time.perf_counter()
+    upsert_items(index_path, items)
+    results["write_s"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    with Index.open(index_path) as index:
+        neighbors(index, queries[1], k=k, mode="keyword")
+    results["first_keyword_query_after_write_s"] = round(time.perf_counter() - started, 2)
+    results["after the write"] = matrix_ready(index_path)  # where it was not made: made now
+    with Index.open(index_path, in_memory=True) as index:
+        neighbors(index, queries[0], k=k, mode="keyword")
+        results["keyword list after the write"] = time_keyword_list(index, queries)
+        results["keyword after the write"] = time_mode(index, queries, "keyword", k)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=1_000_000)
@@ -166,11 +233,24 @@ def main() -> None:
                         help="build only with the full-text index (no build cost measured)")
     parser.add_argument("--reuse", action="store_true",
                         help="time queries on the indexes an earlier run left in --out")
+    parser.add_argument("--after-write", type=Path, metavar="INDEX",
+                        help="only time a write of --write-documents documents to this index "
+                             "(its queries cut from --out's lines) and the keyword queries "
+                             "before and after it")
+    parser.add_argument("--write-documents", type=int, default=10)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}",
           file=sys.stderr, flush=True)
     lines = args.out / "lines"
+    if args.after_write:
+        report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "load_before": os.getloadavg()}
+        report.update(time_after_write(args.after_write, query_phrases(lines, args.queries),
+                                       args.write_documents))
+        report["load_after"] = os.getloadavg()
+        print(json.dumps(report, indent=1))
+        return
     if not (lines / "part0.txt").exists():
         make_corpus(lines, args.items)
     corpora = [("lines", lines, {})]

@@ -261,31 +261,33 @@ def test_impacts_are_cached_in_the_version_and_remade_when_not_theirs(tmp_path):
     path = tmp_path / "idx"
     with IndexWriter.create(path, ENCODER, 8) as writer:
         writer.add(random_items(0, 200), random_vectors(200))
+    import shutil
+
     with Index.open(path) as index:
         folder = index.version_dir / FOLDER
-        assert not folder.exists()
+        assert (folder / "meta.json").exists()  # made at commit
+        shutil.rmtree(folder)  # as an index written before the matrix was made at commit
         abandoned = index.version_dir / f"{FOLDER}.tmp-999999999-1"  # its writer was killed
         abandoned.mkdir()
         impacts = keyword_impacts(index)  # made at the first keyword query, then saved
         made = (folder / "meta.json").stat().st_mtime_ns
         assert not abandoned.exists()
     with Index.open(path) as index:
-        assert isinstance(keyword_impacts(index).impacts.base, np.memmap)  # read back, not remade
+        assert isinstance(keyword_impacts(index).segments[0].positions.base,
+                          np.memmap)  # read back, not remade
         assert (folder / "meta.json").stat().st_mtime_ns == made
         assert_impacts_agree(index)
         crc = index.manifest.files["items.db"]["crc32"]
     # A folder made from another database (a copied folder, an old format) is not used.
     other = Bm25Impacts.open(index.version_dir, index.version_dir / "items.db",
                              impacts.tokenizer, crc + 1)
-    assert not isinstance(other.impacts.base, np.memmap)
+    assert not isinstance(other.segments[0].positions.base, np.memmap)
     # Where the folder cannot be written (here a file is in the way): made in memory, the same
     # answers, nothing left behind.
-    import shutil
-
     shutil.rmtree(folder)
     folder.write_text("in the way")
     with Index.open(path) as index:
-        assert not isinstance(keyword_impacts(index).impacts.base, np.memmap)
+        assert not isinstance(keyword_impacts(index).segments[0].positions.base, np.memmap)
         assert_impacts_agree(index)
     assert sorted(p.name for p in index.version_dir.iterdir() if "keyword" in p.name) == [FOLDER]
 
@@ -296,13 +298,131 @@ def test_a_damaged_matrix_leaves_the_answers_to_fts5(tmp_path):
         writer.add(random_items(0, 200), random_vectors(200))
     with Index.open(path) as index:
         keyword_impacts(index)
-        positions = index.version_dir / FOLDER / "positions.npy"
+        positions = index.version_dir / FOLDER / "s000001" / "positions.npy"
     damaged = np.load(positions)
     damaged[:] = np.iinfo(np.uint32).max  # every posting points past the last item
     np.save(positions, damaged)
     with Index.open(path) as index:
         impacts, connection = keyword_impacts(index), index.items.connection
-        assert isinstance(impacts.positions.base, np.memmap)
+        assert isinstance(impacts.segments[0].positions.base, np.memmap)
         for query in QUERIES:
             assert_same_top_k(keyword_search(connection, query, 5, None, impacts),
                               keyword_search(connection, query, 10**6), 5)
+
+
+def test_a_large_version_without_a_matrix_answers_from_fts5_and_makes_it_in_the_background(
+        tmp_path, monkeypatch):
+    import shutil
+
+    from embedsearch.index import bm25_impacts
+    from embedsearch.query import search as search_module
+
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 300), random_vectors(300))
+    monkeypatch.setattr(search_module, "INLINE_BUILD_ITEMS", 100)  # 300 items: "large"
+    with Index.open(path) as index:
+        shutil.rmtree(index.version_dir / FOLDER, ignore_errors=True)
+        assert keyword_impacts(index) is None  # not waited for: FTS5 answers meanwhile
+        connection = index.items.connection
+        for query in QUERIES:
+            assert_same_top_k(keyword_search(connection, query, 5, None, keyword_impacts(index)),
+                              keyword_search(connection, query, 10**6), 5)
+        bm25_impacts.wait_for_builders()
+        assert (index.version_dir / FOLDER / "meta.json").exists()  # made once, then saved
+        assert keyword_impacts(index) is not None
+        assert_impacts_agree(index)
+    # The version removed while its matrix is made: the builder gives up quietly.
+    with Index.open(path) as index:
+        shutil.rmtree(index.version_dir / FOLDER)
+        keyword_impacts(index)
+        shutil.rmtree(index.version_dir, ignore_errors=True)  # racing the builder's writes
+        bm25_impacts.wait_for_builders()
+        shutil.rmtree(index.version_dir, ignore_errors=True)
+        assert not index.version_dir.exists()
+
+
+def keyword_meta(index) -> dict:
+    import json
+
+    return json.loads((index.version_dir / FOLDER / "meta.json").read_text())
+
+
+def distinct_postings(index, ids) -> int:
+    """(term, item) pairs of `ids` in the version's FTS5 index: what a segment of them holds."""
+    connection = index.items.connection
+    connection.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.instances "
+                       "USING fts5vocab(main, items_fts, instance)")
+    marks = ",".join("?" * len(ids))
+    return connection.execute(f"SELECT count(*) FROM (SELECT DISTINCT term, doc FROM instances "
+                              f"WHERE doc IN ({marks}))", [int(i) for i in ids]).fetchone()[0]
+
+
+def test_a_write_makes_only_a_segment_of_what_it_changed(tmp_path):
+    import os
+    import shutil
+
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 300), random_vectors(300))
+    with Index.open(path) as index:
+        first = index.version_dir / FOLDER / "s000001"
+        assert keyword_meta(index)["segments"] == ["s000001"]
+    with IndexWriter.update(path) as writer:
+        added = writer.add(random_items(300, 5, seed=7), random_vectors(5, seed=7))
+    with Index.open(path) as index:
+        folder = index.version_dir / FOLDER
+        assert keyword_meta(index)["segments"] == ["s000001", "s000002"]
+        # The old segment is linked, not made again; the new one holds the 5 items only.
+        assert (folder / "s000001" / "positions.npy").stat().st_ino \
+            == (first / "positions.npy").stat().st_ino
+        segment = keyword_impacts(index).segments[1]
+        assert segment.rowids.tolist() == added.tolist()
+        assert len(segment.positions) == distinct_postings(index, added)
+        assert_impacts_agree(index)
+    with IndexWriter.update(path) as writer:  # replace 3 in place, delete 4
+        replaced = writer.upsert(random_items(10, 3, seed=8), random_vectors(3, seed=8))
+        assert writer.delete(keys=["k20", "k21", "k22", "k302"]) == 4
+    with Index.open(path) as index:
+        assert keyword_meta(index)["segments"] == ["s000001", "s000002", "s000003"]
+        impacts = keyword_impacts(index)
+        old, small, new = impacts.segments
+        assert old.rowids[old.dead].tolist() == [10, 11, 12, 20, 21, 22]
+        assert small.rowids[small.dead].tolist() == [302]
+        assert new.rowids.tolist() == sorted(replaced.tolist())
+        assert len(new.positions) == distinct_postings(index, replaced)
+        assert_impacts_agree(index)
+        assert_impacts_agree(index, "id % 2 = 0")
+        current = index.version_dir
+    # Every older version removed: the current one keeps its own links to the segments.
+    for old_version in path.glob("v*"):
+        if old_version != current:
+            shutil.rmtree(old_version)
+    assert sorted(os.listdir(path / current.name / FOLDER)) == [
+        "meta.json", "s000001", "s000002", "s000003"]
+    with Index.open(path) as index:
+        assert keyword_meta(index)["segments"] == ["s000001", "s000002", "s000003"]
+        assert_impacts_agree(index)
+
+
+def test_segments_are_merged_when_many_and_made_whole_when_mostly_dead(tmp_path, monkeypatch):
+    from embedsearch.index import bm25_segments
+
+    monkeypatch.setattr(bm25_segments, "MAX_SEGMENTS", 3)
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 200), random_vectors(200))
+    for write in range(4):
+        start = 200 + 10 * write
+        with IndexWriter.update(path) as writer:
+            writer.add(random_items(start, 10, seed=write), random_vectors(10, seed=write))
+            writer.delete(keys=[f"k{start - 5}"])
+        with Index.open(path) as index:
+            assert len(keyword_meta(index)["segments"]) <= 3
+            assert keyword_impacts(index).segments[0].name == "s000001"
+            assert_impacts_agree(index)
+    delete_keys(path, [f"k{i}" for i in range(0, 200, 3)])  # a third of the items: made whole
+    with Index.open(path) as index:
+        assert len(keyword_meta(index)["segments"]) == 1
+        assert not len(keyword_impacts(index).segments[0].dead)
+        assert_impacts_agree(index)

@@ -80,6 +80,30 @@ def check_fulltext(connection: sqlite3.Connection) -> None:
     connection.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
 
 
+def fts5_totals(connection: sqlite3.Connection, schema: str = "main") -> tuple[int, int]:
+    """(rows, tokens): the item count and token total FTS5's bm25() takes N and the average
+    length from, read from its own record of them (the `averages` row of its data table: the
+    varints row count, then each column's token total); (0, 0) for an empty index."""
+    row = connection.execute(f"SELECT block FROM {schema}.{FTS_TABLE}_data WHERE id = 1").fetchone()
+    values, place = [], 0
+    blob = bytes(row[0]) if row and row[0] is not None else b""
+    while place < len(blob):
+        value, place = _varint(blob, place)
+        values.append(value)
+    return (values[0], sum(values[1:])) if values else (0, 0)
+
+
+def _varint(blob: bytes, place: int) -> tuple[int, int]:
+    """SQLite's varint at `place` (big-endian, 7 bits a byte, the ninth byte 8): (value, next)."""
+    value = 0
+    for step in range(8):
+        byte = blob[place + step]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, place + step + 1
+    return (value << 8) | blob[place + 8], place + 9
+
+
 def query_words(text: str) -> list[str]:
     """The words of a query, lower-cased, each once, in order (at most `MAX_QUERY_WORDS`)."""
     return list(dict.fromkeys(word.lower() for word in _WORD.findall(text)))[:MAX_QUERY_WORDS]

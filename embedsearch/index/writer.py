@@ -15,7 +15,8 @@ renumbered at commit when it has doubled since it was last renumbered, so that
 neighbours in space are neighbours in memory (`reorder`).
 
 Every item row is written by `_write_items` and removed by `_delete_items`:
-anything kept beside the rows hooks in there.
+anything kept beside the rows hooks in there (the ids they touch are what the
+keyword matrix of the published version makes again: `bm25_impacts`).
 
     with IndexWriter.create("indexes/demo", encoder_info, dim=50) as writer:
         writer.add(items, vectors)
@@ -35,6 +36,7 @@ from ..corpus import Item
 from ..errors import IndexCorruptError, InputError
 from ..progress import progress_bar
 from . import checksums, faiss_types, versions
+from .bm25_impacts import make_for_version
 from .fulltext import ensure_fulltext
 from .items import ITEMS_FILE, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
@@ -80,6 +82,12 @@ class IndexWriter:
             self.removable = False
             self.tombstones: set[int] = set()
             self.pending_from = 0
+            self.base_version = base_version
+            self.base_items_crc32 = manifest.files.get(ITEMS_FILE, {}).get("crc32")
+            # Ids whose rows this writer added, replaced or deleted: the keyword matrix of the
+            # version it publishes is the base's with only these made again (a new index's is
+            # made whole).
+            self.changed_ids: set[int] | None = set() if base_version is not None else None
             vector_path = self.tmp_dir / vector_file_name(manifest.vector_dtype)
             if base_version is not None:
                 for name in files_read(reindex_from or manifest):
@@ -242,6 +250,7 @@ class IndexWriter:
     def _write_items(self, ids: np.ndarray, items: Sequence[Item], *, replacing: bool) -> None:
         """Every item row is written here: new ids inserted, or existing ones replaced."""
         records = [_record(item_id, item) for item_id, item in zip(ids, items)]
+        self._note_changed(ids)
         if replacing:
             self.items.update(records)
         else:
@@ -251,7 +260,12 @@ class IndexWriter:
     def _delete_items(self, ids: np.ndarray) -> None:
         """Every item row is removed here (its vector row stays, unused)."""
         self.items.delete_ids(ids)
+        self._note_changed(ids)
         self.manifest.count -= len(ids)
+
+    def _note_changed(self, ids: np.ndarray) -> None:
+        if self.changed_ids is not None:
+            self.changed_ids.update(int(item_id) for item_id in ids)
 
     def _checked(self, vectors: np.ndarray, n: int) -> np.ndarray:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -353,6 +367,10 @@ class IndexWriter:
             write_tombstones(self.tmp_dir, self.tombstones)
             self.manifest.updated_at = time.time()
             self.manifest.files = checksums.record(self.tmp_dir)
+            if self.manifest.content == "corpus":
+                make_for_version(self.tmp_dir, self.manifest.files[ITEMS_FILE]["crc32"],
+                                 self.base_version, self.base_items_crc32, self.changed_ids,
+                                 show_progress=self.manifest.count >= PROGRESS_MIN_ROWS)
             self.manifest.write(self.tmp_dir)
             versions.publish(self.directory, self.tmp_dir, self.final_dir)
         except BaseException:

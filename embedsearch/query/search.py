@@ -22,7 +22,7 @@ from typing import Sequence
 
 from ..errors import InputError
 from ..index import Hit, Index
-from ..index.bm25_impacts import Bm25Impacts
+from ..index.bm25_impacts import INLINE_BUILD_ITEMS, Bm25Impacts
 from ..index.fulltext import has_fulltext, keyword_search, query_words, table_tokenizer
 from ..index.items import ITEMS_FILE, select_in
 from .types import Hits
@@ -98,19 +98,21 @@ def index_has_fulltext(index: Index) -> bool:
 
 
 def keyword_impacts(index: Index) -> Bm25Impacts | None:
-    """The index version's BM25 impact matrix (made on first use, then cached in the version
-    folder), which answers keyword queries without scoring every match; None where it cannot
-    be made, and FTS5 answers alone."""
+    """The index version's BM25 impact matrix, which answers keyword queries without scoring
+    every match; None where it cannot be made, or while a large index's is being made in the
+    background (FTS5 then answers alone, and the next query looks again)."""
     found = getattr(index, "_keyword_impacts", None)
     if found is None:
         tokenizer = table_tokenizer(index.items.connection)
         try:
             found = tokenizer is not None and Bm25Impacts.open(
                 index.version_dir, index.version_dir / ITEMS_FILE, tokenizer,
-                index.manifest.files.get(ITEMS_FILE, {}).get("crc32"))
+                index.manifest.files.get(ITEMS_FILE, {}).get("crc32"),
+                wait=index.count < INLINE_BUILD_ITEMS)
         except (sqlite3.Error, OSError):
             found = False
-        index._keyword_impacts = found
+        if found is not None:
+            index._keyword_impacts = found
     return found or None
 
 
