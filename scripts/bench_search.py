@@ -253,7 +253,7 @@ def main() -> None:
         return
     if not (lines / "part0.txt").exists():
         make_corpus(lines, args.items)
-    corpora = [("lines", lines, {})]
+    corpora = [("lines", lines, {"unit": "line"})]
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "load_before": os.getloadavg(), "index_type": args.index_type}
     if args.documents:
