@@ -43,6 +43,7 @@ import numpy as np
 
 from ..progress import progress_bar
 from .fulltext import FTS_TABLE, fts5_totals, table_tokenizer
+from .versions import fsync_path
 
 FOLDER = "keyword"
 FORMAT = 2
@@ -286,12 +287,12 @@ def save_version(folder: Path, version: VersionMatrix, items_crc32: int | None) 
             elif len(segment.dead):
                 for name in DEAD_FILES:
                     _write_array(target / f"{name}.npy", getattr(segment, name))
-            _fsync(target)
+            fsync_path(target)
         _write_text(temporary / "meta.json", json.dumps(
             {"format": FORMAT, "items_crc32": items_crc32, "rows": version.rows,
              "tokens": version.tokens, "next_segment": version.next_segment,
              "segments": [segment.name for segment in version.segments]}))
-        _fsync(temporary)
+        fsync_path(temporary)
         temporary.rename(folder)
         return True
     except OSError:
@@ -318,14 +319,6 @@ def _write_text(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _remove_abandoned(folder: Path) -> None:

@@ -92,7 +92,8 @@ def next_version_dir(index_dir: Path) -> tuple[Path, Path]:
     return index_dir / f"{TMP_PREFIX}{final.name}-{os.getpid()}", final
 
 
-def _fsync_path(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entries to disk (a rename is durable once its folder is)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -103,8 +104,8 @@ def _fsync_path(path: Path) -> None:
 def publish(index_dir: Path, tmp_dir: Path, final_dir: Path) -> None:
     """Make `tmp_dir` the live version, atomically, and drop versions older than the last."""
     for file in tmp_dir.iterdir():
-        _fsync_path(file)
-    _fsync_path(tmp_dir)
+        fsync_path(file)
+    fsync_path(tmp_dir)
     previous = None
     try:
         previous = current_version(index_dir)
@@ -113,9 +114,9 @@ def publish(index_dir: Path, tmp_dir: Path, final_dir: Path) -> None:
     os.rename(tmp_dir, final_dir)
     pointer = index_dir / (CURRENT_FILE + ".tmp")
     pointer.write_text(final_dir.name + "\n")
-    _fsync_path(pointer)
+    fsync_path(pointer)
     os.replace(pointer, index_dir / CURRENT_FILE)
-    _fsync_path(index_dir)
+    fsync_path(index_dir)
     keep = {final_dir.name, previous.name if previous else None}
     for old in index_dir.glob("v[0-9]*"):
         if old.is_dir() and old.name not in keep:
