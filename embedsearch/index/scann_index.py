@@ -157,7 +157,7 @@ class ScannIndex:
         else:
             # Spherical k-means: the stored vectors are unit length, and on GloVe the
             # spherical tree reaches a recall with fewer leaves than ScaNN's default one.
-            # SOAR when the params ask for it (indexes made before it keep their plain tree).
+            # SOAR when the params ask for it (the defaults do; `soar_lambda` None builds a plain tree).
             soar = self.params.get("soar_lambda")
             builder = builder.tree(num_leaves=leaves,
                                    num_leaves_to_search=min(leaves, int(self.params["leaves_to_search"])),
