@@ -152,7 +152,7 @@ class Ours(Contender):
         self.index = Index.open(path, in_memory=True)
         self.batch_search = self.index.search if hits else self.index.search_arrays
         self.knob = {"hnsw": "efSearch", "scann": "leaves_to_search,reorder"}.get(kind, "nprobe")
-        self.sweep = {"hnsw": EF_SWEEP, "scann": SCANN_SWEEP}.get(kind, NPROBE_SWEEP)
+        self.sweep = {"hnsw": EF_SWEEP, "scann": OURS_SCANN_SWEEP}.get(kind, NPROBE_SWEEP)
 
     def search(self, batch, value):
         self.set_knob(value)
@@ -286,6 +286,10 @@ LEAVES_SWEEP = (4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96,
                 192, 256, 320, 400)
 REORDER_DEPTHS = (100, 200, 400)  # ScaNN's exact reorder: deeper only where the leaves stop helping
 SCANN_SWEEP = tuple((leaves, depth) for depth in REORDER_DEPTHS for leaves in LEAVES_SWEEP)
+# Our scann type (SOAR) reaches a recall with a few leaves, where the peer's steps are coarse
+# for it: every even count up to 64, then the peer's steps.
+OURS_LEAVES_SWEEP = tuple(range(4, 64, 2)) + tuple(v for v in LEAVES_SWEEP if v >= 64)
+OURS_SCANN_SWEEP = tuple((leaves, depth) for depth in REORDER_DEPTHS for leaves in OURS_LEAVES_SWEEP)
 PEERS = ("scann", "hnswlib", "usearch", "voyager", "ngt", "faiss-hnsw")
 
 

@@ -320,3 +320,32 @@ def test_scann_filter_searches_deeper_the_fewer_items_it_keeps(tmp_path, monkeyp
         assert index._selector(where) is index._selector(where)
     # ScaNN's k-means is not seeded: the bounds leave room for a less lucky tree
     assert recall[scann_index.WIDEN] >= max(recall[0.0] + 0.05, 0.8)
+
+
+@NEEDS_SCANN
+def test_scann_soar_build_saves_and_reopens_its_spilled_codes(tmp_path):
+    """The default build spills each vector into a second leaf (SOAR); its extra asset is
+    saved and reloaded, so the reopened index answers exactly as the built one."""
+    import zipfile
+
+    from embedsearch.index.scann_index import ScannIndex, default_params
+
+    vectors = clustered(N)
+    params = default_params(DIM, N)
+    assert params["soar_lambda"] > 0
+    built = ScannIndex(DIM, params)
+    built.add_with_ids(vectors, np.arange(N, dtype=np.int64) + 100)
+    built.write(tmp_path / "scann.npz")
+    with zipfile.ZipFile(tmp_path / "scann.npz") as archive:
+        assert "hashed_dataset_soar.npy.npy" in archive.namelist()
+    reopened = ScannIndex.read(tmp_path / "scann.npz")
+    search = {"leaves_to_search": 5, "reorder": 50}
+    before = built.search(vectors[:100], 10, params=search)
+    after = reopened.search(vectors[:100], 10, params=search)
+    np.testing.assert_array_equal(before[1], after[1])
+    assert (after[1][:, 0] == np.arange(100) + 100).mean() >= 0.95
+    plain = ScannIndex(DIM, {**params, "soar_lambda": None})  # an index made before SOAR
+    plain.add_with_ids(vectors, np.arange(N, dtype=np.int64))
+    plain.write(tmp_path / "plain.npz")
+    with zipfile.ZipFile(tmp_path / "plain.npz") as archive:
+        assert not any("soar" in name for name in archive.namelist())

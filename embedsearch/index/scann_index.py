@@ -1,8 +1,11 @@
 """ScaNN as an index type (`--index-type scann`, extra `embedsearch[scann]`).
 
-ScaNN partitions the vectors with a k-means tree, scores the leaves it
-searches with anisotropic 4-bit codes (two dimensions a code) and reorders the
-best candidates by their exact inner product. On GloVe it answered more
+ScaNN partitions the vectors with a k-means tree, puts each vector in a second
+leaf too (SOAR: the second leaf is chosen so that its residual is nearly
+orthogonal to the first one's, so a neighbour missed in one leaf is likely
+found in the other and fewer leaves need searching for a recall), scores the
+leaves it searches with anisotropic 4-bit codes (two dimensions a code) and
+reorders the best candidates by their exact inner product. On GloVe it answered more
 queries per second than any FAISS type at every recall we measured
 (docs/index-types.md), so the store offers it behind the same interface as the
 FAISS types: `ScannIndex` has the few members the store uses of a
@@ -24,7 +27,7 @@ What ScaNN cannot do, and what happens instead:
 The index is saved as one `.npz` (no pickle): ScaNN's serialized assets as
 bytes, plus the item id of each ScaNN row.
 
-    index = ScannIndex(50, {"leaves": 2000, "leaves_to_search": 100, "reorder": 100})
+    index = ScannIndex(50, {"leaves": 2000, "leaves_to_search": 50, "reorder": 100, "soar_lambda": 1.5})
     index.add_with_ids(vectors, ids)
     scores, ids = index.search(queries, 10, params={"leaves_to_search": 60})
 """
@@ -50,9 +53,12 @@ OVERSAMPLE = 2.0
 CACHED_ROWS_BYTES = 2**24  # an exact filter's rows are kept on its selector up to this size
 WIDEN = 0.75  # a filter keeping a share s of the items searches (and reorders) leaves / s**WIDEN
 UPSERT_BATCH = 256
-# Every file ScaNN 1.4 serializes for a tree + AH + reorder or brute-force searcher.
+SOAR_LAMBDA = 1.5  # how strongly the second leaf's residual is pushed away from the first's
+# Every file ScaNN 1.4 serializes for a tree (with or without SOAR) + AH + reorder or
+# brute-force searcher.
 ASSET_FILES = ("scann_assets.pbtxt", "scann_config.pb", "serialized_partitioner.pb",
-               "ah_codebook.pb", "hashed_dataset.npy", "datapoint_to_token.npy", "dataset.npy",
+               "ah_codebook.pb", "hashed_dataset.npy", "hashed_dataset_soar.npy",
+               "datapoint_to_token.npy", "dataset.npy",
                "int8_dataset.npy", "int8_multipliers.npy", "dp_norm.npy", "hashed_dataset_by_token.npy")
 
 
@@ -74,17 +80,22 @@ def _scann():
 
 
 def default_params(dim: int, count: int) -> dict:
-    """About 3 sqrt(n) leaves of at least 40 vectors each, a twentieth of them searched.
+    """About 3 sqrt(n) leaves of at least 40 vectors each, each vector also in a second
+    leaf (SOAR), a fortieth of the leaves searched (the spilled copies find what a
+    twentieth found without them).
 
-    399,000 vectors -> 1,895 leaves, 95 searched, the best 100 reordered exactly.
+    399,000 vectors -> 1,895 leaves, 47 searched, the best 100 reordered exactly.
     """
     leaves = int(max(1, min(round(3 * math.sqrt(max(count, 1))), count // 40)))
-    return {"leaves": leaves, "leaves_to_search": max(1, leaves // 20), "reorder": 100}
+    return {"leaves": leaves, "leaves_to_search": max(1, leaves // 40), "reorder": 100,
+            "soar_lambda": SOAR_LAMBDA}
 
 
 def bytes_per_vector(dim: int, params: dict) -> float:
-    """ScaNN's float copy for the reorder, 4-bit codes for two dimensions, its leaf of each, our id."""
-    return dim * 4 + math.ceil(dim / 2) / 2 + 4 + 8
+    """ScaNN's float copy for the reorder, 4-bit codes for two dimensions and its leaf for
+    each copy (two with SOAR), our id."""
+    copies = 2 if params.get("soar_lambda") else 1
+    return dim * 4 + copies * (math.ceil(dim / 2) / 2 + 4) + 8
 
 
 class ScannIndex:
@@ -146,9 +157,12 @@ class ScannIndex:
         else:
             # Spherical k-means: the stored vectors are unit length, and on GloVe the
             # spherical tree reaches a recall with fewer leaves than ScaNN's default one.
+            # SOAR when the params ask for it (the defaults do; `soar_lambda` None builds a plain tree).
+            soar = self.params.get("soar_lambda")
             builder = builder.tree(num_leaves=leaves,
                                    num_leaves_to_search=min(leaves, int(self.params["leaves_to_search"])),
-                                   training_sample_size=min(count, TRAINING_SAMPLE), spherical=True)
+                                   training_sample_size=min(count, TRAINING_SAMPLE), spherical=True,
+                                   soar_lambda=float(soar) if soar else None)
             builder = builder.score_ah(2, anisotropic_quantization_threshold=0.2)
             builder = builder.reorder(int(self.params["reorder"]))
         searcher = builder.build()
