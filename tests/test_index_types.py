@@ -261,9 +261,9 @@ def test_bad_factory_string_and_untrainable_index_are_clear_errors(tmp_path):
 @pytest.mark.parametrize("exact_rows", [0, 10**6])
 def test_scann_filters_are_exact_in_count_on_both_paths(tmp_path, monkeypatch, exact_rows):
     """ScaNN has no id filter: broad filters oversample and top up exactly, narrow ones scan."""
-    from embedsearch.index import scann_index
+    from embedsearch.index import ann
 
-    monkeypatch.setattr(scann_index, "EXACT_FILTER_ROWS", exact_rows)
+    monkeypatch.setattr(ann, "EXACT_FILTER_ROWS", exact_rows)
     vectors = clustered(N)
     path = build(tmp_path / "idx", "scann", vectors)
     with IndexWriter.update(path) as writer:
@@ -300,9 +300,9 @@ def test_scann_filter_searches_deeper_the_fewer_items_it_keeps(tmp_path, monkeyp
     """A filter keeping a third of the items, at the default (narrow) leaves: widening the
     search by the filter's share finds more of the exact neighbours among the kept items
     than searching the unfiltered depth, and the filter's selector is made once."""
-    from embedsearch.index import scann_index
+    from embedsearch.index import ann, scann_index
 
-    monkeypatch.setattr(scann_index, "EXACT_FILTER_ROWS", 0)
+    monkeypatch.setattr(ann, "EXACT_FILTER_ROWS", 0)
     vectors = clustered(N)
     path = build(tmp_path / "idx", "scann", vectors)
     where = "json_extract(metadata, '$.group') = 1"

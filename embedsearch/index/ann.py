@@ -15,18 +15,22 @@ import faiss
 import numpy as np
 
 from . import faiss_types
-from .scann_index import EXACT_FILTER_ROWS, ScannIndex, exact_among
+from .scann_index import ScannIndex, exact_among
 from .threads import search_threads
 from .vector_file import VectorFile
 
 RERANK_FLOATS = 2**22  # bound on one (queries, candidates, dim) block: 16 MB
+EXACT_FILTER_ROWS = 20_000  # a filter keeping at most this many items is answered exactly
 
 
 def ann_search(index: faiss.Index, queries: np.ndarray, k: int, *, params: dict,
                selector: faiss.IDSelector | None = None,
                vectors: VectorFile | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids), each (n, k), best first; missing results have id -1."""
-    if isinstance(index, ScannIndex):  # its own threads; reorders exactly itself; filters with `vectors`
+    allowed = getattr(selector, "allowed_ids", None)
+    if allowed is not None and vectors is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
+        scores, ids = exact_among(queries, allowed, k, vectors, selector)
+    elif isinstance(index, ScannIndex):  # its own threads; reorders exactly itself; filters with `vectors`
         scores, ids = index.search(queries, k, params=params, selector=selector, vectors=vectors)
     else:
         scores, ids = _faiss_search(index, queries, k, params, selector, vectors)
@@ -40,9 +44,6 @@ def ann_search(index: faiss.Index, queries: np.ndarray, k: int, *, params: dict,
 
 
 def _faiss_search(index, queries, k, params, selector, vectors):
-    allowed = getattr(selector, "allowed_ids", None)
-    if allowed is not None and vectors is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
-        return exact_among(queries, allowed, k, vectors, selector)
     rerank = int(params.get("rerank", 1)) if vectors is not None else 1
     fetch = max(1, min(k * max(rerank, 1), index.ntotal))
     search_params = faiss_types.search_parameters(index, selector, params)

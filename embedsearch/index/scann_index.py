@@ -13,10 +13,11 @@ FAISS types: `ScannIndex` has the few members the store uses of a
 
 What ScaNN cannot do, and what happens instead:
   filters (`--where`) and tombstones   ScaNN has no id filter. A filter that keeps
-      few items is answered by exact search over their stored vectors; a broad one
-      searches deeper (leaves and reorder / share**0.75: the allowed neighbours lie
-      further out), asks ScaNN for more candidates (k / share kept, doubled), keeps
-      the allowed ones, and answers exactly any query left with fewer than k.
+      few items never reaches it (the store answers those exactly from the stored
+      vectors, for every type: `ann.ann_search`); a broad one searches deeper
+      (leaves and reorder / share**0.75: the allowed neighbours lie further out),
+      asks ScaNN for more candidates (k / share kept, doubled), keeps the allowed
+      ones, and answers exactly any query left with fewer than k.
   removal                              deleted ids stay as tombstones, filtered as
       above, until `compact` rebuilds the index (as for HNSW).
   adding to a built index              ScaNN's own upsert puts new vectors into
@@ -48,7 +49,6 @@ from .threads import search_threads
 
 BRUTE_FORCE_BELOW = 1000  # fewer vectors than this: ScaNN scores them all exactly
 TRAINING_SAMPLE = 250_000
-EXACT_FILTER_ROWS = 20_000  # a filter keeping at most this many items is answered exactly
 OVERSAMPLE = 2.0
 CACHED_ROWS_BYTES = 2**24  # an exact filter's rows are kept on its selector up to this size
 WIDEN = 0.75  # a filter keeping a share s of the items searches (and reorders) leaves / s**WIDEN
@@ -227,8 +227,6 @@ class ScannIndex:
         if selector is None:
             return self._search(queries, k, params)
         allowed = getattr(selector, "allowed_ids", None)
-        if allowed is not None and len(allowed) <= max(EXACT_FILTER_ROWS, k):
-            return exact_among(queries, allowed, k, vectors, selector)
         keep, kept = self._kept(selector)
         share = max(kept / max(self.ntotal, 1), 1e-6)
         # The allowed neighbours of a query lie further out than its nearest ones: search
