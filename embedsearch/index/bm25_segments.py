@@ -230,20 +230,18 @@ def updated_version(items_path: Path, base: VersionMatrix, changed_ids: Iterable
     (added, replaced or deleted): those are marked dead where `base` holds them, and a new
     segment holds the ones that still exist; merged or made whole when due (see above)."""
     changed = np.unique(np.fromiter(changed_ids, dtype=np.int64))
+    if len(changed) > MAX_DEAD_SHARE * max(base.rows, 1):  # a large write: made whole
+        return whole_version(items_path, show_progress)
+    segments = [segment.with_dead(changed) for segment in base.segments]
+    slots = sum(len(segment.rowids) for segment in segments)
+    dead = sum(len(segment.dead) for segment in segments)
+    if slots and dead > MAX_DEAD_SHARE * slots:
+        return whole_version(items_path, show_progress)
     connection = connect(items_path)
     try:
         tokenizer = table_tokenizer(connection)
         if tokenizer is None:
             raise ValueError("the full-text index's tokenizer is not one this can name")
-        if len(changed) > MAX_DEAD_SHARE * max(base.rows, 1):  # a large write: made whole
-            connection.close()
-            return whole_version(items_path, show_progress)
-        segments = [segment.with_dead(changed) for segment in base.segments]
-        slots = sum(len(segment.rowids) for segment in segments)
-        dead = sum(len(segment.dead) for segment in segments)
-        if slots and dead > MAX_DEAD_SHARE * slots:
-            connection.close()
-            return whole_version(items_path, show_progress)
         existing = [row for row, in connection.execute(
             "SELECT id FROM items WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(changed.tolist()),))]
