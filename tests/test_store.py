@@ -71,6 +71,33 @@ def test_delete_and_upsert_keep_faiss_and_sqlite_in_step(tmp_path):
         assert {h.id for h in all_hits} == {i for i in range(21) if i not in (1, 2, 5)}
 
 
+def test_keys_of_every_shape_come_back_from_the_in_memory_table(tmp_path):
+    """ASCII keys live in a fixed-width table, the others beside it: each comes back as stored,
+    deleted ids as nothing, from SQLite (a first query) and from the table (a large batch)."""
+    odd_keys = ["été", "x" * 300, "tail\x00", "", "naïve café", "日本"]
+    keys = [f"w{i}" for i in range(200)] + odd_keys
+    vectors = normalize_rows(len(keys), seed=3)
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, DIM) as writer:
+        writer.add([Item(key, "") for key in keys], vectors)
+    with IndexWriter.update(path) as writer:
+        writer.delete(keys=["w7", "日本"])
+    live = [(i, key) for i, key in enumerate(keys) if key not in ("w7", "日本")]
+    with Index.open(path) as index:
+        first = index.search(vectors, k=5)  # over 1,024 ids: every key is read into memory
+        assert index.key_cache._table is not None
+        assert [(row[0].id, row[0].key) for row in first if row[0].score > 0.999] == live
+        arrays = index.search_arrays(vectors, k=len(keys))
+        stored = dict(live)
+        for ids, found in zip(arrays.ids, arrays.keys):
+            assert [stored.get(int(i)) for i in ids] == list(found)  # None for -1
+        single = index.search(vectors[-2], k=3)[0]
+        assert single[0].key == "naïve café"
+    with Index.open(path) as index:  # a fresh open answers its first query from SQLite
+        assert index.search(vectors[201], k=1)[0][0].key == "x" * 300
+        assert index.key_cache._table is None
+
+
 def test_adding_an_existing_key_is_refused(tmp_path):
     path = build(tmp_path / "idx", 5)
     with pytest.raises(InputError, match="already in the index"):

@@ -224,6 +224,9 @@ class ItemsWriter:
         # comes from fsync at commit, not from SQLite's journal.
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
+        # Up to 64 MiB of pages in memory (taken only as the file grows): the key index's
+        # B-tree is written in key order, not id order, and small caches re-read its pages.
+        self.db.execute("PRAGMA cache_size=-65536")
         self.table = self.db[TABLE]
         if not self.table.exists():
             self.table.create(
@@ -233,16 +236,17 @@ class ItemsWriter:
             )
             self.table.create_index(["key"], unique=True)
 
-    def insert(self, records: list[dict]) -> None:
-        """New rows (dicts with every column), in one statement run over them all (sqlite-utils'
-        `insert_all` inspects every value for JSON, the largest cost of writing many rows)."""
+    def insert(self, rows: list[tuple]) -> None:
+        """New rows (tuples of every column, in `COLUMNS` order), in one statement run over them
+        all (sqlite-utils' `insert_all` inspects every value for JSON, the largest cost of
+        writing many rows)."""
         placeholders = ", ".join("?" * len(COLUMNS))
         with self.db.conn:
-            self.db.conn.executemany(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-                                     [tuple(record[column] for column in COLUMNS) for record in records])
+            self.db.conn.executemany(f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({placeholders})", rows)
 
-    def update(self, records: list[dict]) -> None:
-        self.table.upsert_all(records, pk="id", batch_size=5000)
+    def update(self, rows: list[tuple]) -> None:
+        """Existing rows replaced (tuples as for `insert`)."""
+        self.table.upsert_all([dict(zip(COLUMNS, row)) for row in rows], pk="id", batch_size=5000)
 
     def delete_ids(self, ids: Sequence[int]) -> None:
         for chunk in _chunks(list(ids)):

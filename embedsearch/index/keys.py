@@ -3,13 +3,16 @@
 A search returns keys with its hits. Asking SQLite for them on every batch
 cost more than the index search itself on a fast index (a 1,000-query batch
 of k = 10 touches up to 10,000 ids), so an open `Index` reads all keys in one
-pass once it has searched a large batch or a few times, and answers from an
-array indexed by id afterwards; a one-off query (the CLI) still asks SQLite
-for its few keys rather than read them all. A version never changes once
-published, so the array never goes stale; it costs one Python string per
-key. `hits` also builds the result objects a row at a time (`map` over the
-row's ids, keys and scores), cheaper than a filtering comprehension per hit
-(figures: docs/benchmarks.md, the `scann` index type).
+pass once it has searched a large batch or a few times, and answers from
+memory afterwards; a one-off query (the CLI) still asks SQLite for its few
+keys rather than read them all. A version never changes once published, so
+the table never goes stale.
+
+The keys are held as fixed-width ASCII bytes (`KeyTable`), not as one Python
+string each: a string costs about 56 bytes plus its pointer, which for
+400,000 words was more memory than the index's codes. `hits` builds the
+result objects a row at a time (`map` over the row's ids, keys and scores),
+cheaper than a filtering comprehension per hit.
 
     cache = KeyCache(items, rows=manifest.rows)
     cache.hits(scores, ids, k=10, make=Hit)   # [[Hit(id, key, score), ...], ...]
@@ -25,18 +28,96 @@ import numpy as np
 
 from .items import TABLE
 
-READ_BATCH = 65_536
+READ_BATCH = 8192  # rows fetched at a time: the transient Python objects stay small
 WARM_IDS = 1024  # a search returning this many ids reads every key at once
 WARM_SEARCHES = 4  # so does the fourth search of an open index
+WIDTH_SHARE = 0.99  # the fixed width holds this share of the keys; longer ones are kept aside
+MAX_WIDTH = 64
+ODD = b"\xff"  # the fixed-width slot of a key kept aside (never ASCII, so never a key there)
+ODD_TEXT = ODD.decode("latin-1")  # the same slot widened to text
+
+
+class KeyTable:
+    """Every key of a version by id: ASCII keys up to `width` bytes in one fixed-width
+    array, the others (longer, non-ASCII) in a dict; deleted ids and id -1 have None.
+
+        table = KeyTable.read(connection, rows=3)   # keys "a", "été", deleted id 2
+        table.lookup(np.array([[0, 1, 2, -1]]))      # [["a", "été", None, None]]
+    """
+
+    def __init__(self, ascii_keys: np.ndarray, odd: np.ndarray, others: dict[int, str]):
+        self.ascii_keys = ascii_keys  # (rows + 1,) bytes; ODD where the key is not here
+        self.odd = odd  # (rows + 1,) bool: the key is in `others`, or there is none
+        self.others = others
+
+    @classmethod
+    def read(cls, connection, rows: int) -> "KeyTable":
+        width = _width(connection, rows)
+        ascii_keys = np.full(rows + 1, ODD, dtype=f"S{width}")  # the last slot is id -1's
+        others: dict[int, str] = {}
+        cursor = connection.cursor()
+        cursor.row_factory = None  # plain tuples
+        cursor.execute(f"SELECT id, key FROM {TABLE} WHERE id < ?", [rows])
+        while batch := cursor.fetchmany(READ_BATCH):
+            fits = [(item_id, key.encode()) for item_id, key in batch if _fits(key, width)]
+            if fits:
+                ids, encoded = zip(*fits)
+                ascii_keys[np.array(ids, dtype=np.int64)] = encoded
+            if len(fits) < len(batch):
+                others.update((item_id, key) for item_id, key in batch if not _fits(key, width))
+        return cls(ascii_keys, ascii_keys == ODD, others)
+
+    def lookup(self, ids: np.ndarray) -> np.ndarray:
+        """The key of each id (None for -1 or a deleted id), an object array shaped like `ids`."""
+        keys = self._widened(ids).astype(object)
+        odd = self.odd[ids]
+        if odd.any():
+            for position in zip(*np.nonzero(odd)):
+                keys[position] = self.others.get(int(ids[position]))
+        return keys
+
+    def row_lists(self, ids: np.ndarray) -> list[list]:
+        """`lookup(ids).tolist()`, quicker for a few ids (a single query's)."""
+        rows = self.ascii_keys[ids].tolist()
+        if any(ODD in row for row in rows):
+            return self.lookup(ids).tolist()
+        return [list(map(bytes.decode, row)) for row in rows]
+
+    def _widened(self, ids: np.ndarray) -> np.ndarray:
+        """The fixed-width slots of `ids` as text (ODD_TEXT where the key is kept aside).
+
+        ASCII bytes widened to UCS-4 code points and viewed as numpy text: numpy's own
+        bytes-to-text cast decodes element by element, a hundred times slower.
+        """
+        slots = np.ascontiguousarray(self.ascii_keys[ids])
+        width = self.ascii_keys.dtype.itemsize
+        return slots.view(np.uint8).astype(np.uint32).view(f"U{width}").reshape(ids.shape)
+
+
+def _fits(key: str, width: int) -> bool:
+    """Whether a key round-trips through a fixed-width bytes slot (numpy drops trailing NULs)."""
+    return len(key) <= width and key.isascii() and not key.endswith("\x00")
+
+
+def _width(connection, rows: int) -> int:
+    """The fewest bytes that hold `WIDTH_SHARE` of the keys (at least 1, at most `MAX_WIDTH`)."""
+    counts = connection.execute(f"SELECT length(CAST(key AS BLOB)), count(*) FROM {TABLE} "
+                                "WHERE id < ? GROUP BY 1 ORDER BY 1", [rows]).fetchall()
+    total, seen = sum(count for _, count in counts), 0
+    for length, count in counts:
+        seen += count
+        if seen >= WIDTH_SHARE * total:
+            return int(min(max(length, 1), MAX_WIDTH))
+    return 1
 
 
 class KeyCache:
-    """The keys of one published items database, as a list indexed by item id."""
+    """The keys of one published items database, looked up by item id."""
 
     def __init__(self, items, rows: int):
         self.items = items
         self.rows = rows
-        self._keys: np.ndarray | None = None  # object array: key or None, by id
+        self._table: KeyTable | None = None
         self._lock = threading.Lock()
         self.searches = 0
 
@@ -44,21 +125,22 @@ class KeyCache:
         """The key of each id (None for -1 or a deleted id), an object array shaped like `ids`."""
         if ids.size == 0:
             return np.full(ids.shape, None, dtype=object)
-        self.searches += 1
-        if self._keys is None and ids.size < WARM_IDS and self.searches < WARM_SEARCHES:
-            found = self.items.keys(np.unique(ids[ids >= 0]).tolist())
-            keys = np.full(ids.shape, None, dtype=object)
-            for position, item_id in np.ndenumerate(ids):
-                keys[position] = found.get(int(item_id))
-            return keys
-        return self.keys[ids]  # -1 picks the None kept after the last id
+        if self._asks_sqlite(ids):
+            return self._from_sqlite(ids)
+        return self.table.lookup(ids)
 
     def hits(self, scores: np.ndarray, ids: np.ndarray, k: int, make,
              exclude: Sequence[set[int]] | None = None) -> list[list]:
         """Per query row, up to k `make(id, key, score)`, best first, without -1 or excluded ids."""
         # Python ints, floats and keys in one conversion each, not one numpy scalar per hit.
         id_rows = ids.tolist()
-        rows = zip(id_rows, self.key_array(ids).tolist(), scores.tolist())
+        if ids.size == 0:
+            key_rows = [[] for _ in id_rows]
+        elif self._asks_sqlite(ids):
+            key_rows = self._from_sqlite(ids).tolist()
+        else:
+            key_rows = self.table.row_lists(ids)
+        rows = zip(id_rows, key_rows, scores.tolist())
         if exclude is None and ids.shape[1] <= k and all(-1 not in row for row in id_rows):
             return [list(map(make, *row)) for row in rows]  # every hit kept: no test per hit
         exclude = exclude or repeat(())
@@ -66,20 +148,22 @@ class KeyCache:
                 for row, skip in zip(rows, exclude)]
 
     @property
-    def keys(self) -> np.ndarray:
-        """key (or None) for every id below `rows`, then one None for id -1; read on first use."""
-        if self._keys is None:
+    def table(self) -> KeyTable:
+        """Every key, read on first use."""
+        if self._table is None:
             with self._lock:
-                if self._keys is None:
-                    self._keys = self._read()
-        return self._keys
+                if self._table is None:
+                    self._table = KeyTable.read(self.items.connection, self.rows)
+        return self._table
 
-    def _read(self) -> np.ndarray:
-        keys = np.full(self.rows + 1, None, dtype=object)  # keys[-1]: None, the key of id -1
-        cursor = self.items.connection.cursor()
-        cursor.row_factory = None  # plain tuples
-        cursor.execute(f"SELECT id, key FROM {TABLE} WHERE id < ?", [self.rows])
-        while batch := cursor.fetchmany(READ_BATCH):
-            ids, names = zip(*batch)
-            keys[np.array(ids, dtype=np.int64)] = names
+    def _asks_sqlite(self, ids: np.ndarray) -> bool:
+        """Whether to ask SQLite for these few keys rather than read every key (counts the search)."""
+        self.searches += 1
+        return self._table is None and ids.size < WARM_IDS and self.searches < WARM_SEARCHES
+
+    def _from_sqlite(self, ids: np.ndarray) -> np.ndarray:
+        found = self.items.keys(np.unique(ids[ids >= 0]).tolist())
+        keys = np.full(ids.shape, None, dtype=object)
+        for position, item_id in np.ndenumerate(ids):
+            keys[position] = found.get(int(item_id))
         return keys

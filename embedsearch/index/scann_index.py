@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -53,6 +54,7 @@ OVERSAMPLE = 2.0
 CACHED_ROWS_BYTES = 2**24  # an exact filter's rows are kept on its selector up to this size
 WIDEN = 0.75  # a filter keeping a share s of the items searches (and reorders) leaves / s**WIDEN
 UPSERT_BATCH = 256
+COPY_BLOCK = 2**22  # bytes read at a time when an asset is copied out of the index file
 SOAR_LAMBDA = 1.5  # how strongly the second leaf's residual is pushed away from the first's
 # Every file ScaNN 1.4 serializes for a tree (with or without SOAR) + AH + reorder or
 # brute-force searcher.
@@ -205,7 +207,7 @@ class ScannIndex:
             header = json.loads(stored["header"].tobytes())
             index = cls(int(header["dim"]), dict(header["params"]))
             index.built_count = header["built_count"]
-            index.ids = stored["ids"].astype(np.int64)
+            index.ids = np.asarray(stored["ids"], dtype=np.int64)
         except (KeyError, ValueError, TypeError):
             raise IndexCorruptError(f"{path}: not a ScaNN index saved by embedsearch; rebuild it") from None
         assets = [name for name in stored.files if name in ASSET_FILES]
@@ -311,6 +313,19 @@ def exact_among(queries: np.ndarray, ids: np.ndarray, k: int, vectors,
     return scores, found
 
 
+def _copy_member(archive: zipfile.ZipFile, name: str, target: str) -> None:
+    """The bytes of the uint8 array `name` in an `.npz` archive, written to `target` as they are."""
+    with archive.open(name + ".npy") as member, open(target, "wb") as out:
+        version = np.lib.format.read_magic(member)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0(member) if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0(member))
+        if dtype != np.uint8 or len(shape) != 1:
+            raise ValueError(f"{name} is not a byte array")
+        copied = shutil.copyfileobj(member, out, COPY_BLOCK) or out.tell()
+        if copied != shape[0]:
+            raise ValueError(f"{name} holds {copied} bytes, its header says {shape[0]}")
+
+
 def _put(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     """One array into an `.npz` archive, as `np.savez` stores it."""
     with archive.open(name + ".npy", "w", force_zip64=True) as member:
@@ -318,13 +333,14 @@ def _put(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
 
 
 def _load_searcher(stored, names: list[str]):
-    """ScaNN's searcher from its files in `stored` (an open `.npz`), copied out one at a time."""
+    """ScaNN's searcher from its files in `stored` (an open `.npz`), each streamed out to a file
+    (reading one whole would hold the float copy twice while ScaNN loads it)."""
     _scann()
     from scann.scann_ops.py.scann_ops_pybind import ScannSearcher, scann_pybind
 
     with tempfile.TemporaryDirectory(prefix="scann-") as folder:
         for name in names:
-            stored[name].tofile(os.path.join(folder, name))
+            _copy_member(stored.zip, name, os.path.join(folder, name))
         text = stored["scann_assets.pbtxt"].tobytes().decode("utf-8")
         try:
             searcher = ScannSearcher(scann_pybind.ScannNumpy(folder, text))
