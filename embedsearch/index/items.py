@@ -36,9 +36,14 @@ COLUMNS = ("id", "key", "text", "source", "position", "metadata", "content_hash"
 _CHUNK = 30000
 
 
+EMPTY_HASH = hashlib.blake2b(b"\x00{}", digest_size=10).hexdigest()  # no text, no metadata
+
+
 def content_hash(text: str, metadata: dict | None = None) -> str:
     """A digest of an item's text and metadata: equal hashes, nothing to re-encode.
     Every stored item passes here, so metadata that strict JSON cannot hold is refused here."""
+    if not text and not metadata:  # a vocabulary's words: every one the same, made once
+        return EMPTY_HASH
     try:
         if metadata:
             check_json_value(metadata, "the item's metadata")

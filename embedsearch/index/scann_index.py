@@ -191,7 +191,7 @@ class ScannIndex:
                 for name in sorted(os.listdir(folder)):
                     if name not in ASSET_FILES:
                         raise RuntimeError(f"ScaNN wrote an unexpected file {name}")
-                    _put(archive, name, np.fromfile(os.path.join(folder, name), dtype=np.uint8))
+                    _put_file(archive, name, os.path.join(folder, name))
 
     @classmethod
     def read(cls, path: Path) -> "ScannIndex":
@@ -330,6 +330,16 @@ def _put(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
     """One array into an `.npz` archive, as `np.savez` stores it."""
     with archive.open(name + ".npy", "w", force_zip64=True) as member:
         np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+
+
+def _put_file(archive: zipfile.ZipFile, name: str, source: str) -> None:
+    """A file's bytes into an `.npz` archive as a uint8 array, streamed (`_copy_member` reads it back)."""
+    size = os.path.getsize(source)
+    with archive.open(name + ".npy", "w", force_zip64=True) as member, open(source, "rb") as data:
+        np.lib.format.write_array_header_1_0(
+            member, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                     "fortran_order": False, "shape": (size,)})
+        shutil.copyfileobj(data, member, COPY_BLOCK)
 
 
 def _load_searcher(stored, names: list[str]):
