@@ -120,19 +120,25 @@ def test_zooming_in_fetches_the_items_beyond_the_first(site, browser, word_index
     assert all(item_id >= SHOWN for item_id in ids.values())  # the rarer words, beyond the first
 
 
-def test_the_plot_draws_bottom_to_top_and_still_names_each_point(site, browser, word_index_path):
-    """The plot gets the points sorted by height (software WebGL shades them faster so) while
-    the map keeps its rows by importance: the points are the rows' own, and hovering a point
-    names that point's word, not the word in its place in the plot's order."""
+def test_the_plot_draws_in_bands_and_still_names_each_point(site, browser, word_index_path):
+    """The plot gets the points in bands from the bottom of the map to the top, left to right
+    within a band (software WebGL shades them faster so, and a view's points are a few runs),
+    while the map keeps its rows by importance: the points are the rows' own, and hovering a
+    point names that point's word, not the word in its place in the plot's order."""
     browser.get(f"{site}/?index={word_index_path.name}")
     wait_for(browser, map_ready, "the whole-index map was not drawn")
-    ascending, matching = browser.execute_script("""
+    banded, matching = browser.execute_script("""
       const map = window.embedsearchExplorer.indexMap, points = map.plot.get('points');
-      const ascending = points.every(([, y], p) => p === 0 || y >= points[p - 1][1]);
+      const {start, low, high} = map.bands;
+      const banded = low.every((y, band) => band === 0 || y >= high[band - 1]) &&
+        points.every(([x, y], p) => {
+          const band = start.findIndex((from, b) => from <= p && p < start[b + 1]);
+          return low[band] <= y && y <= high[band] && (p === start[band] || x >= points[p - 1][0]);
+        });
       const matching = points.length === map.x.length && points.every(([x, y], p) =>
         x === map.x[map.order[p]] && y === map.y[map.order[p]]);
-      return [ascending, matching];""")
-    assert ascending and matching
+      return [banded, matching];""")
+    assert banded and matching
     row, key = browser.execute_script("""
       const map = window.embedsearchExplorer.indexMap;
       const row = [0, 1, 2].find((r) => map.slot[r] !== r);  // drawn elsewhere in the plot's order
@@ -148,3 +154,65 @@ def test_the_plot_draws_bottom_to_top_and_still_names_each_point(site, browser, 
     wait_for(browser, lambda d: tooltip.is_displayed(), "no tooltip over the point")
     assert tooltip.text.split("\n")[0] == key
     assert row in browser.execute_script("return window.embedsearchExplorer.indexMap.visibleRows()")
+
+
+# The canvas's pixels drawn as the map draws them (only the runs of points in view) and with
+# every point drawn, read in the frame that drew them; how many points the runs hold.
+PICTURES = """
+const done = arguments[arguments.length - 1];
+const map = window.embedsearchExplorer.indexMap, plot = map.plot;
+const picture = () => new Promise((resolve) => {
+  const listener = () => { plot.unsubscribe("drawing", listener); resolve(map.renderer.regl.read()); };
+  plot.subscribe("drawing", listener);
+  plot.redraw();
+});
+(async () => {
+  const runs = map.runsInView(map.x.length);
+  const culled = await picture();
+  map.runsInView = () => null;
+  const whole = await picture();
+  delete map.runsInView;
+  let differing = 0, inked = 0;
+  for (let i = 0; i < culled.length; i += 4) {
+    if ([0, 1, 2, 3].some((c) => culled[i + c] !== whole[i + c])) differing++;
+    if (culled[i + 3] > 0) inked++;  // drawn on (the canvas is cleared transparent)
+  }
+  done({drawn: runs.reduce((sum, run) => sum + run.count, 0), points: map.x.length, differing, inked});
+})();
+"""
+
+
+def test_a_zoomed_view_draws_only_its_points_and_the_same_picture(site, browser, word_index_path):
+    """Zoomed in, only the runs of points in view are drawn, and the picture is the one every
+    point drawn gives, pixel for pixel: also with a point right at the view's left edge (its
+    disc half outside), which stays hoverable."""
+    browser.get(f"{site}/?index={word_index_path.name}")
+    wait_for(browser, map_ready, "the whole-index map was not drawn")
+    browser.set_script_timeout(30)
+    row = 3
+    browser.execute_script("""
+      const map = window.embedsearchExplorer.indexMap, row = arguments[0];
+      return map.plot.zoomToLocation([map.x[row] + 0.03, map.y[row]], 0.1, {transition: false})
+        .then(() => new Promise((resolve) => setTimeout(resolve, 200)));""", row)
+    centred = browser.execute_async_script(PICTURES)
+    assert centred["drawn"] < centred["points"] / 2
+    assert centred["inked"] > 500 and centred["differing"] == 0
+    # Pan so that the point sits 2 px inside the left edge.
+    at = browser.execute_script("""
+      const map = window.embedsearchExplorer.indexMap, row = arguments[0];
+      const screen = map.toScreen(), [sx, sy] = map.screenPosition(row);
+      const [ox] = screen(0, 0), [ux] = screen(1, 1), shift = (sx - 2) / (ux - ox);
+      return map.plot.zoomToLocation([map.x[row] + 0.03 + shift, map.y[row]], 0.1, {transition: false})
+        .then(() => new Promise((resolve) => setTimeout(resolve, 200)))
+        .then(() => map.screenPosition(row));""", row)
+    assert abs(at[0] - 2) < 1
+    edge = browser.execute_async_script(PICTURES)
+    assert edge["drawn"] < edge["points"] / 2
+    assert edge["inked"] > 100 and edge["differing"] == 0
+    canvas = browser.find_element(By.ID, "index-canvas")
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, at[0] - canvas.size["width"] / 2 + 1, at[1] - canvas.size["height"] / 2).perform()
+    tooltip = browser.find_element(By.ID, "tooltip")
+    wait_for(browser, lambda d: tooltip.is_displayed(), "no tooltip over the point at the edge")
+    key = browser.execute_script("return window.embedsearchExplorer.indexMap.keys[arguments[0]]", row)
+    assert tooltip.text.split("\n")[0] == key

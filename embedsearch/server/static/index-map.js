@@ -4,20 +4,20 @@
 // in place, with lines from the query; an analogy draws its two arrows.
 //
 // The map's rows keep the server's order (most important first); the plot gets the same points
-// sorted from the bottom of the map to the top (`order` and `slot` translate between the two).
-// Software WebGL (SwiftShader, Chromium's WebGL where there is no GPU) shades a draw call's
-// points in batches, and a batch whose points share a few rows of pixels costs it much less
-// than one scattered over the whole map. Every point has the same colour, and blending one
-// colour over itself gives the same result in any order (but for rounding in the last bit or
-// two): the picture is the same.
+// in bands from the bottom of the map to the top, left to right within a band (point-bands.js;
+// `order` and `slot` translate between the two), and draws only the runs of them in view.
+// Every point has the same colour, and blending one colour over itself gives the same result
+// in any order (but for rounding in the last bit or two): the picture is the same.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
 import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
 import {createDirectRenderer} from "./map-renderer.js";
+import {pointBands, runsInView} from "./point-bands.js";
 
 const LABELS = 70;             // labels on screen at most
 const LABEL_CANDIDATES = 4000; // visible points considered for a label, most important first
 const REGION_BELOW = 400;      // fewer loaded points than this in view: fetch more from the server
 const EXTRA_LIMIT = 60000;     // points fetched by region kept at most
+const DRAW_MARGIN = 24;        // CSS pixels around the view whose points are drawn too (their discs reach in)
 const BASE_COLOUR = "#6d8fd8";
 const HIGHLIGHT_COLOUR = "#e8590c";
 
@@ -137,7 +137,8 @@ export class IndexMap {
   makePlot(createScatterplot) {
     if (this.plot) this.plot.destroy();
     const {width, height} = this.container.getBoundingClientRect();
-    this.renderer = this.renderer || createDirectRenderer(this.canvas);
+    this.size = {width, height};
+    this.renderer = this.renderer || createDirectRenderer(this.canvas, {pointRuns: (total) => this.runsInView(total)});
     this.plot = createScatterplot.default({
       canvas: this.canvas, renderer: this.renderer, width: Math.max(1, width), height: Math.max(1, height),
       backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
@@ -160,12 +161,26 @@ export class IndexMap {
 
   drawPoints() {
     const count = this.x.length;
-    this.order = new Int32Array(count).map((_, row) => row).sort((a, b) => this.y[a] - this.y[b]);
+    this.bands = pointBands(this.x, this.y);
+    this.order = this.bands.order;
     this.slot = new Int32Array(count);
     this.order.forEach((row, point) => { this.slot[row] = point; });
     const x = new Float64Array(count), y = new Float64Array(count);
     this.order.forEach((row, point) => { x[point] = this.x[row]; y[point] = this.y[row]; });
     return this.plot.draw({x, y}).then(() => this.selectMarks());
+  }
+
+  // The runs of the plot's points in view (and a margin), for the renderer; null: all of them.
+  runsInView(total) {
+    if (!this.bands || total !== this.bands.count || this.x.length !== total || total < 2) return null;
+    const screen = this.toScreen();
+    const [ox, oy] = screen(0, 0), [ux, uy] = screen(1, 1);
+    const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
+    const {width, height} = this.size;
+    const [x0, y0] = toMap(-DRAW_MARGIN, height + DRAW_MARGIN);
+    const [x1, y1] = toMap(width + DRAW_MARGIN, -DRAW_MARGIN);
+    if (![x0, x1, y0, y1].every(Number.isFinite)) return null;
+    return runsInView(this.bands, {x0, x1, y0, y1});
   }
 
   // The plot's points of map rows.
@@ -188,6 +203,7 @@ export class IndexMap {
     if (!this.plot) return;
     const {width, height} = this.container.getBoundingClientRect();
     if (!width || !height) return;
+    this.size = {width, height};
     this.plot.set({width, height});
     this.afterViewChange();
   }
