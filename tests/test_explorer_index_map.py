@@ -156,8 +156,9 @@ def test_the_plot_draws_in_bands_and_still_names_each_point(site, browser, word_
     assert row in browser.execute_script("return window.embedsearchExplorer.indexMap.visibleRows()")
 
 
-# The canvas's pixels drawn as the map draws them (only the runs of points in view) and with
-# every point drawn, read in the frame that drew them; how many points the runs hold.
+# The canvas's pixels as the map draws them at rest (only the runs of points in view) and with
+# every point drawn, each read in the frame that drew it: how many pixels differ, how many are
+# drawn on, and how many points the runs hold.
 PICTURES = """
 const done = arguments[arguments.length - 1];
 const map = window.embedsearchExplorer.indexMap, plot = map.plot;
@@ -167,17 +168,17 @@ const picture = () => new Promise((resolve) => {
   plot.redraw();
 });
 (async () => {
-  const runs = map.runsInView(map.x.length);
-  const culled = await picture();
+  const runs = map.runsInView(map.x.length, map.viewBox());
+  const atRest = await picture();
   map.runsInView = () => null;
   const whole = await picture();
   delete map.runsInView;
   let differing = 0, inked = 0;
-  for (let i = 0; i < culled.length; i += 4) {
-    if ([0, 1, 2, 3].some((c) => culled[i + c] !== whole[i + c])) differing++;
-    if (culled[i + 3] > 0) inked++;  // drawn on (the canvas is cleared transparent)
+  for (let i = 0; i < whole.length; i += 4) {
+    if ([0, 1, 2, 3].some((c) => atRest[i + c] !== whole[i + c])) differing++;
+    if (whole[i + 3] > 0) inked++;  // drawn on (the canvas is cleared transparent)
   }
-  done({drawn: runs.reduce((sum, run) => sum + run.count, 0), points: map.x.length, differing, inked});
+  done({drawn: runs.reduce((sum, run) => sum + run.count, 0), points: map.x.length, inked, differing});
 })();
 """
 
@@ -216,3 +217,28 @@ def test_a_zoomed_view_draws_only_its_points_and_the_same_picture(site, browser,
     wait_for(browser, lambda d: tooltip.is_displayed(), "no tooltip over the point at the edge")
     key = browser.execute_script("return window.embedsearchExplorer.indexMap.keys[arguments[0]]", row)
     assert tooltip.text.split("\n")[0] == key
+
+
+def test_a_move_shows_the_points_picture_and_ends_exact(site, browser, word_index_path):
+    """While the view moves, most frames show a picture of the points moved and scaled instead
+    of drawing the points; once the move ends the points are drawn again, and the picture is
+    the one every point drawn gives, pixel for pixel."""
+    browser.get(f"{site}/?index={word_index_path.name}")
+    wait_for(browser, map_ready, "the whole-index map was not drawn")
+    browser.set_script_timeout(30)
+    counts = browser.execute_async_script("""
+      const done = arguments[arguments.length - 1];
+      const map = window.embedsearchExplorer.indexMap, layer = map.renderer.points;
+      (async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        layer.counts = {drawn: 0, pictured: 0, moved: 0};
+        await map.plot.zoomToLocation([map.x[5], map.y[5]], 0.7, {transition: true, transitionDuration: 600});
+        const during = {...layer.counts};
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        done({during, after: {...layer.counts}});
+      })();""")
+    during, after = counts["during"], counts["after"]
+    assert during["moved"] > during["pictured"] >= 1
+    assert after["drawn"] > during["drawn"]  # drawn again once still
+    settled_picture = browser.execute_async_script(PICTURES)
+    assert settled_picture["inked"] > 500 and settled_picture["differing"] == 0

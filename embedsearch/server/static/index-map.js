@@ -5,7 +5,9 @@
 //
 // The map's rows keep the server's order (most important first); the plot gets the same points
 // in bands from the bottom of the map to the top, left to right within a band (point-bands.js;
-// `order` and `slot` translate between the two), and draws only the runs of them in view.
+// `order` and `slot` translate between the two), and draws only the runs of them in view;
+// while the view moves, frames show a picture of the points moved and scaled, drawn again
+// once the move ends (points-layer.js).
 // Every point has the same colour, and blending one colour over itself gives the same result
 // in any order (but for rounding in the last bit or two): the picture is the same.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
@@ -17,7 +19,6 @@ const LABELS = 70;             // labels on screen at most
 const LABEL_CANDIDATES = 4000; // visible points considered for a label, most important first
 const REGION_BELOW = 400;      // fewer loaded points than this in view: fetch more from the server
 const EXTRA_LIMIT = 60000;     // points fetched by region kept at most
-const DRAW_MARGIN = 24;        // CSS pixels around the view whose points are drawn too (their discs reach in)
 const BASE_COLOUR = "#6d8fd8";
 const HIGHLIGHT_COLOUR = "#e8590c";
 
@@ -138,7 +139,8 @@ export class IndexMap {
     if (this.plot) this.plot.destroy();
     const {width, height} = this.container.getBoundingClientRect();
     this.size = {width, height};
-    this.renderer = this.renderer || createDirectRenderer(this.canvas, {pointRuns: (total) => this.runsInView(total)});
+    this.renderer = this.renderer || createDirectRenderer(this.canvas, {
+      viewBox: () => this.viewBox(), pointRuns: (total, box) => this.runsInView(total, box)});
     this.plot = createScatterplot.default({
       canvas: this.canvas, renderer: this.renderer, width: Math.max(1, width), height: Math.max(1, height),
       backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
@@ -162,6 +164,7 @@ export class IndexMap {
   drawPoints() {
     const count = this.x.length;
     this.bands = pointBands(this.x, this.y);
+    this.renderer.points.invalidate();
     this.order = this.bands.order;
     this.slot = new Int32Array(count);
     this.order.forEach((row, point) => { this.slot[row] = point; });
@@ -170,17 +173,21 @@ export class IndexMap {
     return this.plot.draw({x, y}).then(() => this.selectMarks());
   }
 
-  // The runs of the plot's points in view (and a margin), for the renderer; null: all of them.
-  runsInView(total) {
-    if (!this.bands || total !== this.bands.count || this.x.length !== total || total < 2) return null;
+  // The map's area on the canvas, in map coordinates: {x0, x1, y0, y1}; null while unknown.
+  viewBox() {
+    if (!this.bands || this.x.length !== this.bands.count || this.x.length < 2) return null;
     const screen = this.toScreen();
     const [ox, oy] = screen(0, 0), [ux, uy] = screen(1, 1);
     const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
     const {width, height} = this.size;
-    const [x0, y0] = toMap(-DRAW_MARGIN, height + DRAW_MARGIN);
-    const [x1, y1] = toMap(width + DRAW_MARGIN, -DRAW_MARGIN);
-    if (![x0, x1, y0, y1].every(Number.isFinite)) return null;
-    return runsInView(this.bands, {x0, x1, y0, y1});
+    const [x0, y0] = toMap(0, height), [x1, y1] = toMap(width, 0);
+    return [x0, x1, y0, y1].every(Number.isFinite) && x0 < x1 && y0 < y1 ? {x0, x1, y0, y1} : null;
+  }
+
+  // The runs of the plot's points inside box, for the renderer; null: draw all of them.
+  runsInView(total, box) {
+    if (!this.bands || total !== this.bands.count || this.x.length !== total) return null;
+    return runsInView(this.bands, box);
   }
 
   // The plot's points of map rows.

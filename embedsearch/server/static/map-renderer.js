@@ -7,31 +7,33 @@
 // the map's size, no multisampling: points are smoothed by their own shader) gives the
 // same picture for one pass over the points.
 //
-// It can also draw only some runs of the plot's points: `pointRuns(total)` returns the runs
-// ({offset, count}) of the points worth drawing in this frame (those in view), or null for all
-// of them. The plot's draw command for its points is recognised among the commands it builds
-// (points, global state 0: not the hovered or selected ones, drawn by commands of their own)
-// and drawn run by run; every other command is the library's own.
+// The plot's points are drawn by points-layer.js (only those in view; while the view moves,
+// from a picture of them): `viewBox()` gives the view in map coordinates ({x0, x1, y0, y1}, or
+// null when unknown), `pointRuns(total, box)` the runs of points inside a box.
 //
-//   const renderer = createDirectRenderer(canvas, {pointRuns: (total) => runsInView(...)});
+//   const renderer = createDirectRenderer(canvas, {viewBox, pointRuns});
 //   createScatterplot({canvas, renderer, ...});  // the same canvas for both
+import {createPointsLayer} from "./points-layer.js";
+
 const EXTENSIONS = ["OES_texture_float", "OES_element_index_uint", "WEBGL_color_buffer_float",
                     "EXT_float_blend"];
 const TRANSPARENT = {color: [0, 0, 0, 0], depth: 1};
 
-export function createDirectRenderer(canvas, {pointRuns = () => null} = {}) {
+export function createDirectRenderer(canvas, {viewBox = () => null, pointRuns = () => null} = {}) {
   const gl = canvas.getContext("webgl", {antialias: false, preserveDrawingBuffer: false,
                                          premultipliedAlpha: true});
   if (!gl) throw new Error("this browser cannot draw the map: WebGL is not available");
   const extensions = EXTENSIONS.filter((name) => gl.getExtension(name));
   const regl = window.createREGL({gl, extensions});
-  const commands = new Proxy(regl, {apply: (target, self, [spec]) => command(regl, spec, pointRuns)});
+  const points = createPointsLayer(regl, gl, {viewBox, pointRuns});
+  const commands = new Proxy(regl, {apply: (target, self, [spec]) => points.command(spec)});
   const drawers = new Set();
   const frame = regl.frame(() => { for (const drawFrame of drawers) drawFrame(); });
   let destroyed = false;
   return {
     get canvas() { return canvas; },
     get regl() { return commands; },
+    points,
     gamma: 1,
     isSupported: extensions.length === EXTENSIONS.length,
     get isDestroyed() { return destroyed; },
@@ -54,13 +56,3 @@ export function createDirectRenderer(canvas, {pointRuns = () => null} = {}) {
   };
 }
 
-// A regl command of spec; the plot's points command draws only the runs pointRuns gives.
-function command(regl, spec, pointRuns) {
-  const draw = regl(spec);
-  if (spec.primitive !== "points" || !spec.uniforms || spec.uniforms.globalState !== 0) return draw;
-  const drawRuns = regl({...spec, offset: regl.prop("offset"), count: regl.prop("count")});
-  return (...args) => {
-    const runs = pointRuns(typeof spec.count === "function" ? spec.count() : spec.count);
-    return runs ? drawRuns(runs) : draw(...args);
-  };
-}
