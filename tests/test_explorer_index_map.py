@@ -221,24 +221,47 @@ def test_a_zoomed_view_draws_only_its_points_and_the_same_picture(site, browser,
 
 def test_a_move_shows_the_points_picture_and_ends_exact(site, browser, word_index_path):
     """While the view moves, most frames show a picture of the points moved and scaled instead
-    of drawing the points; once the move ends the points are drawn again, and the picture is
-    the one every point drawn gives, pixel for pixel."""
+    of drawing the points, in the right place (a frame of it covers nearly the same pixels as
+    every point drawn at that view); once the move ends the points are drawn again, and the
+    picture is the one every point drawn gives, pixel for pixel."""
     browser.get(f"{site}/?index={word_index_path.name}")
     wait_for(browser, map_ready, "the whole-index map was not drawn")
     browser.set_script_timeout(30)
     counts = browser.execute_async_script("""
       const done = arguments[arguments.length - 1];
-      const map = window.embedsearchExplorer.indexMap, layer = map.renderer.points;
+      const map = window.embedsearchExplorer.indexMap, plot = map.plot, layer = map.renderer.points;
+      // pixels clearly drawn on (the picture, enlarged and filtered, spreads faint edges)
+      const inked = (pixels) => pixels.filter((_, i) => i % 4 === 3).map((alpha) => alpha > 60);
+      let moved = null, seen = 0;
+      const listener = () => {  // a frame that shows the picture moved (the third or later), and its view
+        if (!moved && layer.counts.moved > seen && layer.counts.moved > 2) {
+          moved = {pixels: inked(map.renderer.regl.read()), view: Array.from(plot.get("cameraView"))};
+        }
+        seen = layer.counts.moved;
+      };
       (async () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
         layer.counts = {drawn: 0, pictured: 0, moved: 0};
-        await map.plot.zoomToLocation([map.x[5], map.y[5]], 0.7, {transition: true, transitionDuration: 600});
+        plot.subscribe("drawing", listener);
+        await plot.zoomToLocation([map.x[5], map.y[5]], 0.7, {transition: true, transitionDuration: 600});
+        plot.unsubscribe("drawing", listener);
         const during = {...layer.counts};
         await new Promise((resolve) => setTimeout(resolve, 300));
-        done({during, after: {...layer.counts}});
+        const after = {...layer.counts};
+        plot.set({cameraView: moved.view});  // back to that frame's view, at rest: every point drawn
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const drawn = await new Promise((resolve) => {
+          const read = () => { plot.unsubscribe("drawing", read); resolve(inked(map.renderer.regl.read())); };
+          plot.subscribe("drawing", read);
+          plot.redraw();
+        });
+        const both = drawn.filter((ink, i) => ink && moved.pixels[i]).length;
+        const either = drawn.filter((ink, i) => ink || moved.pixels[i]).length;
+        done({during, after, overlap: both / Math.max(1, either), inked: either});
       })();""")
     during, after = counts["during"], counts["after"]
     assert during["moved"] > during["pictured"] >= 1
     assert after["drawn"] > during["drawn"]  # drawn again once still
+    assert counts["inked"] > 500 and counts["overlap"] > 0.8
     settled_picture = browser.execute_async_script(PICTURES)
     assert settled_picture["inked"] > 500 and settled_picture["differing"] == 0
