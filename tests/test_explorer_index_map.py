@@ -168,11 +168,11 @@ const picture = () => new Promise((resolve) => {
   plot.redraw();
 });
 (async () => {
-  const runs = map.runsInView(map.x.length, map.viewBox());
+  const runs = map.pointRuns(map.x.length, map.viewBox());
   const atRest = await picture();
-  map.runsInView = () => null;
+  map.pointRuns = () => null;
   const whole = await picture();
-  delete map.runsInView;
+  delete map.pointRuns;
   let differing = 0, inked = 0;
   for (let i = 0; i < whole.length; i += 4) {
     if ([0, 1, 2, 3].some((c) => atRest[i + c] !== whole[i + c])) differing++;

@@ -140,7 +140,7 @@ export class IndexMap {
     const {width, height} = this.container.getBoundingClientRect();
     this.size = {width, height};
     this.renderer = this.renderer || createDirectRenderer(this.canvas, {
-      viewBox: () => this.viewBox(), pointRuns: (total, box) => this.runsInView(total, box)});
+      viewBox: () => this.viewBox(), pointRuns: (total, box) => this.pointRuns(total, box)});
     this.plot = createScatterplot.default({
       canvas: this.canvas, renderer: this.renderer, width: Math.max(1, width), height: Math.max(1, height),
       backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
@@ -185,7 +185,7 @@ export class IndexMap {
   }
 
   // The runs of the plot's points inside box, for the renderer; null: draw all of them.
-  runsInView(total, box) {
+  pointRuns(total, box) {
     if (!this.bands || total !== this.bands.count || this.x.length !== total) return null;
     return runsInView(this.bands, box);
   }
@@ -299,13 +299,10 @@ export class IndexMap {
   // Zoomed in where few loaded points are in view: fetch that region's other items.
   async fetchRegion() {
     if (!this.plot || this.count <= this.shown || this.visibleRows().length >= REGION_BELOW) return;
-    const {width, height} = this.container.getBoundingClientRect();
-    const screen = this.toScreen();
-    const [ox, oy] = screen(0, 0), [ux, uy] = screen(1, 1);
-    const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
-    const [x0, y0] = toMap(0, height), [x1, y1] = toMap(width, 0);
+    const view = this.viewBox();
+    if (!view) return;
     const clamp = (v) => Math.max(-1, Math.min(1, v));
-    const box = {x0: clamp(x0), x1: clamp(x1), y0: clamp(y0), y1: clamp(y1), limit: 1500};
+    const box = {x0: clamp(view.x0), x1: clamp(view.x1), y0: clamp(view.y0), y1: clamp(view.y1), limit: 1500};
     const path = this.path("/region", box);
     let region;
     try {
