@@ -6,7 +6,10 @@ Enter to the neighbours highlighted.
     EMBEDSEARCH_HOME=/tmp/home python scripts/bench_explorer.py --method umap --layout-only
 
 The layout (--method pca, the default, or umap) is recomputed first (its cached file in
-<index>/.maps is removed) unless --keep-layout. Beside each frame time it prints the CPU time
+<index>/.maps is removed) unless --keep-layout. The zooming and panning is timed twice: as the
+map draws it (moving frames show a picture of the points, drawn again when it no longer
+covers the view; static/points-layer.js) and drawing every point in view in every frame (the
+cost of a frame drawn in full, as at rest). Beside each frame time it prints the CPU time
 Chromium's GPU process spent per frame (software WebGL runs there): on a shared machine the
 wall time of a frame follows the other jobs, that CPU time much less. --frame-breakdown also
 times where a frame goes: the same map with no point in view (the cost of the points' vertices
@@ -33,8 +36,10 @@ from browser import chromium, running_server, set_viewport, settled, wait_for  #
 QUERIES = ("king", "computer", "river", "paris", "guitar", "protein", "election")
 
 FRAMES_SCRIPT = """
-const done = arguments[arguments.length - 1];
-const map = window.embedsearchExplorer.indexMap, plot = map.plot;
+const picture = arguments[0], done = arguments[arguments.length - 1];
+const map = window.embedsearchExplorer.indexMap, plot = map.plot, layer = map.renderer.points;
+layer.picture = picture;
+layer.counts = {drawn: 0, pictured: 0, moved: 0};
 const stamps = [];
 const listener = () => stamps.push(performance.now());
 plot.subscribe("draw", listener);
@@ -47,7 +52,8 @@ const moves = [[[0.2, 0.1], 0.3], [[-0.3, 0.2], 0.3], [[-0.3, -0.3], 0.08], [[0.
   }
   plot.unsubscribe("draw", listener);
   const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).filter((g) => g < 1000);
-  done({frames: stamps.length, gaps, points: map.x.length});
+  layer.picture = true;
+  done({frames: stamps.length, gaps, points: map.x.length, counts: layer.counts});
 })();
 """
 
@@ -291,9 +297,15 @@ def main() -> None:
                   f"cached): median {statistics.median(loads):.0f} ms, runs "
                   + ", ".join(f"{t:.0f}" for t in loads))
             driver.set_script_timeout(120)
-            frames = time_frames(driver, FRAMES_SCRIPT)
+            frames = time_frames(driver, FRAMES_SCRIPT, True)
+            counts = frames["counts"]
             print(f"frame time zooming and panning over {frames['points']:,} points: "
-                  + describe_frames(frames))
+                  + describe_frames(frames) + f"; frames drawing the points into a new picture "
+                  f"{counts['pictured']}, showing it moved {counts['moved']}, drawing them onto "
+                  f"the screen {counts['drawn']}")
+            full = time_frames(driver, FRAMES_SCRIPT, False)
+            print(f"  the same moves drawing the points in every frame (no picture): "
+                  + describe_frames(full))
             if args.frame_breakdown:
                 for label, target, distance in (("no point in view", [50, 50], 0.01),
                                                 ("the whole map in view", [0, 0], 1.0)):
@@ -303,7 +315,7 @@ def main() -> None:
                 bare = time_frames(driver, BARE_SCRIPT)
                 print(f"  a bare WebGL program drawing the same {bare['points']:,} points in the same order "
                       "along the same moves: " + describe_frames(bare))
-            baseline = time_frames(driver, BASELINE_SCRIPT + FRAMES_SCRIPT)
+            baseline = time_frames(driver, BASELINE_SCRIPT + FRAMES_SCRIPT, False)
             print(f"  the same moves over {baseline['points']:,} points (the fixed cost of a frame): "
                   + describe_frames(baseline))
             driver.get(f"{url}/?index={name}&proj={args.method}")

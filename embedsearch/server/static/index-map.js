@@ -4,15 +4,16 @@
 // in place, with lines from the query; an analogy draws its two arrows.
 //
 // The map's rows keep the server's order (most important first); the plot gets the same points
-// sorted from the bottom of the map to the top (`order` and `slot` translate between the two).
-// Software WebGL (SwiftShader, Chromium's WebGL where there is no GPU) shades a draw call's
-// points in batches, and a batch whose points share a few rows of pixels costs it much less
-// than one scattered over the whole map. Every point has the same colour, and blending one
-// colour over itself gives the same result in any order (but for rounding in the last bit or
-// two): the picture is the same.
+// in bands from the bottom of the map to the top, left to right within a band (point-bands.js;
+// `order` and `slot` translate between the two), and draws only the runs of them in view;
+// while the view moves, frames show a picture of the points moved and scaled, drawn again
+// once the move ends (points-layer.js).
+// Every point has the same colour, and blending one colour over itself gives the same result
+// in any order (but for rounding in the last bit or two): the picture is the same.
 import createPubSub from "./vendor/pub-sub-es-3.0.0.js";
 import {element, fillTooltip, placeTooltip, svgElement} from "./dom.js";
 import {createDirectRenderer} from "./map-renderer.js";
+import {pointBands, runsInView} from "./point-bands.js";
 
 const LABELS = 70;             // labels on screen at most
 const LABEL_CANDIDATES = 4000; // visible points considered for a label, most important first
@@ -137,7 +138,9 @@ export class IndexMap {
   makePlot(createScatterplot) {
     if (this.plot) this.plot.destroy();
     const {width, height} = this.container.getBoundingClientRect();
-    this.renderer = this.renderer || createDirectRenderer(this.canvas);
+    this.size = {width, height};
+    this.renderer = this.renderer || createDirectRenderer(this.canvas, {
+      viewBox: () => this.viewBox(), pointRuns: (total, box) => this.pointRuns(total, box)});
     this.plot = createScatterplot.default({
       canvas: this.canvas, renderer: this.renderer, width: Math.max(1, width), height: Math.max(1, height),
       backgroundColor: [1, 1, 1, 1], pointSize: pointSizeFor(this.x.length), pointColor: BASE_COLOUR,
@@ -160,12 +163,31 @@ export class IndexMap {
 
   drawPoints() {
     const count = this.x.length;
-    this.order = new Int32Array(count).map((_, row) => row).sort((a, b) => this.y[a] - this.y[b]);
+    this.bands = pointBands(this.x, this.y);
+    this.renderer.points.invalidate();
+    this.order = this.bands.order;
     this.slot = new Int32Array(count);
     this.order.forEach((row, point) => { this.slot[row] = point; });
     const x = new Float64Array(count), y = new Float64Array(count);
     this.order.forEach((row, point) => { x[point] = this.x[row]; y[point] = this.y[row]; });
     return this.plot.draw({x, y}).then(() => this.selectMarks());
+  }
+
+  // The map's area on the canvas, in map coordinates: {x0, x1, y0, y1}; null while unknown.
+  viewBox() {
+    if (!this.bands || this.x.length !== this.bands.count || this.x.length < 2) return null;
+    const screen = this.toScreen();
+    const [ox, oy] = screen(0, 0), [ux, uy] = screen(1, 1);
+    const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
+    const {width, height} = this.size;
+    const [x0, y0] = toMap(0, height), [x1, y1] = toMap(width, 0);
+    return [x0, x1, y0, y1].every(Number.isFinite) && x0 < x1 && y0 < y1 ? {x0, x1, y0, y1} : null;
+  }
+
+  // The runs of the plot's points inside box, for the renderer; null: draw all of them.
+  pointRuns(total, box) {
+    if (!this.bands || total !== this.bands.count || this.x.length !== total) return null;
+    return runsInView(this.bands, box);
   }
 
   // The plot's points of map rows.
@@ -188,6 +210,7 @@ export class IndexMap {
     if (!this.plot) return;
     const {width, height} = this.container.getBoundingClientRect();
     if (!width || !height) return;
+    this.size = {width, height};
     this.plot.set({width, height});
     this.afterViewChange();
   }
@@ -276,13 +299,10 @@ export class IndexMap {
   // Zoomed in where few loaded points are in view: fetch that region's other items.
   async fetchRegion() {
     if (!this.plot || this.count <= this.shown || this.visibleRows().length >= REGION_BELOW) return;
-    const {width, height} = this.container.getBoundingClientRect();
-    const screen = this.toScreen();
-    const [ox, oy] = screen(0, 0), [ux, uy] = screen(1, 1);
-    const toMap = (sx, sy) => [(sx - ox) / (ux - ox), (sy - oy) / (uy - oy)];
-    const [x0, y0] = toMap(0, height), [x1, y1] = toMap(width, 0);
+    const view = this.viewBox();
+    if (!view) return;
     const clamp = (v) => Math.max(-1, Math.min(1, v));
-    const box = {x0: clamp(x0), x1: clamp(x1), y0: clamp(y0), y1: clamp(y1), limit: 1500};
+    const box = {x0: clamp(view.x0), x1: clamp(view.x1), y0: clamp(view.y0), y1: clamp(view.y1), limit: 1500};
     const path = this.path("/region", box);
     let region;
     try {
