@@ -34,7 +34,6 @@ WARM_SEARCHES = 4  # so does the fourth search of an open index
 WIDTH_SHARE = 0.99  # the fixed width holds this share of the keys; longer ones are kept aside
 MAX_WIDTH = 64
 ODD = b"\xff"  # the fixed-width slot of a key kept aside (never ASCII, so never a key there)
-ODD_TEXT = ODD.decode("latin-1")  # the same slot widened to text
 
 
 class KeyTable:
@@ -78,13 +77,13 @@ class KeyTable:
 
     def row_lists(self, ids: np.ndarray) -> list[list]:
         """`lookup(ids).tolist()`, quicker for a few ids (a single query's)."""
-        rows = self.ascii_keys[ids].tolist()
-        if any(ODD in row for row in rows):
+        try:  # ODD is not UTF-8: a row holding one fails to decode
+            return [list(map(bytes.decode, row)) for row in self.ascii_keys[ids].tolist()]
+        except UnicodeDecodeError:
             return self.lookup(ids).tolist()
-        return [list(map(bytes.decode, row)) for row in rows]
 
     def _widened(self, ids: np.ndarray) -> np.ndarray:
-        """The fixed-width slots of `ids` as text (ODD_TEXT where the key is kept aside).
+        """The fixed-width slots of `ids` as text ("\xff" where the key is kept aside).
 
         ASCII bytes widened to UCS-4 code points and viewed as numpy text: numpy's own
         bytes-to-text cast decodes element by element, a hundred times slower.
@@ -133,19 +132,24 @@ class KeyCache:
              exclude: Sequence[set[int]] | None = None) -> list[list]:
         """Per query row, up to k `make(id, key, score)`, best first, without -1 or excluded ids."""
         # Python ints, floats and keys in one conversion each, not one numpy scalar per hit.
-        id_rows = ids.tolist()
-        if ids.size == 0:
-            key_rows = [[] for _ in id_rows]
-        elif self._asks_sqlite(ids):
-            key_rows = self._from_sqlite(ids).tolist()
-        else:
-            key_rows = self.table.row_lists(ids)
-        rows = zip(id_rows, key_rows, scores.tolist())
-        if exclude is None and ids.shape[1] <= k and all(-1 not in row for row in id_rows):
-            return [list(map(make, *row)) for row in rows]  # every hit kept: no test per hit
+        id_rows, key_rows, score_rows = ids.tolist(), self._key_rows(ids), scores.tolist()
+        if exclude is None and ids.shape[1] <= k:  # a row without -1 keeps every hit: no test per hit
+            return [list(map(make, i, key, score)) if -1 not in i else
+                    [make(*hit) for hit in zip(i, key, score) if hit[0] >= 0]
+                    for i, key, score in zip(id_rows, key_rows, score_rows)]
         exclude = exclude or repeat(())
         return [[make(i, key, score) for i, key, score in zip(*row) if i >= 0 and i not in skip][:k]
-                for row, skip in zip(rows, exclude)]
+                for row, skip in zip(zip(id_rows, key_rows, score_rows), exclude)]
+
+    def _key_rows(self, ids: np.ndarray) -> list[list]:
+        """`key_array(ids).tolist()`, quicker once every key is in memory (a single query's)."""
+        if self._table is not None:
+            return self._table.row_lists(ids)
+        if ids.size == 0:
+            return [[] for _ in range(len(ids))]
+        if self._asks_sqlite(ids):
+            return self._from_sqlite(ids).tolist()
+        return self.table.row_lists(ids)
 
     @property
     def table(self) -> KeyTable:

@@ -209,7 +209,10 @@ class Index:
     def _nearest(self, queries: np.ndarray, k: int, where: str | None,
                  extra: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k + extra nearest allowed items per query, -1 where none."""
-        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if queries.ndim == 1 and queries.dtype == np.float32 and queries.flags.c_contiguous:
+            queries = queries[None]  # one query, as the CLI and the server ask: no copy
+        else:
+            queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if queries.shape[1] != self.dim:
             raise InputError(f"query has dimension {queries.shape[1]}, index {self.name} has {self.dim}")
         selector = self._selector(where) if k > 0 and self.count else None

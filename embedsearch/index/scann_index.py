@@ -273,8 +273,8 @@ class ScannIndex:
         k = min(k, self.ntotal)
         leaves = int(params.get("leaves_to_search", self.params.get("leaves_to_search", 1)))
         reorder = max(k, int(params.get("reorder", self.params.get("reorder", 100))))
-        if n == 1:
-            rows, scores = searcher.search(queries[0], k, reorder, leaves)
+        if n == 1:  # ScaNN's pybind searcher itself: its Python wrapper only maps docids we do not give it
+            rows, scores = searcher.searcher.search(queries[0], k, reorder, leaves)
             ids, scores = self.ids[rows][None], scores[None]
         else:
             rows, scores = searcher.search_batched_parallel(queries, k, reorder, leaves)
