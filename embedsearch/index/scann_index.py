@@ -321,9 +321,9 @@ def _copy_member(archive: zipfile.ZipFile, name: str, target: str) -> None:
                            else np.lib.format.read_array_header_2_0(member))
         if dtype != np.uint8 or len(shape) != 1:
             raise ValueError(f"{name} is not a byte array")
-        copied = shutil.copyfileobj(member, out, COPY_BLOCK) or out.tell()
-        if copied != shape[0]:
-            raise ValueError(f"{name} holds {copied} bytes, its header says {shape[0]}")
+        shutil.copyfileobj(member, out, COPY_BLOCK)
+        if out.tell() != shape[0]:
+            raise ValueError(f"{name} holds {out.tell()} bytes, its header says {shape[0]}")
 
 
 def _put(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
