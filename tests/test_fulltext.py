@@ -470,3 +470,30 @@ def test_a_matrix_read_in_parallel_term_ranges_is_fts5s_postings(tmp_path, monke
         assert segment.lengths.sum() == sum(sum(items.values()) for items in expected.values())
     for connection in connections:
         connection.close()
+
+
+def test_a_commit_that_fails_while_its_matrix_is_made_publishes_nothing(tmp_path, monkeypatch):
+    """The matrix is made in a thread during the commit; a commit that fails meanwhile leaves
+    the live version, its matrix and the folder as they were, and the next write succeeds."""
+    from embedsearch.index import writer as store
+
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 300), random_vectors(300))
+    before = sorted(p.name for p in path.iterdir())
+
+    def fail(version_dir):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.checksums, "record", fail)
+    with pytest.raises(OSError, match="disk full"):
+        with IndexWriter.update(path) as writer:
+            writer.add(random_items(300, 20, seed=3), random_vectors(20, seed=3))
+    monkeypatch.undo()
+    assert sorted(p.name for p in path.iterdir()) == before
+    with Index.open(path) as index:
+        assert index.count == 300
+        assert_impacts_agree(index)
+    with IndexWriter.update(path) as writer:
+        writer.add(random_items(300, 20, seed=3), random_vectors(20, seed=3))
+    assert_exact(path)
