@@ -430,23 +430,19 @@ def test_segments_are_merged_when_many_and_made_whole_when_mostly_dead(tmp_path,
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_a_matrix_read_in_parallel_term_ranges_is_fts5s_postings(tmp_path, monkeypatch, sparse):
-    """Read by one connection or by three (term ranges in threads), the whole version's segment
-    holds exactly FTS5's (term, item, tf), with ids consecutive or far apart."""
-    import shutil
-
+def test_a_whole_versions_segment_is_fts5s_postings(tmp_path, sparse):
+    """The segment read from FTS5's index holds exactly its (term, item, tf), found by FTS5's
+    own instance table, with ids consecutive (a table lookup) or far apart (binary search)."""
     from embedsearch.index import bm25_segments
 
     path = tmp_path / "idx"
     items = random_items(0, 400) + [Item("accents", "Crème brûlée café naïve Ærø", "test", 0)]
     with IndexWriter.create(path, ENCODER, 8) as writer:
         writer.add(items, random_vectors(len(items)))
-    if sparse:  # most ids deleted: positions found by binary search, not a table
+    if sparse:
         with IndexWriter.update(path) as writer:
             writer.delete(keys=[f"k{i}" for i in range(400) if i % 9])
     with Index.open(path) as index:
-        items_path = tmp_path / "items.db"  # a copy whose FTS5 pages are small: many ranges
-        shutil.copyfile(index.version_dir / "items.db", items_path)
         connection = index.items.connection
         connection.execute("CREATE VIRTUAL TABLE temp.every_token "
                            "USING fts5vocab(main, items_fts, instance)")
@@ -454,22 +450,13 @@ def test_a_matrix_read_in_parallel_term_ranges_is_fts5s_postings(tmp_path, monke
         for term, item, tf in connection.execute(
                 "SELECT term, doc, count(*) FROM temp.every_token GROUP BY term, doc"):
             expected.setdefault(term, {})[item] = tf
-    with sqlite3.connect(items_path) as copy:
-        copy.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('pgsz', 64)")
-        copy.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('rebuild')")
-    monkeypatch.setattr(bm25_segments, "MIN_PARALLEL_TOKENS", 0)
-    connections = [bm25_segments.connect(items_path) for _ in range(3)]
-    assert len(bm25_segments._term_ranges(connections[0], "main", FTS_TABLE, 3)) == 3
-    for readers in (1, 3):
-        segment = bm25_segments.read_postings(connections[:readers], "main", FTS_TABLE, "s1")
-        assert segment.terms == sorted(expected, key=lambda term: term.encode())
-        found = {term: {int(segment.rowids[place]): int(tf) for place, tf in zip(
-                     segment.positions[start:end], segment.frequencies[start:end])}
-                 for term, start, end in zip(segment.terms, segment.indptr, segment.indptr[1:])}
-        assert found == expected
-        assert segment.lengths.sum() == sum(sum(items.values()) for items in expected.values())
-    for connection in connections:
-        connection.close()
+        segment = bm25_segments.whole_version(index.version_dir / "items.db").segments[0]
+    assert segment.terms == sorted(expected, key=lambda term: term.encode())
+    found = {term: {int(segment.rowids[place]): int(tf) for place, tf in zip(
+                 segment.positions[start:end], segment.frequencies[start:end])}
+             for term, start, end in zip(segment.terms, segment.indptr, segment.indptr[1:])}
+    assert found == expected
+    assert segment.lengths.sum() == sum(sum(items.values()) for items in expected.values())
 
 
 def test_a_commit_that_fails_while_its_matrix_is_made_publishes_nothing(tmp_path, monkeypatch):

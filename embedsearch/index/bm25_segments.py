@@ -35,10 +35,9 @@ import re
 import shutil
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -51,9 +50,6 @@ FORMAT = 2
 MAX_SEGMENTS = 8  # a version with more has all but its first merged into one
 MAX_DEAD_SHARE = 0.25  # a version with more dead items than this share is made again whole
 BATCH_TOKENS = 2**22  # tokens grouped into postings at a time while a segment is made
-# Connections reading a whole version's FTS5 index at once, by term ranges (one per core, up to 4).
-READERS = max(1, min(4, os.cpu_count() or 1))
-MIN_PARALLEL_TOKENS = 2**20  # below this many tokens one connection reads them all
 IDS_PER_INSERT = 10_000  # items copied into a segment's FTS5 table per statement
 # A later segment smaller than this is read into memory, not mapped: each mapped file holds a
 # file descriptor as long as the version is open.
@@ -134,32 +130,46 @@ def _dead_postings(segment: Segment, dead: np.ndarray) -> tuple[np.ndarray, np.n
     return rows.astype(np.int64), counts[rows]
 
 
-def read_postings(connections: Sequence[sqlite3.Connection], schema: str, table: str, name: str,
+def read_postings(connection: sqlite3.Connection, schema: str, table: str, name: str,
                   show_progress: bool = False) -> Segment:
-    """A segment of every row of the FTS5 table `schema.table`, read from its fts5vocab.
-
-    With several connections (each to the same database, made with
-    `check_same_thread=False`) the terms are cut into as many ranges, read in
-    parallel threads: SQLite walks the index without the GIL, so the largest step
-    of making a matrix uses every core it is given.
-    """
-    rowids = np.array([row for row, in connections[0].execute(
+    """A segment of every row of the FTS5 table `schema.table`, read from its fts5vocab."""
+    rowids = np.array([row for row, in connection.execute(
         f"SELECT id FROM {schema}.{table}_docsize ORDER BY id")], dtype=np.int64)
     places = _places_of(rowids)
-    ranges = _term_ranges(connections[0], schema, table, len(connections))
-    with progress_bar(total=fts5_totals(connections[0], schema, table)[1], unit="token",
+    terms, batch, postings, frequencies, counts = [], [], [], [], []
+    with progress_bar(total=fts5_totals(connection, schema, table)[1], unit="token",
                       desc="keyword index", disable=not show_progress) as bar:
-        counted = threading.Lock()
-        jobs = [(connection, schema, table, low, high, places, bar, counted)
-                for connection, (low, high) in zip(connections, ranges)]
-        if len(jobs) > 1:
-            with ThreadPoolExecutor(len(jobs)) as pool:
-                parts = list(pool.map(lambda job: _read_range(*job), jobs))
-        else:
-            parts = [_read_range(*jobs[0])]
-    terms = [term for part in parts for term in part[0]]
-    counts, postings, frequencies = ([array for part in parts for array in part[column]]
-                                     for column in (1, 2, 3))
+
+        def add_batch():  # one term's items per entry of `batch`, each item once per token
+            items = np.concatenate(batch)
+            term_ids = np.repeat(np.arange(len(batch)), [len(part) for part in batch])
+            starts = np.flatnonzero(np.r_[True, (items[1:] != items[:-1])
+                                          | (term_ids[1:] != term_ids[:-1])])
+            postings.append(places(items[starts]))
+            frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.uint32))
+            counts.append(np.bincount(term_ids[starts], minlength=len(batch)))
+            bar.update(len(items))
+            batch.clear()
+
+        connection.execute(f"CREATE VIRTUAL TABLE temp.segment_instances "
+                           f"USING fts5vocab({schema}, {table}, instance)")
+        try:
+            # The instance table lists (term, item, offset) in term then item order; grouping
+            # by term in that order needs no sort.
+            pending = 0
+            for term, items in connection.execute(
+                    "SELECT term, group_concat(doc, ',') FROM temp.segment_instances "
+                    "GROUP BY term ORDER BY term"):
+                terms.append(term)
+                batch.append(np.fromstring(items, dtype=np.int64, sep=","))
+                pending += len(batch[-1])
+                if pending >= BATCH_TOKENS:
+                    add_batch()
+                    pending = 0
+            if batch:
+                add_batch()
+        finally:
+            connection.execute("DROP TABLE temp.segment_instances")
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(np.concatenate(counts)) if counts else []
     positions = np.concatenate(postings) if postings else np.zeros(0, np.uint32)
@@ -179,69 +189,6 @@ def _places_of(rowids: np.ndarray):
     return lambda ids: table[ids - low]
 
 
-def _term_ranges(connection: sqlite3.Connection, schema: str, table: str,
-                 parts: int) -> list[tuple[str | None, str | None]]:
-    """Up to `parts` ranges [low, high) of terms (None: unbounded) that cover every term, of
-    about as much index each: cut at quantiles of the terms FTS5 keeps one per page of its
-    index (its `_idx` table: a byte naming the index, then the term), so any cut is safe."""
-    if parts <= 1:
-        return [(None, None)]
-    rows, tokens = fts5_totals(connection, schema, table)
-    if tokens < MIN_PARALLEL_TOKENS:
-        return [(None, None)]
-    firsts = sorted({bytes(term[1:]).decode("utf-8", "ignore") for term, in connection.execute(
-        f"SELECT term FROM {schema}.{table}_idx") if bytes(term[:1]) == b"0"} - {""})
-    cuts = sorted({firsts[len(firsts) * part // parts] for part in range(1, parts)}) \
-        if len(firsts) >= parts else []
-    bounds = [None, *cuts, None]
-    return list(zip(bounds, bounds[1:]))
-
-
-def _read_range(connection: sqlite3.Connection, schema: str, table: str, low: str | None,
-                high: str | None, places, bar, counted: threading.Lock
-                ) -> tuple[list, list, list, list]:
-    """(terms, postings per term, item positions, tf) of the terms in [low, high) (None:
-    unbounded) of the FTS5 table, in term order."""
-    terms, batch, postings, frequencies, counts = [], [], [], [], []
-
-    def add_batch():  # one term's items per entry of `batch`, each item once per token
-        items = np.concatenate(batch)
-        term_ids = np.repeat(np.arange(len(batch)), [len(part) for part in batch])
-        starts = np.flatnonzero(np.r_[True, (items[1:] != items[:-1])
-                                      | (term_ids[1:] != term_ids[:-1])])
-        postings.append(places(items[starts]))
-        frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.uint32))
-        counts.append(np.bincount(term_ids[starts], minlength=len(batch)))
-        with counted:
-            bar.update(len(items))
-        batch.clear()
-
-    where = " AND ".join(condition for condition, bound in
-                         (("term >= :low", low), ("term < :high", high)) if bound is not None)
-    connection.execute(f"CREATE VIRTUAL TABLE temp.segment_instances "
-                       f"USING fts5vocab({schema}, {table}, instance)")
-    try:
-        # The instance table lists (term, item, offset) in term then item order; grouping by
-        # term in that order needs no sort.
-        cursor = connection.execute(
-            "SELECT term, group_concat(doc, ',') FROM temp.segment_instances "
-            f"{'WHERE ' + where if where else ''} GROUP BY term ORDER BY term",
-            {"low": low, "high": high})
-        pending = 0
-        for term, items in cursor:
-            terms.append(term)
-            batch.append(np.fromstring(items, dtype=np.int64, sep=","))
-            pending += len(batch[-1])
-            if pending >= BATCH_TOKENS:
-                add_batch()
-                pending = 0
-        if batch:
-            add_batch()
-    finally:
-        connection.execute("DROP TABLE temp.segment_instances")
-    return terms, counts, postings, frequencies
-
-
 def segment_of_items(connection: sqlite3.Connection, ids: Iterable[int], tokenizer: str,
                      name: str) -> Segment:
     """A segment of the items `ids` of the items table, tokenized by an FTS5 table of their own
@@ -254,27 +201,24 @@ def segment_of_items(connection: sqlite3.Connection, ids: Iterable[int], tokeniz
             connection.execute("INSERT INTO temp.segment(rowid, text) SELECT id, text FROM "
                                "main.items WHERE id IN (SELECT value FROM json_each(?))",
                                (json.dumps(ids[start:start + IDS_PER_INSERT]),))
-        return read_postings([connection], "temp", "segment", name)
+        return read_postings(connection, "temp", "segment", name)
     finally:
         connection.execute("DROP TABLE temp.segment")
 
 
 def connect(items_path: Path) -> sqlite3.Connection:
     """A read-only connection to a published (never changing) items database."""
-    return sqlite3.connect(f"file:{items_path}?mode=ro&immutable=1", uri=True,
-                           check_same_thread=False)
+    return sqlite3.connect(f"file:{items_path}?mode=ro&immutable=1", uri=True)
 
 
 def whole_version(items_path: Path, show_progress: bool = False) -> VersionMatrix:
-    """A version's matrix made whole from its FTS5 index: one segment, read by `READERS`
-    connections at once."""
-    connections = [connect(items_path) for _ in range(READERS)]
+    """A version's matrix made whole from its FTS5 index: one segment."""
+    connection = connect(items_path)
     try:
-        segment = read_postings(connections, "main", FTS_TABLE, "s000001", show_progress)
-        return _checked(connections[0], [segment], 2)
+        segment = read_postings(connection, "main", FTS_TABLE, "s000001", show_progress)
+        return _checked(connection, [segment], 2)
     finally:
-        for connection in connections:
-            connection.close()
+        connection.close()
 
 
 def _checked(connection: sqlite3.Connection, segments: list[Segment],
