@@ -134,13 +134,19 @@ def bench_ivfpq(args) -> dict:
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def make_corpus(folder: Path, items: int, files: int = 8) -> None:
+def corpus_sentences() -> list[str]:
+    """The sentences (of 4 words or more) of the corpora gensim ships, in file order."""
     from gensim.test.utils import datapath
 
     sentences = []
     for name in ("lee_background.cor", "lee.cor", "head500.noblanks.cor"):
         for line in open(datapath(name), encoding="utf-8", errors="replace"):
             sentences += [s.strip() for s in SENTENCE_END.split(line) if len(s.split()) >= 4]
+    return sentences
+
+
+def make_corpus(folder: Path, items: int, files: int = 8) -> None:
+    sentences = corpus_sentences()
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     per_file = -(-items // files)

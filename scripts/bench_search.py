@@ -7,8 +7,9 @@ Two corpora, both from `scripts/bench_scale.py`'s corpus maker (lines of two rea
 sentences drawn from the corpora gensim ships, seeded):
 
 - `lines`: `--items` lines, one item each (no chunking needed);
-- `documents`: `--documents` JSON Lines records of 30 such lines each (about 600 words),
-  cut by `build --corpus`'s default chunking into chunk items.
+- `documents`: `--documents` JSON Lines records of several hundred words each (200 to 800,
+  uniformly; sentences of the same corpora drawn at random, seeded), cut by `build --corpus`'s
+  default chunking (200 words, sentence-aligned) into chunk items, answered as documents.
 
 Each is built with the averaged GloVe 50d encoder twice in the same run, with and
 without the full-text index (the bench turns the index's hook off for the second;
@@ -42,29 +43,32 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_scale import make_corpus  # noqa: E402
+from bench_scale import corpus_sentences, make_corpus  # noqa: E402
 
 MODES = ("vector", "keyword", "hybrid")
-LINES_PER_DOCUMENT = 30
+DOCUMENT_WORDS = (200, 800)  # a document's length in words is drawn uniformly from this range
 
 
 def directory_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def make_documents(lines_folder: Path, out: Path, documents: int) -> int:
-    """Write `documents` records of LINES_PER_DOCUMENT lines each (fewer if the lines run out);
+def make_documents(out: Path, documents: int) -> int:
+    """Write `documents` JSON Lines records of DOCUMENT_WORDS words (seeded: sentences drawn at
+    random, those of at most DOCUMENT_WORDS[0] words, until the length drawn is reached);
     returns how many."""
-    lines = []
-    for part in sorted(lines_folder.glob("part*.txt")):
-        lines += part.read_text().splitlines()
-        if len(lines) >= documents * LINES_PER_DOCUMENT:
-            break
-    documents = min(documents, len(lines) // LINES_PER_DOCUMENT)
+    sentences = [sentence for sentence in corpus_sentences()
+                 if len(sentence.split()) <= DOCUMENT_WORDS[0]]
+    lengths = [len(sentence.split()) for sentence in sentences]
+    rng = np.random.default_rng(2)
     with open(out, "w") as handle:
         for number in range(documents):
-            text = " ".join(lines[number * LINES_PER_DOCUMENT:(number + 1) * LINES_PER_DOCUMENT])
-            handle.write(json.dumps({"key": f"doc{number}", "text": text}) + "\n")
+            wanted, words, picked = int(rng.integers(*DOCUMENT_WORDS, endpoint=True)), 0, []
+            while words < wanted:
+                pick = int(rng.integers(len(sentences)))
+                picked.append(sentences[pick])
+                words += lengths[pick]
+            handle.write(json.dumps({"key": f"doc{number}", "text": " ".join(picked)}) + "\n")
     return documents
 
 
@@ -259,7 +263,7 @@ def main() -> None:
     if args.documents:
         documents = args.out / "documents.jsonl"
         if not (args.reuse and documents.exists()):
-            report["documents_made"] = make_documents(lines, documents, args.documents)
+            report["documents_made"] = make_documents(documents, args.documents)
         corpora.append(("documents", documents, {"key_field": "key"}))
     queries = query_phrases(lines, args.queries)
     for name, corpus, options in corpora:

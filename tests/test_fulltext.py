@@ -426,3 +426,61 @@ def test_segments_are_merged_when_many_and_made_whole_when_mostly_dead(tmp_path,
         assert len(keyword_meta(index)["segments"]) == 1
         assert not len(keyword_impacts(index).segments[0].dead)
         assert_impacts_agree(index)
+
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_whole_versions_segment_is_fts5s_postings(tmp_path, sparse):
+    """The segment read from FTS5's index holds exactly its (term, item, tf), found by FTS5's
+    own instance table, with ids consecutive (a table lookup) or far apart (binary search)."""
+    from embedsearch.index import bm25_segments
+
+    path = tmp_path / "idx"
+    items = random_items(0, 400) + [Item("accents", "Crème brûlée café naïve Ærø", "test", 0)]
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(items, random_vectors(len(items)))
+    if sparse:
+        with IndexWriter.update(path) as writer:
+            writer.delete(keys=[f"k{i}" for i in range(400) if i % 9])
+    with Index.open(path) as index:
+        connection = index.items.connection
+        connection.execute("CREATE VIRTUAL TABLE temp.every_token "
+                           "USING fts5vocab(main, items_fts, instance)")
+        expected = {}
+        for term, item, tf in connection.execute(
+                "SELECT term, doc, count(*) FROM temp.every_token GROUP BY term, doc"):
+            expected.setdefault(term, {})[item] = tf
+        segment = bm25_segments.whole_version(index.version_dir / "items.db").segments[0]
+    assert segment.terms == sorted(expected, key=lambda term: term.encode())
+    found = {term: {int(segment.rowids[place]): int(tf) for place, tf in zip(
+                 segment.positions[start:end], segment.frequencies[start:end])}
+             for term, start, end in zip(segment.terms, segment.indptr, segment.indptr[1:])}
+    assert found == expected
+    assert segment.lengths.sum() == sum(sum(items.values()) for items in expected.values())
+
+
+def test_a_commit_that_fails_while_its_matrix_is_made_publishes_nothing(tmp_path, monkeypatch):
+    """The matrix is made in a thread during the commit; a commit that fails meanwhile leaves
+    the live version, its matrix and the folder as they were, and the next write succeeds."""
+    from embedsearch.index import writer as store
+
+    path = tmp_path / "idx"
+    with IndexWriter.create(path, ENCODER, 8) as writer:
+        writer.add(random_items(0, 300), random_vectors(300))
+    before = sorted(p.name for p in path.iterdir())
+
+    def fail(version_dir):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.checksums, "record", fail)
+    with pytest.raises(OSError, match="disk full"):
+        with IndexWriter.update(path) as writer:
+            writer.add(random_items(300, 20, seed=3), random_vectors(20, seed=3))
+    monkeypatch.undo()
+    assert sorted(p.name for p in path.iterdir()) == before
+    with Index.open(path) as index:
+        assert index.count == 300
+        assert_impacts_agree(index)
+    with IndexWriter.update(path) as writer:
+        writer.add(random_items(300, 20, seed=3), random_vectors(20, seed=3))
+    assert_exact(path)

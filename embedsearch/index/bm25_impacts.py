@@ -23,7 +23,7 @@ in the same order as FTS5's `bm25()` (`idf * (tf * (k1 + 1)) / (tf + k1 *
 FTS5's, not just close; only the order of equal scores may differ.
 
 When the matrix is made: every version a writer publishes gets its matrix at
-commit (`make_for_version`), from the previous version's segments and a small
+commit (`VersionMatrixMaker`), from the previous version's segments and a small
 segment of the items the write changed, in time proportional to those items
 (and, where it replaced or deleted some, to the postings of the segments that
 held them, counted out of the document frequencies); an index's first version (or the first write to an index that had none) makes
@@ -325,26 +325,56 @@ class Bm25Impacts:
         return mask if self.live is None else mask & self.live
 
 
-def make_for_version(version_dir: Path, items_crc32: int | None, base_dir: Path | None = None,
-                     base_crc32: int | None = None, changed_ids: Iterable[int] | None = None,
-                     show_progress: bool = False) -> bool:
-    """Make and save a new version's matrix at write time: from the base version's where it has
-    one and `changed_ids` (the items the write added, replaced or deleted) are known, else
-    whole. False where it could not be made or saved (queries then make it, or FTS5 answers)."""
-    items_path = version_dir / ITEMS_FILE
-    base = load_version(base_dir / FOLDER, base_crc32) \
-        if base_dir is not None and changed_ids is not None else None
-    try:
+class VersionMatrixMaker:
+    """A new version's matrix made at write time in a background thread, started once its
+    items database is final (its rows and FTS5 index written) and saved at the end of the
+    commit, when the database's checksum is known: the pass over FTS5's postings runs while
+    the commit fills and writes the FAISS index, so a build waits for it only as long as it
+    outlasts them (on a machine with a free core).
+
+        maker = VersionMatrixMaker(tmp_dir, base_dir, base_crc32, changed_ids)
+        ...  # FAISS filled and written, files checksummed
+        maker.save(items_crc32)   # False where it could not be made or saved
+    """
+
+    def __init__(self, version_dir: Path, base_dir: Path | None = None,
+                 base_crc32: int | None = None, changed_ids: Iterable[int] | None = None,
+                 show_progress: bool = False):
+        self.version_dir = version_dir
+        self.version: VersionMatrix | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._make, daemon=True, name=f"keyword matrix {version_dir.name}",
+            args=(base_dir, base_crc32, None if changed_ids is None else list(changed_ids),
+                  show_progress))
+        self._thread.start()
+
+    def _make(self, base_dir, base_crc32, changed_ids, show_progress) -> None:
+        items_path = self.version_dir / ITEMS_FILE
+        base = load_version(base_dir / FOLDER, base_crc32) \
+            if base_dir is not None and changed_ids is not None else None
         try:
-            version = whole_version(items_path, show_progress) if base is None else \
-                updated_version(items_path, base, changed_ids, show_progress)
-        except ValueError:  # the segments disagree with FTS5's totals: made whole instead
-            if base is None:
-                raise
-            version = whole_version(items_path, show_progress)
-        return save_version(version_dir / FOLDER, version, items_crc32)
-    except (sqlite3.Error, OSError, ValueError, MemoryError):  # the write stands without it
-        return False
+            try:
+                self.version = whole_version(items_path, show_progress) if base is None else \
+                    updated_version(items_path, base, changed_ids, show_progress)
+            except ValueError:  # the segments disagree with FTS5's totals: made whole instead
+                if base is None:
+                    raise
+                self.version = whole_version(items_path, show_progress)
+        except (sqlite3.Error, OSError, ValueError, MemoryError):  # the write stands without it
+            pass
+        except BaseException as error:  # anything else is the commit's to raise
+            self.error = error
+
+    def save(self, items_crc32: int | None) -> bool:
+        """Wait for the matrix and save it in the version's folder, tied to `items_crc32`.
+
+        (A commit given up never calls this: the thread only reads, and its work is lost.)"""
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.version is not None and \
+            save_version(self.version_dir / FOLDER, self.version, items_crc32)
 
 
 def wait_for_builders(timeout: float | None = None) -> None:

@@ -133,53 +133,60 @@ def _dead_postings(segment: Segment, dead: np.ndarray) -> tuple[np.ndarray, np.n
 def read_postings(connection: sqlite3.Connection, schema: str, table: str, name: str,
                   show_progress: bool = False) -> Segment:
     """A segment of every row of the FTS5 table `schema.table`, read from its fts5vocab."""
-    connection.execute(f"CREATE VIRTUAL TABLE temp.segment_instances "
-                       f"USING fts5vocab({schema}, {table}, instance)")
-    connection.execute(f"CREATE VIRTUAL TABLE temp.segment_terms "
-                       f"USING fts5vocab({schema}, {table}, row)")
-    try:
-        rowids = np.array([row for row, in connection.execute(
-            f"SELECT id FROM {schema}.{table}_docsize ORDER BY id")], dtype=np.int64)
-        term_count = connection.execute("SELECT count(*) FROM segment_terms").fetchone()[0]
-        terms, batch, postings, frequencies, counts = [], [], [], [], []
+    rowids = np.array([row for row, in connection.execute(
+        f"SELECT id FROM {schema}.{table}_docsize ORDER BY id")], dtype=np.int64)
+    places = _places_of(rowids)
+    terms, batch, postings, frequencies, counts = [], [], [], [], []
+    with progress_bar(total=fts5_totals(connection, schema, table)[1], unit="token",
+                      desc="keyword index", disable=not show_progress) as bar:
 
         def add_batch():  # one term's items per entry of `batch`, each item once per token
             items = np.concatenate(batch)
             term_ids = np.repeat(np.arange(len(batch)), [len(part) for part in batch])
             starts = np.flatnonzero(np.r_[True, (items[1:] != items[:-1])
                                           | (term_ids[1:] != term_ids[:-1])])
-            postings.append(np.searchsorted(rowids, items[starts]).astype(np.uint32))
+            postings.append(places(items[starts]))
             frequencies.append(np.diff(np.r_[starts, len(items)]).astype(np.uint32))
             counts.append(np.bincount(term_ids[starts], minlength=len(batch)))
+            bar.update(len(items))
             batch.clear()
 
-        # The instance table lists (term, item, offset) in term then item order; grouping by
-        # term in that order needs no sort.
-        cursor = connection.execute("SELECT term, group_concat(doc, ',') FROM segment_instances "
-                                    "GROUP BY term ORDER BY term")
-        with progress_bar(total=term_count, unit="term", desc="keyword index",
-                          disable=not show_progress) as bar:
+        connection.execute(f"CREATE VIRTUAL TABLE temp.segment_instances "
+                           f"USING fts5vocab({schema}, {table}, instance)")
+        try:
+            # The instance table lists (term, item, offset) in term then item order; grouping
+            # by term in that order needs no sort.
             pending = 0
-            for term, items in cursor:
+            for term, items in connection.execute(
+                    "SELECT term, group_concat(doc, ',') FROM temp.segment_instances "
+                    "GROUP BY term ORDER BY term"):
                 terms.append(term)
                 batch.append(np.fromstring(items, dtype=np.int64, sep=","))
                 pending += len(batch[-1])
                 if pending >= BATCH_TOKENS:
                     add_batch()
-                    bar.update(len(terms) - bar.n)
                     pending = 0
             if batch:
                 add_batch()
-            bar.update(len(terms) - bar.n)
-    finally:
-        connection.execute("DROP TABLE temp.segment_instances")
-        connection.execute("DROP TABLE temp.segment_terms")
+        finally:
+            connection.execute("DROP TABLE temp.segment_instances")
     indptr = np.zeros(len(terms) + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(np.concatenate(counts)) if counts else []
     positions = np.concatenate(postings) if postings else np.zeros(0, np.uint32)
     tf = np.concatenate(frequencies) if frequencies else np.zeros(0, np.uint32)
     lengths = np.bincount(positions, weights=tf, minlength=len(rowids)).astype(np.uint32)
     return Segment(name, terms, indptr, positions, tf, lengths, rowids)
+
+
+def _places_of(rowids: np.ndarray):
+    """A function from item ids to their positions in the sorted `rowids`: a table lookup
+    where the ids are dense enough (a build's are consecutive), else a binary search."""
+    if not len(rowids) or int(rowids[-1] - rowids[0]) >= 4 * len(rowids):
+        return lambda ids: np.searchsorted(rowids, ids).astype(np.uint32)
+    low = int(rowids[0])
+    table = np.zeros(int(rowids[-1]) - low + 1, dtype=np.uint32)
+    table[rowids - low] = np.arange(len(rowids), dtype=np.uint32)
+    return lambda ids: table[ids - low]
 
 
 def segment_of_items(connection: sqlite3.Connection, ids: Iterable[int], tokenizer: str,

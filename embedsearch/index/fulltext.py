@@ -80,11 +80,12 @@ def check_fulltext(connection: sqlite3.Connection) -> None:
     connection.execute(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rank) VALUES ('integrity-check', 1)")
 
 
-def fts5_totals(connection: sqlite3.Connection, schema: str = "main") -> tuple[int, int]:
+def fts5_totals(connection: sqlite3.Connection, schema: str = "main",
+                table: str = FTS_TABLE) -> tuple[int, int]:
     """(rows, tokens): the item count and token total FTS5's bm25() takes N and the average
     length from, read from its own record of them (the `averages` row of its data table: the
     varints row count, then each column's token total); (0, 0) for an empty index."""
-    row = connection.execute(f"SELECT block FROM {schema}.{FTS_TABLE}_data WHERE id = 1").fetchone()
+    row = connection.execute(f"SELECT block FROM {schema}.{table}_data WHERE id = 1").fetchone()
     values, place = [], 0
     blob = bytes(row[0]) if row and row[0] is not None else b""
     while place < len(blob):

@@ -36,7 +36,7 @@ from ..corpus import Item
 from ..errors import IndexCorruptError, InputError
 from ..progress import progress_bar
 from . import checksums, faiss_types, versions
-from .bm25_impacts import make_for_version
+from .bm25_impacts import VersionMatrixMaker
 from .fulltext import ensure_fulltext
 from .items import ITEMS_FILE, ItemsWriter, content_hash
 from .manifest import EncoderInfo, Manifest
@@ -88,6 +88,7 @@ class IndexWriter:
             # version it publishes is the base's with only these made again (a new index's is
             # made whole).
             self.changed_ids: set[int] | None = set() if base_version is not None else None
+            self.keyword_maker: VersionMatrixMaker | None = None
             vector_path = self.tmp_dir / vector_file_name(manifest.vector_dtype)
             if base_version is not None:
                 for name in files_read(reindex_from or manifest):
@@ -342,6 +343,14 @@ class IndexWriter:
         """Write everything, check it agrees, and publish it atomically."""
         try:
             fresh = self.faiss is None
+            if self.manifest.content == "corpus":
+                # The rows are final: the full-text index is completed, committed to the file,
+                # and its BM25 matrix made from it in the background while FAISS is filled.
+                ensure_fulltext(self.items.db.conn)
+                self.items.db.conn.commit()
+                self.keyword_maker = VersionMatrixMaker(
+                    self.tmp_dir, self.base_version, self.base_items_crc32, self.changed_ids,
+                    show_progress=self.manifest.count >= PROGRESS_MIN_ROWS)
             self.flush()
             if self.manifest.index_type == "hnsw":
                 self.manifest.index_params = reorder_if_due(self.faiss, self.manifest.index_params,
@@ -352,8 +361,6 @@ class IndexWriter:
                 self.manifest.index_params, self.manifest.tuning = tune(
                     self.faiss, self.manifest.index_params, self.vector_file, self.items,
                     self.tombstones, self.tuning)
-            if self.manifest.content == "corpus":
-                ensure_fulltext(self.items.db.conn)
             rows_in_db = self.items.count()
             self.items.close()
             self.vector_file.close()
@@ -367,10 +374,8 @@ class IndexWriter:
             write_tombstones(self.tmp_dir, self.tombstones)
             self.manifest.updated_at = time.time()
             self.manifest.files = checksums.record(self.tmp_dir)
-            if self.manifest.content == "corpus":
-                make_for_version(self.tmp_dir, self.manifest.files[ITEMS_FILE]["crc32"],
-                                 self.base_version, self.base_items_crc32, self.changed_ids,
-                                 show_progress=self.manifest.count >= PROGRESS_MIN_ROWS)
+            if self.keyword_maker is not None:
+                self.keyword_maker.save(self.manifest.files[ITEMS_FILE]["crc32"])
             self.manifest.write(self.tmp_dir)
             versions.publish(self.directory, self.tmp_dir, self.final_dir)
         except BaseException:
