@@ -93,6 +93,7 @@ def test_keys_of_every_shape_come_back_from_the_in_memory_table(tmp_path):
             assert [stored.get(int(i)) for i in ids] == list(found)  # None for -1
         single = index.search(vectors[-2], k=3)[0]
         assert single[0].key == "naïve café"
+        assert index.search(vectors[-2].tolist(), k=3)[0] == single  # a plain list is a query too
     with Index.open(path) as index:  # a fresh open answers its first query from SQLite
         assert index.search(vectors[201], k=1)[0][0].key == "x" * 300
         assert index.key_cache._table is None

@@ -209,7 +209,8 @@ class Index:
     def _nearest(self, queries: np.ndarray, k: int, where: str | None,
                  extra: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the k + extra nearest allowed items per query, -1 where none."""
-        if queries.ndim == 1 and queries.dtype == np.float32 and queries.flags.c_contiguous:
+        if (isinstance(queries, np.ndarray) and queries.ndim == 1 and queries.dtype == np.float32
+                and queries.flags.c_contiguous):
             queries = queries[None]  # one query, as the CLI and the server ask: no copy
         else:
             queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
