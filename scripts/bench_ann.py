@@ -367,6 +367,7 @@ def serving_memory(path: Path, queries_path: Path) -> dict:
     import faiss  # noqa: F401
 
     from embedsearch.index import Index
+    from embedsearch.index.faiss_types import FAISS_FILE
     from embedsearch.index.scann_index import scann_available
 
     if scann_available():
@@ -379,7 +380,7 @@ def serving_memory(path: Path, queries_path: Path) -> dict:
     for query in queries[:100]:
         index.search(query, K)
     raw = index.manifest.rows * index.manifest.dim * 4 / 2**20
-    index_file = (index.version_dir / "index.faiss").stat().st_size / 2**20
+    index_file = (index.version_dir / FAISS_FILE).stat().st_size / 2**20
     codes = index_file - raw if index.manifest.index_type == "scann" else index_file
     return {"rss_over_imports_mb": round(current_rss_mb() - before, 1),
             "peak_over_imports_mb": round(peak_rss_mb() - before, 1),

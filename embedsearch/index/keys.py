@@ -58,12 +58,14 @@ class KeyTable:
         cursor.row_factory = None  # plain tuples
         cursor.execute(f"SELECT id, key FROM {TABLE} WHERE id < ?", [rows])
         while batch := cursor.fetchmany(READ_BATCH):
-            fits = [(item_id, key.encode()) for item_id, key in batch if _fits(key, width)]
-            if fits:
-                ids, encoded = zip(*fits)
-                ascii_keys[np.array(ids, dtype=np.int64)] = encoded
-            if len(fits) < len(batch):
-                others.update((item_id, key) for item_id, key in batch if not _fits(key, width))
+            ids, encoded = [], []
+            for item_id, key in batch:
+                if _fits(key, width):
+                    ids.append(item_id)
+                    encoded.append(key.encode())
+                else:
+                    others[item_id] = key
+            ascii_keys[np.array(ids, dtype=np.int64)] = encoded
         return cls(ascii_keys, ascii_keys == ODD, others)
 
     def lookup(self, ids: np.ndarray) -> np.ndarray:

@@ -55,4 +55,3 @@ export function createDirectRenderer(canvas, {viewBox = () => null, pointRuns = 
     },
   };
 }
-
