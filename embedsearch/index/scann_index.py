@@ -277,7 +277,9 @@ class ScannIndex:
             rows, scores = searcher.searcher.search(queries[0], k, reorder, leaves)
             ids, scores = self.ids[rows][None], scores[None]
         else:
-            rows, scores = searcher.search_batched_parallel(queries, k, reorder, leaves)
+            # One batch of all the queries: ScaNN splits it over its threads itself, and its
+            # default batches of 256 answered 1.1-1.15x fewer queries per second (docs/benchmarks.md).
+            rows, scores = searcher.search_batched_parallel(queries, k, reorder, leaves, batch_size=n)
             ids = self.ids[rows]
         if ids.shape[1] < k:
             pad = k - ids.shape[1]
