@@ -44,6 +44,7 @@ answers whatever this cannot.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from pathlib import Path
@@ -68,8 +69,14 @@ _failed: set[tuple] = set()
 
 
 def fts5_idf(rows: int, hits: np.ndarray) -> np.ndarray:
-    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), or 1e-6 where that is not above zero."""
-    idf = np.log((rows - hits + 0.5) / (hits + 0.5))
+    """FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), or 1e-6 where that is not above zero.
+
+    Taken with the C library's `log`, as SQLite takes it (a query has few terms): numpy's
+    vectorised log differs from it in the last bit on CPUs with AVX-512, and the scores
+    would then differ from FTS5's.
+    """
+    idf = np.array([math.log((rows - n + 0.5) / (n + 0.5)) for n in np.asarray(hits).tolist()],
+                   dtype=np.float64)
     return np.where(idf <= 0.0, FLOOR_IDF, idf)
 
 
