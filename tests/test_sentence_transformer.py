@@ -12,11 +12,13 @@ from typer.testing import CliRunner
 from embedsearch.cli import app
 from embedsearch.encoders import load_encoder
 from embedsearch.encoders.sentence_transformer import (CACHE_VARIABLE, MINILM, ONNX, ONNX_INT8,
-                                                       RUNTIME_VARIABLE, RUNTIMES, TORCH,
+                                                       RUNTIME_VARIABLE, TORCH, TORCH_BF16,
                                                        SentenceTransformerEncoder, minilm_zip,
-                                                       unpack_model_zip)
+                                                       native_bfloat16, unpack_model_zip)
 from embedsearch.errors import EncoderError
 from embedsearch.evaluate.retrieval import evaluate_index
+from embedsearch.index import Index
+from embedsearch.index.catalog import index_info
 from embedsearch.indexing.build import build_corpus_index
 from embedsearch.indexing.rebuild import rebuild_index
 from test_cli import assert_one_line_error, run_cli
@@ -47,11 +49,11 @@ def minilm(cache):
 
 @pytest.fixture(scope="module")
 def runtimes(cache):
-    """The built-in on each ONNX runtime (exported once into the temporary cache)."""
+    """The built-in on each other runtime (ONNX's exported once into the temporary cache)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_VARIABLE, str(cache))
         encoders = {}
-        for runtime in (ONNX, ONNX_INT8):
+        for runtime in (TORCH_BF16, ONNX, ONNX_INT8):
             patch.setenv(RUNTIME_VARIABLE, runtime)
             encoders[runtime] = load_encoder(MINILM)
         return encoders
@@ -60,9 +62,13 @@ def runtimes(cache):
 LONG_TEXT = " ".join(TEXTS * 30)  # cut at 256 word pieces
 
 
-def test_onnx_runtimes_stay_within_cosine_099_of_sentence_transformers(minilm, runtimes):
+def test_runtimes_stay_within_cosine_099_of_sentence_transformers(minilm, runtimes):
     texts = [*TEXTS, LONG_TEXT, ""]
     reference = minilm.encode(texts)
+    bf16 = runtimes[TORCH_BF16].encode(texts)  # emulated, slowly, where the CPU lacks bfloat16
+    assert bf16.dtype == np.float32 and np.allclose(np.linalg.norm(bf16, axis=1), 1, atol=1e-5)
+    assert (bf16 * reference).sum(axis=1).min() > 0.999
+    assert not np.allclose(bf16, reference, atol=1e-5)  # really computed in bfloat16
     onnx_cosines = (runtimes[ONNX].encode(texts) * reference).sum(axis=1)
     assert onnx_cosines.min() > 0.9999  # float32 throughout: the same vectors but for rounding
     # int8 moves a few texts below 0.99 (docs/encoders-pretrained.md), an empty one the most
@@ -73,9 +79,10 @@ def test_onnx_runtimes_stay_within_cosine_099_of_sentence_transformers(minilm, r
 
 
 def test_the_builtin_says_which_runtime_encodes(minilm, runtimes, cache, monkeypatch):
-    assert minilm.runtime == TORCH and set(runtimes) == {ONNX, ONNX_INT8}
+    assert minilm.runtime == TORCH and set(runtimes) == {TORCH_BF16, ONNX, ONNX_INT8}
     fingerprints = {minilm.fingerprint(), *(e.fingerprint() for e in runtimes.values())}
-    assert len(fingerprints) == 3  # an index notices the runtime that encoded it
+    assert len(fingerprints) == 3  # an index notices the ONNX runtime that encoded it...
+    assert runtimes[TORCH_BF16].fingerprint() == minilm.fingerprint()  # ...and moves between CPUs
     assert runtimes[ONNX].max_length == 256 and runtimes[ONNX].dim == 384
     exported = list((cache / "onnx").iterdir())
     assert len(exported) == 1 and not exported[0].name.startswith(".")  # no staging folder left
@@ -84,7 +91,7 @@ def test_the_builtin_says_which_runtime_encodes(minilm, runtimes, cache, monkeyp
     with pytest.raises(EncoderError, match="choose from"):
         load_encoder(MINILM)
     monkeypatch.delenv(RUNTIME_VARIABLE)
-    assert load_encoder(MINILM).runtime == RUNTIMES[0]
+    assert load_encoder(MINILM).runtime == (TORCH_BF16 if native_bfloat16() else TORCH)
 
 
 def test_onnx_runtime_truncates_like_sentence_transformers(minilm, runtimes):
@@ -168,11 +175,14 @@ def test_build_rebuild_embed_and_eval_retrieval(minilm, tmp_path, home, monkeypa
     corpus.write_text("".join(json.dumps({"key": f"k{i}", "text": text, "doc": f"d{i // 2}"}) + "\n"
                               for i, text in enumerate(TEXTS)))
     build_corpus_index(corpus, minilm, home / "st", key_field="key", show_progress=False)
+    monkeypatch.setenv(RUNTIME_VARIABLE, TORCH_BF16)  # an index built by torch, queried by bf16:
     assert not rebuild_index(home / "st", show_progress=False).changed  # reloaded by its spec
+    with Index.open(home / "st") as index:
+        assert index_info(index)["build"]["runtime"] == TORCH  # info says what encoded it
     result = evaluate_index(home / "st", show_progress=False)
     assert result.queries == 4 and result.mrr == 1.0
     (tmp_path / "lines.txt").write_text("\n".join(TEXTS) + "\n")
     embedded = runner.invoke(app, ["embed", "--encoder", MINILM, "--input",
                                    str(tmp_path / "lines.txt"), "--output", str(tmp_path / "v.npy")])
     assert embedded.exit_code == 0, embedded.output
-    assert np.allclose(np.load(tmp_path / "v.npy"), minilm.encode(TEXTS), atol=1e-5)
+    assert (np.load(tmp_path / "v.npy") * minilm.encode(TEXTS)).sum(axis=1).min() > 0.999
