@@ -241,6 +241,24 @@ def test_faiss_and_torch_share_a_process(tmp_path):
         assert result.stdout.strip() == "ok"
 
 
+def test_writing_does_not_import_pandas_yet_leaves_it_importable(tmp_path):
+    """sqlite-utils would import pandas (0.4 s) on every build where it is installed."""
+    pytest.importorskip("pandas")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_store import build
+        build({str(tmp_path / "idx")!r}, 10)
+        assert "pandas" not in sys.modules
+        import pandas, sqlite_utils
+        assert sqlite_utils.db.pd is None and pandas.DataFrame({{"a": [1]}}).shape == (1, 1)
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 def test_garbled_files_fail_their_checksum_and_old_manifests_still_open(tmp_path):
     path = build(tmp_path / "idx", 10)
     live = versions.current_version(path)

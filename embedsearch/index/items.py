@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import sys
 import threading
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -217,12 +218,31 @@ def _decoded(row: sqlite3.Row) -> dict:
     return record
 
 
+def import_sqlite_utils():
+    """sqlite_utils, imported without pandas.
+
+    sqlite-utils imports pandas whenever it is installed (it comes with the
+    sentence-transformers extra), only to give pandas timestamps a column type;
+    the store never writes one, and that import took 0.4 s of every build. For
+    the length of sqlite_utils' first import, `import pandas` fails; pandas stays
+    importable by anything else afterwards.
+    """
+    if "sqlite_utils" not in sys.modules and "pandas" not in sys.modules:
+        sys.modules["pandas"] = None  # import pandas -> ImportError
+        try:
+            import sqlite_utils
+        finally:
+            del sys.modules["pandas"]
+    import sqlite_utils
+
+    return sqlite_utils
+
+
 class ItemsWriter:
     """Writes to a private copy of the items database with sqlite-utils."""
 
     def __init__(self, path: Path):
-        import sqlite_utils
-
+        sqlite_utils = import_sqlite_utils()
         self.path = path
         self.db = sqlite_utils.Database(path)
         # The file is private until published by an atomic rename, so durability
