@@ -29,7 +29,8 @@ Runtimes (`runtime`, shown as the encoder's `runtime` and recorded by every buil
   of `BF16_BATCH_TEXTS`. The built-in MiniLM's default on a CPU that
   multiplies bfloat16 natively (AVX512-BF16 or AMX), where it encodes about
   twice as fast as `torch` with vectors within cosine 0.9999 of its own;
-  elsewhere bfloat16 is emulated and slower, so `torch` stays the default;
+  elsewhere the CPU would emulate bfloat16 in float32 (no gain to expect),
+  so `torch` stays the default there;
 - `onnx` and `onnx-int8`: the built-in MiniLM only (a BERT with mean
   pooling): the model exported once with `torch.onnx`, float32 or with its
   matrix products quantised to int8 per channel (`onnx_runtime.py`), cached

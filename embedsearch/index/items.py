@@ -223,7 +223,7 @@ def import_sqlite_utils():
 
     sqlite-utils imports pandas whenever it is installed (it comes with the
     sentence-transformers extra), only to give pandas timestamps a column type;
-    the store never writes one, and that import took 0.4 s of every build. For
+    the store never writes one, and that import took 0.24-0.48 s of every build. For
     the length of sqlite_utils' first import, `import pandas` fails; pandas stays
     importable by anything else afterwards.
     """
