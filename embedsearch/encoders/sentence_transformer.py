@@ -16,21 +16,21 @@ Nothing is downloaded: the Hugging Face libraries are told to stay offline
 one `EncoderError` naming the package or the path. The package itself is an
 optional extra, `pip install 'embedsearch[sentence-transformers]'`.
 
-Encoding runs in blocks of `BLOCK_TEXTS` texts with a progress bar, on
-every core this process may use, in batches of `batch_size` texts sorted by
-length; texts longer than the model's `max_seq_length` word pieces (256 for
-MiniLM) are cut. Rows are L2-normalised float32 like every encoder's; every
+Encoding runs in blocks of `BLOCK_TEXTS` texts with a progress bar (past
+`QUIET_TEXTS` texts), on every core this process may use, in batches of
+`batch_size` texts (16 under torch, 64 under ONNX Runtime) sorted by length;
+texts longer than the model's `max_seq_length` word pieces (256 for MiniLM)
+are cut. Rows are L2-normalised float32 like every encoder's; every
 text, even an empty one, can be encoded.
 
 Runtimes (`runtime`, shown as the encoder's `runtime` and recorded by every build):
 - `torch`: sentence-transformers itself, float32; any model;
 - `torch-bf16`: the same model under torch's bfloat16 autocast (matrix
-  products in bfloat16, normalisations and softmax in float32), in batches
-  of `BF16_BATCH_TEXTS`. The built-in MiniLM's default on a CPU that
-  multiplies bfloat16 natively (AVX512-BF16 or AMX), where it encodes about
-  twice as fast as `torch` with vectors within cosine 0.9999 of its own;
-  elsewhere the CPU would emulate bfloat16 in float32 (no gain to expect),
-  so `torch` stays the default there;
+  products in bfloat16, normalisations and softmax in float32). The built-in
+  MiniLM's default on a CPU that multiplies bfloat16 natively (AVX512-BF16 or
+  AMX), where it encodes about twice as fast as `torch` with vectors within
+  cosine 0.9999 of its own; elsewhere the CPU would emulate bfloat16 in
+  float32 (no gain to expect), so `torch` stays the default there;
 - `onnx` and `onnx-int8`: the built-in MiniLM only (a BERT with mean
   pooling): the model exported once with `torch.onnx`, float32 or with its
   matrix products quantised to int8 per channel (`onnx_runtime.py`), cached
@@ -72,11 +72,14 @@ MINILM_MODULE = "all_minilm_l6_v2"
 CACHE_VARIABLE = "EMBEDSEARCH_CACHE"
 MODULES_FILE = "modules.json"
 BLOCK_TEXTS = 1024
+QUIET_TEXTS = 64  # encoded in a few seconds at most: no progress bar
 RUNTIME_VARIABLE = "EMBEDSEARCH_MINILM_RUNTIME"
 TORCH, TORCH_BF16, ONNX, ONNX_INT8 = "torch", "torch-bf16", "onnx", "onnx-int8"
 RUNTIMES = (TORCH, TORCH_BF16, ONNX, ONNX_INT8)
 TORCH_RUNTIMES = (TORCH, TORCH_BF16)  # sentence-transformers encodes; one fingerprint
-BF16_BATCH_TEXTS = 16  # 5 % faster than 64 under bfloat16 (docs/encoders-pretrained.md)
+# Texts per forward pass. On 200-word texts torch ran 12 % faster in batches of 16 than of 64 in
+# float32 and 5 % faster in bfloat16, and no slower on 30-word ones (docs/encoders-pretrained.md).
+TORCH_BATCH_TEXTS, ONNX_BATCH_TEXTS = 16, 64
 INSTALL_HINT = "pip install 'embedsearch[sentence-transformers]'"
 
 
@@ -132,7 +135,7 @@ class SentenceTransformerEncoder(Encoder):
     kind = "sentence-transformers"
 
     def __init__(self, directory: str | Path, *, name: str | None = None, spec: str | None = None,
-                 batch_size: int = 64, show_progress: bool = True, runtime: str = TORCH):
+                 batch_size: int | None = None, show_progress: bool = True, runtime: str = TORCH):
         from .neural import use_all_cores
 
         self.directory = Path(directory).expanduser().resolve()
@@ -144,7 +147,8 @@ class SentenceTransformerEncoder(Encoder):
         self.runtime = runtime
         self._name = name or self.directory.name
         self._spec = spec or PREFIX + str(self.directory)
-        self.batch_size = min(batch_size, BF16_BATCH_TEXTS) if runtime == TORCH_BF16 else batch_size
+        self.batch_size = batch_size or (TORCH_BATCH_TEXTS if runtime in TORCH_RUNTIMES
+                                         else ONNX_BATCH_TEXTS)
         self.show_progress = show_progress
         self._model_fingerprint = None
         self._model = None
@@ -202,7 +206,7 @@ class SentenceTransformerEncoder(Encoder):
         texts = list(texts)
         blocks = []
         with progress_bar(total=len(texts), unit="texts", desc=self.name,
-                          disable=not self.show_progress or len(texts) <= self.batch_size) as bar:
+                          disable=not self.show_progress or len(texts) <= QUIET_TEXTS) as bar:
             for start in range(0, len(texts), BLOCK_TEXTS):
                 block = texts[start:start + BLOCK_TEXTS]
                 if self._onnx is not None:
