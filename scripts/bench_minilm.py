@@ -65,7 +65,7 @@ def main() -> None:
     encoders = {runtime: encoder(runtime) for runtime in args.runtimes}
     baseline_model = next(iter(encoders.values())).model
     reference = baseline_model.encode(texts, normalize_embeddings=True)  # warm-up and reference
-    for runtime, built in encoders.items():
+    for built in encoders.values():
         built.encode(texts[:32])  # warm-up (the ONNX session, bfloat16 kernels)
     seconds = {"sentence-transformers": [], **{runtime: [] for runtime in encoders}}
     cosines = {}
